@@ -1,0 +1,69 @@
+"""Data access for the apps: read-only queries on the tenant's serving snapshot, cached per snapshot version.
+
+The apps never open the pipeline's warehouse: each query opens the snapshot read-only and closes it, so a
+new snapshot renamed into place is picked up by the next query and never blocks the pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from pipelines.config import load_tenant
+from pipelines.settings import TenantPaths
+
+
+def tenant_id() -> str:
+    return os.environ.get("TONGHOP_TENANT", "ninh-binh")
+
+
+def snapshot_path() -> Path:
+    cfg = load_tenant(tenant_id())
+    return TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).snapshot
+
+
+def snapshot_version() -> float | None:
+    path = snapshot_path()
+    return path.stat().st_mtime_ns if path.exists() else None
+
+
+def query(sql: str, params: list | None = None):
+    import duckdb
+
+    con = duckdb.connect(str(snapshot_path()), read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False)
+def tenant_name(_version: float | None, lang: str) -> str:
+    cfg = load_tenant(tenant_id())
+    return cfg.display_name if lang == "vi" or not cfg.display_name_en else cfg.display_name_en
+
+
+@st.cache_data(show_spinner=False)
+def kpis(_version: float | None):
+    return query("SELECT * FROM marts.kpi_tong_quan").iloc[0].to_dict()
+
+
+@st.cache_data(show_spinner=False)
+def snapshot_info(_version: float | None):
+    return query("SELECT run_id, published_at FROM meta.snapshot").iloc[0].to_dict()
+
+
+@st.cache_data(show_spinner=False)
+def weekly(_version: float | None):
+    return query("""
+        SELECT tuan_bat_dau, sum(n_tiep_nhan) AS received, sum(n_da_tra) AS returned, sum(n_qua_han) AS overdue
+        FROM marts.ho_so_tuan GROUP BY 1 ORDER BY 1""")
+
+
+@st.cache_data(show_spinner=False)
+def top_risks(_version: float | None, limit: int = 15):
+    return query("""
+        SELECT ma_ho_so, co_quan, ngay_hen_tra, xac_suat_qua_han, model_version
+        FROM marts.ho_so_nguy_co_qua_han ORDER BY xac_suat_qua_han DESC, ma_ho_so LIMIT ?""", [limit])

@@ -1,0 +1,33 @@
+"""Interface text: Vietnamese first, English as a toggle. One dictionary, keys in English."""
+
+from __future__ import annotations
+
+TEXT: dict[str, dict[str, str]] = {
+    "title": {"vi": "Tổng quan thủ tục hành chính", "en": "Administrative procedures overview"},
+    "language": {"vi": "Ngôn ngữ", "en": "Language"},
+    "data_as_of": {"vi": "Số liệu đến ngày", "en": "Data as of"},
+    "snapshot_at": {"vi": "Bản phục vụ cập nhật lúc", "en": "Snapshot published at"},
+    "n_ho_so": {"vi": "Hồ sơ tiếp nhận", "en": "Dossiers received"},
+    "on_time_rate": {"vi": "Tỷ lệ trả đúng hạn", "en": "Returned on time"},
+    "pending": {"vi": "Đang xử lý", "en": "In progress"},
+    "pending_overdue": {"vi": "Đang xử lý quá hạn", "en": "In progress, overdue"},
+    "weekly_chart": {"vi": "Hồ sơ tiếp nhận và trả kết quả theo tuần", "en": "Dossiers received and returned per week"},
+    "week": {"vi": "Tuần", "en": "Week"},
+    "count": {"vi": "Số hồ sơ", "en": "Dossiers"},
+    "series": {"vi": "Chỉ tiêu", "en": "Measure"},
+    "received": {"vi": "Tiếp nhận", "en": "Received"},
+    "returned": {"vi": "Đã trả", "en": "Returned"},
+    "overdue": {"vi": "Trả quá hạn", "en": "Returned late"},
+    "agency": {"vi": "Cơ quan", "en": "Agency"},
+    "risk_title": {"vi": "Hồ sơ có nguy cơ quá hạn cao nhất", "en": "Open dossiers most at risk of being late"},
+    "risk_prob": {"vi": "Xác suất quá hạn", "en": "Probability late"},
+    "dossier": {"vi": "Mã hồ sơ", "en": "Dossier"},
+    "due": {"vi": "Hạn trả", "en": "Due"},
+    "model_version": {"vi": "Phiên bản mô hình", "en": "Model version"},
+    "no_snapshot": {"vi": "Chưa có bản dữ liệu phục vụ. Hãy chạy pipeline của đơn vị trước (tonghop run).",
+                    "en": "No serving snapshot yet. Run the tenant's pipeline first (tonghop run)."},
+}
+
+
+def t(key: str, lang: str) -> str:
+    return TEXT[key][lang]

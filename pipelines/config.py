@@ -1,0 +1,183 @@
+"""Tenant configuration: one YAML file per ministry/province in `tenants/`, checked against a typed schema.
+
+Secrets never live in the YAML: a source names an environment variable (`connection.env`) or an Airflow
+connection id (`connection.airflow_conn_id`) and the value is read only when the source runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipelines.errors import ConfigError
+from pipelines.settings import tenants_dir
+from pipelines.sources import REGISTRY as SOURCE_REGISTRY
+
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
+Severity = Literal["block", "warn"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectionRef(_Strict):
+    """Where a source's secret comes from: an environment variable or an Airflow connection, never inline."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    airflow_conn_id: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConnectionRef:
+        if (self.env is None) == (self.airflow_conn_id is None):
+            raise ValueError("give exactly one of 'env' (an environment variable name) or 'airflow_conn_id'")
+        return self
+
+
+class SourceConfig(_Strict):
+    """One agency system feeding the warehouse."""
+
+    name: Identifier
+    kind: str
+    description: str = ""
+    location: str | None = None
+    connection: ConnectionRef | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    primary_key: list[Identifier] = Field(min_length=1)
+    incremental_column: Identifier | None = None
+    personal_columns: list[Identifier] = Field(default_factory=list)
+    expectation_suite: str | None = None
+    schedule: str | None = None
+    on_error: Literal["fail_run", "skip_source"] = "fail_run"
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in SOURCE_REGISTRY:
+            raise ValueError(f"unknown source kind {kind!r}; expected one of {', '.join(sorted(SOURCE_REGISTRY))}")
+        return kind
+
+    @model_validator(mode="after")
+    def _has_location(self) -> SourceConfig:
+        if self.location is None and self.connection is None:
+            raise ValueError("give 'location' (a file path or URL) or 'connection' (env / airflow_conn_id)")
+        return self
+
+
+class RetentionConfig(_Strict):
+    raw_days: int = Field(default=90, ge=1)
+    runs_days: int = Field(default=730, ge=1)
+
+
+class TenantConfig(_Strict):
+    """A ministry or province: its identity, its sources and how its pipeline runs."""
+
+    tenant_id: TenantId
+    display_name: str = Field(min_length=2)
+    display_name_en: str | None = None
+    kind: Literal["province", "ministry"]
+    admin_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z.]{2,10}$")]
+    timezone: str = "Asia/Ho_Chi_Minh"
+    schedule: str | None = "0 2 * * *"
+    data_dir: str | None = None
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    sources: list[SourceConfig] = Field(min_length=1)
+    models: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> TenantConfig:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(f"tenant '{self.tenant_id}' has no source '{name}'; known: "
+                          f"{', '.join(s.name for s in self.sources)}")
+
+    @property
+    def pool(self) -> str:
+        """Airflow pool (one slot) serialising every writer of this tenant's warehouse."""
+        return f"warehouse_{self.tenant_id.replace('-', '_')}"
+
+
+def _describe(err: dict[str, Any], data: Any) -> str:
+    loc = err["loc"]
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        # Name list items by their `name` field when they have one: "sources[ho_so].kind" reads better.
+        if isinstance(key, int) and isinstance(node, list) and key < len(node):
+            item = node[key]
+            label = item.get("name") if isinstance(item, dict) else None
+            parts[-1] = f"{parts[-1]}[{label or key}]" if parts else f"[{key}]"
+            node = item
+            continue
+        if isinstance(key, str) and re.fullmatch(r"[a-z_]+\[.*\]", key):
+            continue  # pydantic's tag for Literal unions
+        parts.append(str(key))
+        node = node.get(key) if isinstance(node, dict) else None
+    field = ".".join(parts) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"field '{field}': unknown key — remove it or check its spelling"
+    if kind == "missing":
+        return f"field '{field}': required but missing"
+    if kind == "literal_error":
+        return f"field '{field}': got {err.get('input')!r}, expected {err['ctx']['expected']}"
+    return f"field '{field}': {err['msg']} (got {err.get('input')!r})"
+
+
+def load_tenant_file(path: Path) -> TenantConfig:
+    """Parse and check one tenant file; every problem becomes one line naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: tenant file not found — create it or check the tenant id "
+                          f"(tenant files live in {tenants_dir()})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of tenant settings at the top level")
+    try:
+        cfg = TenantConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(e, data) for e in exc.errors()]
+        raise ConfigError(f"{path}: " + "; ".join(lines)) from None
+    if cfg.tenant_id != path.stem:
+        raise ConfigError(f"{path}: field 'tenant_id' is '{cfg.tenant_id}' but the file is named "
+                          f"'{path.name}' — name the file '{cfg.tenant_id}.yaml'")
+    return cfg
+
+
+def tenant_files(directory: Path | None = None) -> list[Path]:
+    return sorted(Path(directory or tenants_dir()).glob("*.yaml"))
+
+
+def load_tenant(tenant_id: str, directory: Path | None = None) -> TenantConfig:
+    return load_tenant_file(Path(directory or tenants_dir()) / f"{tenant_id}.yaml")
+
+
+def load_all(directory: Path | None = None) -> list[TenantConfig]:
+    return [load_tenant_file(p) for p in tenant_files(directory)]

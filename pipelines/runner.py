@@ -1,0 +1,91 @@
+"""Run a tenant's pipeline outside Airflow (CLI, tests): the same step functions, in order, with a summary.
+
+Every run, good or bad, appends one line per step to `<tenant>/runs.jsonl` — kept outside the warehouse so
+that a failed run can be reported without touching the warehouse it must leave as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pipelines.config import TenantConfig, load_tenant
+from pipelines.errors import TonghopError
+from pipelines.steps import STEPS, RunContext, StepResult, run_step
+
+log = logging.getLogger("tonghop.run")
+
+
+@dataclass
+class RunReport:
+    tenant_id: str
+    run_id: str
+    results: list[StepResult] = field(default_factory=list)
+    failed_step: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+    def summary(self) -> str:
+        """The closing lines a data engineer reads: what moved, what was checked, how long each step took."""
+        m: dict = {}
+        for r in self.results:
+            m.update(r.metrics)
+        lines = [f"Run {self.run_id} of tenant '{self.tenant_id}': {'OK' if self.ok else 'FAILED'}"]
+        if "n_rows_loaded" in m:
+            lines.append(f"  rows loaded: {m['n_rows_loaded']:,}   rejected/quarantined: {m['n_rows_rejected']:,}"
+                         f"   sources skipped: {m['n_sources_skipped']}")
+        if "n_checks_passed" in m:
+            lines.append(f"  checks passed: {m['n_checks_passed']}   failed: {m['n_checks_failed']}")
+        if "tables" in m:
+            lines.append(f"  tables built: {len(m['tables'])}")
+        if "n_models_trained" in m:
+            lines.append(f"  models trained: {m['n_models_trained']}")
+        if "snapshot" in m:
+            lines.append(f"  snapshot published: {m['snapshot']}")
+        lines.append("  time per step: " + ", ".join(f"{r.step} {r.seconds:.1f} s" for r in self.results))
+        if not self.ok:
+            lines.append(f"  failed at step '{self.failed_step}': {self.error}")
+            lines.append("  nothing was published: the previous snapshot keeps serving")
+        return "\n".join(lines)
+
+
+def new_run_id() -> str:
+    return f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:6]}"
+
+
+def run(tenant: TenantConfig | str, steps: list[str] | None = None, run_id: str | None = None,
+        only_sources: list[str] | None = None) -> RunReport:
+    """Run the named steps (default: all) for a tenant; stops at the first failing step."""
+    cfg = load_tenant(tenant) if isinstance(tenant, str) else tenant
+    chosen = list(steps or STEPS)
+    unknown = [s for s in chosen if s not in STEPS]
+    if unknown:
+        raise TonghopError(f"unknown step(s) {unknown}; steps are: {', '.join(STEPS)}")
+    ctx = RunContext(cfg, run_id or new_run_id(), only_sources=only_sources)
+    report = RunReport(cfg.tenant_id, ctx.run_id)
+    for i, step in enumerate([s for s in STEPS if s in chosen], 1):
+        log.info("[%s] step %d/%d: %s", cfg.tenant_id, i, len(chosen), step)
+        started = time.perf_counter()
+        try:
+            result = run_step(ctx, step)
+        except TonghopError as exc:
+            report.failed_step, report.error = step, str(exc)
+            _log_step(ctx, step, "failed", time.perf_counter() - started, error=str(exc))
+            return report
+        report.results.append(result)
+        _log_step(ctx, step, "success", result.seconds, metrics=result.metrics)
+    return report
+
+
+def _log_step(ctx: RunContext, step: str, status: str, seconds: float, **extra) -> None:
+    line = {"run_id": ctx.run_id, "tenant_id": ctx.tenant.tenant_id, "step": step, "status": status,
+            "seconds": round(seconds, 3), "at": datetime.now(UTC).isoformat(), **extra}
+    with ctx.paths.run_log.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,30 @@
+"""Source kinds: one module each, one registry line each.
+
+Adding a kind: write `pipelines/sources/<kind>.py` with a `read(source, con, paths) -> Extract`
+function and add it below; tenant files may then declare `kind: <kind>`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pipelines.sources.base import Extract, SourceReader
+
+REGISTRY: dict[str, str] = {
+    "csv": "pipelines.sources.csv",
+    "excel": "pipelines.sources.excel",
+}
+
+
+def reader_for(kind: str) -> SourceReader:
+    """The reader of a source kind, imported only when a source of that kind runs."""
+    from pipelines.errors import ConfigError
+
+    module = REGISTRY.get(kind)
+    if module is None:
+        raise ConfigError(f"source kind '{kind}' is declared but not implemented yet; "
+                          f"implemented kinds: {', '.join(sorted(REGISTRY))}")
+    return importlib.import_module(module).read
+
+
+__all__ = ["REGISTRY", "Extract", "SourceReader", "reader_for"]

@@ -1,0 +1,187 @@
+"""The pipeline's steps. The CLI (`tonghop run`) and the Airflow tasks call exactly these functions.
+
+extract_load → validate → transform → train → publish. Each step takes a `RunContext`, opens the
+warehouse itself (never holding it across steps, so Airflow can run each in its own process) and
+returns a `StepResult` whose `metrics` feed the run summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import ConfigError, ValidationBlocked
+from pipelines.settings import EXPECTATIONS_DIR, WAREHOUSE_SQL_DIR, TenantPaths
+from pipelines.warehouse import (
+    PII_KEY_ENV,
+    connect,
+    now,
+    publish_snapshot,
+    sql_models,
+    table_exists,
+    transaction,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.config import TenantConfig
+
+log = logging.getLogger("tonghop.steps")
+STEPS = ("extract_load", "validate", "transform", "train", "publish")
+
+
+@dataclass
+class RunContext:
+    tenant: TenantConfig
+    run_id: str
+    paths: TenantPaths = field(init=False)
+    only_sources: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.paths = TenantPaths.for_tenant(self.tenant.tenant_id, self.tenant.data_dir).ensure()
+
+
+@dataclass
+class StepResult:
+    step: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def extract_load(ctx: RunContext) -> StepResult:
+    from pipelines.load import load_sources
+
+    with connect(ctx.paths.warehouse) as con:
+        results = load_sources(con, ctx.tenant, ctx.paths, ctx.run_id, ctx.only_sources)
+    return StepResult("extract_load", {
+        "sources": {r.source: r.status for r in results},
+        "n_rows_loaded": sum(r.n_rows_loaded for r in results),
+        "n_rows_rejected": sum(r.n_rows_rejected for r in results),
+        "n_sources_skipped": sum(r.status == "skipped" for r in results),
+        "errors": [r.error for r in results if r.error],
+    })
+
+
+def validate(ctx: RunContext) -> StepResult:
+    """Run each loaded batch's expectation suite inside DuckDB; a blocking failure stops promotion."""
+    from pipelines.quality.suites import validate_query
+
+    with connect(ctx.paths.warehouse) as con:
+        batches = con.execute("SELECT source, batch_id FROM meta.loads WHERE run_id = ? AND status = 'loaded' "
+                              "ORDER BY source", [ctx.run_id]).fetchall()
+    outcomes = []
+    for source_name, batch_id in batches:
+        suite = ctx.tenant.source(source_name).expectation_suite
+        if suite is None:
+            log.warning("source '%s' has no expectation suite: promoted unchecked", source_name)
+            outcomes.append((source_name, batch_id, None))
+            continue
+        log.info("validating raw.%s batch %s with suite '%s'", source_name, batch_id, suite)
+        outcome = validate_query(
+            ctx.paths.warehouse, f"SELECT * FROM raw.\"{source_name}\" WHERE _batch_id = '{batch_id}'", suite,
+            expectations_dir=EXPECTATIONS_DIR, run_name=f"{ctx.run_id}__{source_name}",
+            results_dir=ctx.paths.validations)
+        outcomes.append((source_name, batch_id, outcome))
+
+    n_passed = n_failed = 0
+    blocked: list[str] = []
+    with connect(ctx.paths.warehouse) as con, transaction(con):
+        for source_name, batch_id, outcome in outcomes:
+            status = "passed"
+            if outcome is not None:
+                con.execute("DELETE FROM meta.validations WHERE batch_id = ? AND source = ?", [batch_id, source_name])
+                for o in outcome.outcomes:
+                    con.execute("INSERT INTO meta.validations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                        ctx.run_id, batch_id, source_name, outcome.suite_name, o.expectation_type, o.column,
+                        o.severity, o.success, o.element_count, o.unexpected_count, o.unexpected_percent,
+                        o.observed_value, o.description, now()])
+                n_passed += outcome.n_passed
+                n_failed += outcome.n_failed
+                for o in outcome.warnings:
+                    log.warning("source '%s' [warn] %s: %s unexpected", source_name, o.description, o.unexpected_count)
+                if not outcome.success:
+                    status = "blocked"
+                    blocked += [f"{source_name}: {o.description} ({o.unexpected_count} unexpected)"
+                                for o in outcome.blocking_failures]
+            con.execute("UPDATE meta.loads SET status = ? WHERE batch_id = ? AND source = ?",
+                        [status, batch_id, source_name])
+    if blocked:
+        raise ValidationBlocked("blocking expectation(s) failed, batch not promoted, previous snapshot keeps "
+                                "serving: " + "; ".join(blocked) + " — fix the source data or the suite, then re-run")
+    return StepResult("validate", {"n_checks_passed": n_passed, "n_checks_failed": n_failed,
+                                   "n_batches": len(batches)})
+
+
+def transform(ctx: RunContext) -> StepResult:
+    """Rebuild `staging` and `marts` from promoted raw batches, personal data pseudonymised on the way."""
+    key = os.environ.get(PII_KEY_ENV)
+    if not key:
+        raise ConfigError(f"environment variable {PII_KEY_ENV} is not set: it keys the pseudonymisation of "
+                          "personal data — set it to a long random secret (the same one on every run)")
+    built: dict[str, int] = {}
+    with connect(ctx.paths.warehouse) as con, transaction(con):
+        con.execute("SET VARIABLE tonghop_pii_key = ?", [key])
+        con.execute((WAREHOUSE_SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+        available = _source_views(con, ctx.tenant)
+        skipped: set[str] = set()
+        for model in sql_models():
+            if model.sources - available or model.refs & skipped:
+                skipped.add(model.qualified)
+                continue
+            con.execute(f"CREATE OR REPLACE TABLE {model.qualified} AS\n{model.sql}")
+            built[model.qualified] = con.execute(f"SELECT count(*) FROM {model.qualified}").fetchone()[0]
+            log.info("built %s: %s rows", model.qualified, f"{built[model.qualified]:,}")
+    return StepResult("transform", {"tables": built, "skipped": sorted(skipped)})
+
+
+def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[str]:
+    """Temp views `src_<source>`: latest row per key over promoted batches, personal columns pseudonymised."""
+    available: set[str] = set()
+    for source in tenant.sources:
+        if not table_exists(con, "raw", source.name):
+            continue
+        replace = ", ".join(f'pseudonymize("{c}") AS "{c}"' for c in source.personal_columns)
+        keys = ", ".join(f'"{c}"' for c in source.primary_key)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW src_{source.name} AS
+            SELECT * {f'REPLACE ({replace})' if replace else ''}
+            FROM raw."{source.name}"
+            WHERE _batch_id IN (SELECT batch_id FROM meta.loads WHERE source = '{source.name}' AND status = 'passed')
+            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC) = 1""")
+        available.add(source.name)
+    return available
+
+
+def train(ctx: RunContext) -> StepResult:
+    from models import train_models
+
+    with connect(ctx.paths.warehouse) as con:
+        trained = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
+    return StepResult("train", {"models": trained, "n_models_trained": len(trained)})
+
+
+def publish(ctx: RunContext) -> StepResult:
+    with connect(ctx.paths.warehouse) as con:
+        counts = publish_snapshot(con, ctx.paths.snapshot, ctx.run_id)
+    return StepResult("publish", {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts)})
+
+
+STEP_FUNCTIONS = {"extract_load": extract_load, "validate": validate, "transform": transform, "train": train,
+                  "publish": publish}
+
+
+def run_step(ctx: RunContext, step: str) -> StepResult:
+    """Run one step, timing it and recording it in `meta.step_runs` once it has succeeded."""
+    import json
+
+    started_at, started = now(), time.perf_counter()
+    result = STEP_FUNCTIONS[step](ctx)
+    result.seconds = time.perf_counter() - started
+    with connect(ctx.paths.warehouse) as con:
+        con.execute("INSERT OR REPLACE INTO meta.step_runs VALUES (?, ?, ?, ?, ?)",
+                    [ctx.run_id, step, started_at, now(), json.dumps(result.metrics, default=str)])
+    return result
