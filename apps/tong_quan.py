@@ -40,7 +40,7 @@ chart = (alt.Chart(long).mark_line()
 if lang == "vi":
     alt.renderers.set_embed_options(formatLocale={"decimal": ",", "thousands": ".", "grouping": [3],
                                                   "currency": ["", " ₫"]})
-st.altair_chart(chart, use_container_width=True)
+st.altair_chart(chart, width="stretch")
 
 st.subheader(t("risk_title", lang))
 risks = data.top_risks(version)
@@ -49,4 +49,4 @@ risks["xac_suat_qua_han"] = risks["xac_suat_qua_han"].map(lambda p: fmt.percent(
 st.dataframe(risks.rename(columns={"ma_ho_so": t("dossier", lang), "co_quan": t("agency", lang),
                                    "ngay_hen_tra": t("due", lang), "xac_suat_qua_han": t("risk_prob", lang),
                                    "model_version": t("model_version", lang)}),
-             hide_index=True, use_container_width=True)
+             hide_index=True, width="stretch")

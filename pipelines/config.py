@@ -25,7 +25,6 @@ from pipelines.errors import ConfigError
 from pipelines.settings import tenants_dir
 from pipelines.sources import REGISTRY as SOURCE_REGISTRY
 
-
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
 Severity = Literal["block", "warn"]
@@ -63,6 +62,9 @@ class SourceConfig(_Strict):
     expectation_suite: str | None = None
     schedule: str | None = None
     on_error: Literal["fail_run", "skip_source"] = "fail_run"
+    # merge: staging keeps the latest row per primary key over every promoted batch (incremental feeds);
+    # replace: staging holds only the latest promoted batch (full snapshots where deletions matter).
+    write_disposition: Literal["merge", "replace"] = "merge"
 
     @field_validator("kind")
     @classmethod

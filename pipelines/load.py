@@ -71,13 +71,13 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                      source.name, source.kind)
             extract = prepared.get(source.name)
             if extract is not None:
-                extract.relation.create_view(_VIEW, replace=True)
+                con.register(_VIEW, extract.relation)
             else:
                 extract = _read(con, source, paths)
             try:
                 result = _land(con, source, extract, run_id)
             finally:
-                con.execute(f"DROP VIEW IF EXISTS {_VIEW}")
+                con.unregister(_VIEW)
                 con.execute(f'DROP TABLE IF EXISTS temp."_pre_{source.name}"')
             result.seconds = time.perf_counter() - started
             log.info("[%s] source '%s': %s, %s rows read, %s loaded (%.1f s)", tenant.tenant_id, source.name,
@@ -92,7 +92,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
 
     try:
         extract = reader_for(source.kind)(source, con, paths)
-        extract.relation.create_view(_VIEW, replace=True)
+        con.register(_VIEW, extract.relation)
     except duckdb.Error as exc:
         raise SourceError(source.name, source.location or "(connection)",
                           f"cannot read ({_first_line(exc)})",
@@ -134,10 +134,12 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
             if col not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {typ}')
                 new_columns.append(col)
+    # A retry of the same batch keeps the batch's first load time, so its rows come out identical.
+    first_loaded = con.execute(f"SELECT min(_loaded_at) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchone()[0]
     con.execute(f"DELETE FROM {table} WHERE _batch_id = ?", [batch_id])
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT *, ? AS _source, ? AS _batch_id, "
-                    f"?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW}", [source.name, batch_id, now()])
+                    f"?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW}", [source.name, batch_id, first_loaded or now()])
     except duckdb.Error as exc:
         raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({_first_line(exc)})",
                           "a column changed type or a value is malformed; fix the export or the source's "

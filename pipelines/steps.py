@@ -146,11 +146,14 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
             continue
         replace = ", ".join(f'pseudonymize("{c}") AS "{c}"' for c in source.personal_columns)
         keys = ", ".join(f'"{c}"' for c in source.primary_key)
+        promoted = f"SELECT batch_id FROM meta.loads WHERE source = '{source.name}' AND status = 'passed'"
+        if source.write_disposition == "replace":
+            promoted += " ORDER BY loaded_at DESC LIMIT 1"
         con.execute(f"""
             CREATE OR REPLACE TEMP VIEW src_{source.name} AS
             SELECT * {f'REPLACE ({replace})' if replace else ''}
             FROM raw."{source.name}"
-            WHERE _batch_id IN (SELECT batch_id FROM meta.loads WHERE source = '{source.name}' AND status = 'passed')
+            WHERE _batch_id IN ({promoted})
             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC) = 1""")
         available.add(source.name)
     return available

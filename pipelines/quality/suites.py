@@ -1,0 +1,362 @@
+"""Run Great Expectations suites against DuckDB queries, as SQL inside DuckDB.
+
+Suites live in a file-based GX project (``<expectations_dir>/gx/``), one JSON file per table
+under ``gx/expectations/<table>.json``, kept in version control. Each expectation may carry
+``meta: {"severity": "block" | "warn"}`` (default ``block``).
+
+:func:`validate_query` builds a throw-away *ephemeral* GX context holding one SQL datasource
+(``duckdb+gx_buffered://``, see :mod:`pipelines.quality.gx_duckdb` for why) with a query asset
+for the caller's ``SELECT``; GX compiles each expectation into aggregate SQL run by DuckDB.
+Nothing is written to the GX project (no datasource is persisted in ``great_expectations.yml``),
+so concurrent Airflow tasks and CLI runs can share it. Every engine/connection is released
+before returning.
+
+GX is imported lazily: importing this module costs nothing; the first call pays GX's import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ExpectationOutcome",
+    "SuiteOutcome",
+    "build_data_docs",
+    "load_suite",
+    "suite_path",
+    "validate_query",
+]
+
+logger = logging.getLogger(__name__)
+
+SEVERITIES = ("block", "warn")
+DEFAULT_SEVERITY = "block"
+# Counts only: no sample of offending values is copied into results/Data Docs (the tables hold
+# personal data: so_cccd, so_dien_thoai, ho_ten). Raise partial_unexpected_count to get samples.
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation_type: str
+    column: str | None
+    severity: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed_value: str | None
+    description: str
+    error: str | None = None  # set when GX could not evaluate the check (counted as a failure)
+
+
+@dataclass
+class SuiteOutcome:
+    suite_name: str
+    run_name: str
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    result_path: Path | None = None  # the validation result JSON, when results_dir was given
+
+    @property
+    def blocking_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "block"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "warn"]
+
+    @property
+    def success(self) -> bool:
+        return not self.blocking_failures
+
+    @property
+    def n_passed(self) -> int:
+        return sum(1 for o in self.outcomes if o.success)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for o in self.outcomes if not o.success)
+
+
+# --------------------------------------------------------------------------- GX project
+
+
+def _gx_root(expectations_dir: Path) -> Path:
+    return Path(expectations_dir) / "gx"
+
+
+def suite_path(expectations_dir: Path, suite_name: str) -> Path:
+    """Where the JSON of ``suite_name`` lives (whether or not it exists)."""
+    return _gx_root(expectations_dir) / "expectations" / f"{suite_name}.json"
+
+
+def _file_context(expectations_dir: Path) -> Any:
+    """The GX file context rooted at ``expectations_dir`` (must already exist: never scaffolds)."""
+    from pipelines.quality.gx_duckdb import quiet_gx
+
+    quiet_gx()
+    import great_expectations as gx
+
+    return gx.get_context(mode="file", project_root_dir=str(expectations_dir))
+
+
+def load_suite(expectations_dir: Path, suite_name: str) -> Any:
+    """Load a suite by name from the file context; ``LookupError`` with guidance if missing."""
+    expectations_dir = Path(expectations_dir)
+    config = _gx_root(expectations_dir) / "great_expectations.yml"
+    expected = suite_path(expectations_dir, suite_name)
+    if not config.is_file() or not expected.is_file():
+        where = (
+            f"the GX project in {expectations_dir.resolve()}"
+            if config.is_file()
+            else f"{expectations_dir.resolve()} (no GX project there: {config} is missing)"
+        )
+        raise LookupError(
+            f"Expectation suite {suite_name!r} was not found in {where}; "
+            f"create {expected} (one suite per table, named after the table) "
+            f"or pass the right expectations_dir."
+        )
+    from great_expectations.exceptions import DataContextError
+
+    try:
+        return _file_context(expectations_dir).suites.get(suite_name)
+    except DataContextError as exc:  # file exists but GX cannot read it (e.g. name mismatch)
+        raise LookupError(
+            f"Expectation suite {suite_name!r} could not be loaded from {expected}: {exc}. "
+            f"Check that the file's 'name' field is {suite_name!r} and that it is valid suite JSON."
+        ) from exc
+
+
+# --------------------------------------------------------------------------- running
+
+
+@contextmanager
+def _duckdb_query_batch(db_path: Path, query: str) -> Iterator[Any]:
+    """Yield a GX Batch for ``query`` on ``db_path``; release every DuckDB connection on exit."""
+    from pipelines.quality import gx_duckdb
+
+    gx_duckdb.quiet_gx()
+    import great_expectations as gx
+
+    gx_duckdb.install_regex_support()
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+    datasource = context.data_sources.add_sql(
+        name="duckdb",
+        connection_string=gx_duckdb.connection_string(db_path, read_only=True),
+        create_temp_table=False,  # no temp copies, not even inside DuckDB
+    )
+    try:
+        asset = datasource.add_query_asset(name="query", query=query)
+        batch = asset.add_batch_definition_whole_table("whole").get_batch()
+        yield batch
+    finally:
+        engines = [datasource._engine]
+        if datasource._execution_engine is not None:
+            engines.append(datasource._execution_engine.engine)
+        forced = gx_duckdb.release(db_path, *engines)
+        if forced:  # engines should have closed everything; this is the safety net working
+            logger.debug("force-closed %d DuckDB connection(s) on %s", forced, db_path)
+
+
+def _severity(config: Any) -> str:
+    """``meta.severity`` ("block"/"warn"); else GX's own ``severity`` (critical->block, else warn)."""
+    meta = dict(config.meta or {})
+    if "severity" in meta:
+        value = str(meta["severity"]).strip().lower()
+        if value not in SEVERITIES:
+            raise ValueError(
+                f"{config.type}: meta.severity must be one of {SEVERITIES}, got {meta['severity']!r}"
+            )
+        return value
+    native = getattr(config, "severity", None)
+    native = str(getattr(native, "value", native) or "critical").lower()
+    return DEFAULT_SEVERITY if native == "critical" else "warn"
+
+
+def _column_of(kwargs: dict) -> str | None:
+    if kwargs.get("column") is not None:
+        return str(kwargs["column"])
+    if kwargs.get("column_A") is not None:
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    if kwargs.get("column_list"):
+        return ",".join(map(str, kwargs["column_list"]))
+    return None
+
+
+def describe(expectation_type: str, kwargs: dict) -> str:
+    """Short human sentence for an expectation (used when it has no ``description``)."""
+    col = kwargs.get("column")
+    t = expectation_type
+    if t == "expect_table_row_count_to_be_between":
+        lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+        if hi is None:
+            return f"table must have at least {lo} row(s)"
+        if lo is None:
+            return f"table must have at most {hi} row(s)"
+        return f"table must have between {lo} and {hi} rows"
+    if t == "expect_column_values_to_not_be_null":
+        return f"{col} must not be null"
+    if t == "expect_column_values_to_be_unique":
+        return f"{col} must be unique"
+    if t == "expect_column_values_to_be_in_set":
+        values = ", ".join(repr(v) for v in kwargs.get("value_set") or [])
+        return f"{col} must be one of {{{values}}}"
+    if t == "expect_column_values_to_match_regex":
+        return f"{col} must match {kwargs.get('regex')}"
+    if t == "expect_column_pair_values_a_to_be_greater_than_b":
+        op = ">=" if kwargs.get("or_equal") else ">"
+        text = f"{kwargs.get('column_A')} must be {op} {kwargs.get('column_B')}"
+        if kwargs.get("ignore_row_if") == "either_value_is_missing":
+            text += " when both are set"
+        return text
+    target = f" on {_column_of(kwargs)}" if _column_of(kwargs) else ""
+    return f"{t.removeprefix('expect_').replace('_', ' ')}{target}"
+
+
+def _as_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _outcome(result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
+    details: dict = dict(result.result or {})
+    exc = result.exception_info or {}
+    # exception_info is either {"raised_exception": ...} or {metric_id: {...}, ...}
+    infos = [exc] if "raised_exception" in exc else [v for v in exc.values() if isinstance(v, dict)]
+    errors = [i.get("exception_message") for i in infos if i.get("raised_exception")]
+    observed = details.get("observed_value")
+    percent = details.get("unexpected_percent")
+    return ExpectationOutcome(
+        expectation_type=config.type,
+        column=_column_of(kwargs),
+        severity=_severity(config),
+        success=bool(result.success) and not errors,
+        element_count=_as_int(details.get("element_count")),
+        unexpected_count=_as_int(details.get("unexpected_count")),
+        unexpected_percent=None if percent is None else float(percent),
+        observed_value=None if observed is None else str(observed),
+        description=getattr(config, "description", None) or describe(config.type, kwargs),
+        error="; ".join(str(e) for e in errors) if errors else None,
+    )
+
+
+def _result_filename(run_name: str, suite_name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run_name}__{suite_name}").strip("._")
+    return f"{safe}.json"
+
+
+def validate_query(
+    db_path: Path,
+    query: str,
+    suite_name: str,
+    *,
+    expectations_dir: Path,
+    run_name: str,
+    results_dir: Path | None = None,
+) -> SuiteOutcome:
+    """Validate the rows of ``query`` (a SELECT over the DuckDB file ``db_path``) with a suite.
+
+    Runs as SQL inside DuckDB through GX's SQL datasource (no DataFrame of the table is built),
+    opens ``db_path`` read-only itself and releases every connection before returning.
+    Raises ``LookupError`` if the suite is missing, ``FileNotFoundError`` if ``db_path`` is.
+    """
+    db_path = Path(db_path)
+    suite = load_suite(Path(expectations_dir), suite_name)  # fail fast before touching the DB
+    if not db_path.is_file():
+        raise FileNotFoundError(f"DuckDB file {db_path} does not exist; nothing to validate.")
+
+    validated_at = datetime.now(UTC)
+    with _duckdb_query_batch(db_path, query) as batch:
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+
+    result.meta["run_name"] = run_name
+    result.meta["validated_at"] = validated_at.isoformat()
+    result.meta["query"] = query
+    result.meta["db_path"] = str(db_path)
+    # GX returns results grouped by domain; report them in the suite's (reviewed) order instead
+    position = {e.id: i for i, e in enumerate(suite.expectations)}
+    ordered = sorted(result.results, key=lambda r: position.get(r.expectation_config.id, len(position)))
+    outcome = SuiteOutcome(
+        suite_name=suite_name,
+        run_name=run_name,
+        outcomes=[_outcome(r) for r in ordered],
+    )
+    if results_dir is not None:
+        results_dir = Path(results_dir)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        path = results_dir / _result_filename(run_name, suite_name)
+        payload = json.dumps(result.to_json_dict(), ensure_ascii=False, indent=2, default=str)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        tmp.replace(path)
+        outcome.result_path = path
+    return outcome
+
+
+# --------------------------------------------------------------------------- data docs
+
+
+def build_data_docs(expectations_dir: Path, *, results_dir: Path | None = None) -> Path:
+    """Build the static Data Docs of the GX project; return the site's ``index.html``.
+
+    The site shows every suite; with ``results_dir`` it also shows the validation results that
+    :func:`validate_query` kept there (copied into GX's validation store first). Everything is
+    written under ``<expectations_dir>/gx/uncommitted/`` (untracked).
+    """
+    expectations_dir = Path(expectations_dir)
+    context = _file_context(expectations_dir)
+    if results_dir is not None:
+        _import_results(context, Path(results_dir))
+    sites = context.build_data_docs()
+    index = _gx_root(expectations_dir) / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    if not index.is_file():  # site configured elsewhere: trust what GX reports
+        url = next(iter(sites.values()), "")
+        index = Path(url.removeprefix("file://"))
+    return index
+
+
+def _import_results(context: Any, results_dir: Path) -> None:
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResultSchema,
+    )
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    schema = ExpectationSuiteValidationResultSchema()
+    for path in sorted(results_dir.glob("*.json")):
+        result = schema.load(json.loads(path.read_text(encoding="utf-8")))
+        validated_at = result.meta.get("validated_at")
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+            run_id=RunIdentifier(
+                run_name=str(result.meta.get("run_name", path.stem)),
+                run_time=datetime.fromisoformat(validated_at) if validated_at else None,
+            ),
+            batch_identifier="duckdb_query",
+        )
+        context.validation_results_store.set(key, result)

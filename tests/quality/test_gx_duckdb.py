@@ -1,0 +1,328 @@
+"""Great Expectations on DuckDB by SQL pushdown: why the shim is needed, and that it is right.
+
+Uses the real ``expectations/`` GX project (copied to tmp so nothing is written into the repo)
+and small DuckDB files created in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from pipelines.quality import gx_duckdb
+from pipelines.quality.suites import ExpectationOutcome, build_data_docs, validate_query
+
+REPO = Path(__file__).resolve().parents[2]
+BATCH_QUERY = "SELECT * FROM raw.ho_so WHERE _batch_id = 'b1'"
+
+HO_SO_DDL = """
+CREATE SCHEMA raw;
+CREATE TABLE raw.ho_so (
+    ma_ho_so VARCHAR, ma_thu_tuc VARCHAR, linh_vuc VARCHAR, co_quan VARCHAR, ma_xa VARCHAR,
+    ngay_nhan DATE, ngay_hen_tra DATE, ngay_tra DATE, trang_thai VARCHAR, so_cccd VARCHAR,
+    so_dien_thoai VARCHAR, ho_ten VARCHAR, ngay_cap_nhat TIMESTAMP,
+    _source VARCHAR, _batch_id VARCHAR, _loaded_at TIMESTAMP
+);
+"""
+
+# Batch b1: 10 rows, each fault planted once and commented. b2 is full of faults that must NOT
+# be counted because the validated query selects b1 only.
+#  (ma_ho_so, ma_xa, ngay_nhan, ngay_hen_tra, ngay_tra, trang_thai, so_cccd)
+HO_SO_ROWS = [
+    ("H01", "00001", "2024-03-01", "2024-03-05", "2024-03-04", "da_tra", "001234567890"),  # clean
+    ("H02", "00002", "2024-03-01", "2024-03-01", None, "dang_xu_ly", None),  # hen_tra == nhan; cccd NULL
+    ("H03", "00003", "2024-03-02", "2024-03-06", "2024-03-02", "da_tra", "001234567891"),  # dup id; tra == nhan
+    ("H03", "00004", "2024-03-02", "2024-03-06", None, "dang_xu_ly", "001234567892"),  # dup id
+    (None, "00005", "2024-03-03", "2024-03-07", None, "dang_xu_ly", "001234567893"),  # ma_ho_so NULL
+    ("H06", "00006", None, None, None, "dang_xu_ly", "001234567894"),  # ngay_nhan NULL (hen_tra too)
+    ("H07", "00007", "2024-03-04", "2024-03-08", None, "huy", "001234567895"),  # status not in set
+    ("H08", "00008", "2024-03-04", "2024-03-08", None, "dang_xu_ly", "12345"),  # cccd too short
+    ("H09", "00009", "2024-03-05", "2024-03-01", None, "dang_xu_ly", "A01234567890"),  # hen_tra < nhan; cccd letter
+    ("H10", "1234", "2024-03-05", "2024-03-09", "2024-03-02", "da_tra", "001234567897"),  # tra < nhan; 4-digit xa
+]
+B2_ROWS = [
+    (None, "x", None, None, None, "bad", "bad"),
+    (None, "y", "2024-01-02", "2024-01-01", "2024-01-01", "bad", "bad"),
+]
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[tuple], batch_id: str) -> None:
+    con.executemany(
+        "INSERT INTO raw.ho_so VALUES (?, 'TT01', 'dat_dai', 'UBND', ?, ?, ?, ?, ?, ?, '0900000000',"
+        " 'Nguyen Van A', TIMESTAMP '2024-03-10 08:00:00', 'csv', ?, TIMESTAMP '2024-03-10 09:00:00')",
+        [(*row, batch_id) for row in rows],
+    )
+
+
+@pytest.fixture
+def ho_so_db(tmp_path: Path) -> Path:
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(HO_SO_DDL)
+        _insert(con, HO_SO_ROWS, "b1")
+        _insert(con, B2_ROWS, "b2")
+    return db
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repo's GX project (suites as committed, no uncommitted/ state)."""
+    root = tmp_path_factory.mktemp("expectations")
+    shutil.copytree(REPO / "expectations" / "gx", root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    return root
+
+
+def _ephemeral_context():  # type: ignore[no-untyped-def]
+    gx_duckdb.quiet_gx()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+
+
+def _by_description(outcomes: list[ExpectationOutcome]) -> dict[str, ExpectationOutcome]:
+    return {o.description: o for o in outcomes}
+
+
+# 1 -------------------------------------------------------------------- the bug the shim fixes
+
+
+def test_unfixed_gx_sql_path_returns_no_rows(ho_so_db: Path) -> None:
+    # (a) The mechanism, with SQLAlchemy only: GX reads results after `with engine.connect()`
+    # has closed; the ROLLBACK issued on close runs on the same DuckDB connection and discards
+    # the pending result, so fetchall() is empty. With our dialect the cursor owns its result.
+    plain = sa.create_engine(f"duckdb:///{ho_so_db}")
+    with plain.connect() as conn:
+        result = conn.execute(sa.text("SELECT count(*) FROM raw.ho_so"))
+    assert result.fetchall() == []
+    plain.dispose()
+
+    fixed = sa.create_engine(gx_duckdb.connection_string(ho_so_db))
+    with fixed.connect() as conn:
+        result = conn.execute(sa.text("SELECT count(*) FROM raw.ho_so"))
+    assert result.fetchall() == [(12,)]
+    gx_duckdb.release(ho_so_db, fixed)
+
+    # (b) What users see: a plain GX SQL datasource on duckdb-engine cannot compute any metric.
+    import great_expectations as gx
+
+    context = _ephemeral_context()
+    ds = context.data_sources.add_sql(name="plain", connection_string=f"duckdb:///{ho_so_db}")
+    batch = ds.add_query_asset(name="q", query=BATCH_QUERY).add_batch_definition_whole_table("w").get_batch()
+    try:
+        res = batch.validate(gx.expectations.ExpectColumnValuesToNotBeNull(column="ma_ho_so"))
+    finally:
+        ds.get_engine().dispose()
+        ds.get_execution_engine().engine.dispose()
+    assert res.success is False
+    assert res.result == {}  # no element_count / unexpected_count at all
+    assert "list index out of range" in json.dumps(res.exception_info)
+
+
+# 2 -------------------------------------------------------------------- correct results
+
+
+def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path, tmp_path: Path) -> None:
+    outcome = validate_query(
+        ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="run:1", results_dir=tmp_path / "res"
+    )
+    got = _by_description(outcome.outcomes)
+    assert len(outcome.outcomes) == 9
+    assert all(o.error is None for o in outcome.outcomes), [o.error for o in outcome.outcomes]
+
+    def check(description: str, severity: str, success: bool, unexpected: int | None) -> ExpectationOutcome:
+        o = got[description]
+        assert (o.severity, o.success, o.unexpected_count) == (severity, success, unexpected), o
+        return o
+
+    # 10 rows in b1 (the 2 rows of b2 are outside the query) -> observed 10, passes.
+    assert check("table must have at least 1 row", "block", True, None).observed_value == "10"
+    # only H?? row 5 has ma_ho_so NULL -> 1 of 10 rows = 10 %.
+    nulls = check("ma_ho_so must not be null", "block", False, 1)
+    assert (nulls.element_count, nulls.unexpected_percent, nulls.column) == (10, 10.0, "ma_ho_so")
+    # only H06 has ngay_nhan NULL.
+    check("ngay_nhan must not be null", "block", False, 1)
+    # only H07 ('huy') is outside {'da_tra','dang_xu_ly'}.
+    check("trang_thai must be one of {'da_tra', 'dang_xu_ly'}", "block", False, 1)
+    # H03 appears twice: GX counts every row of a duplicated value -> 2 (the NULL id is ignored).
+    check("ma_ho_so must be unique", "warn", False, 2)
+    # H08 '12345' (too short) and H09 'A01234567890' (letter); H02's NULL is not checked -> 2.
+    check("so_cccd must be 12 digits", "warn", False, 2)
+    # H09 has hen_tra < nhan; H02 hen_tra == nhan is fine (or_equal); H06 both NULL is skipped -> 1.
+    pair = check("ngay_hen_tra must be >= ngay_nhan", "warn", False, 1)
+    assert pair.column == "ngay_hen_tra,ngay_nhan"
+    # H10 returned before received; H03 tra == nhan is fine; rows with ngay_tra NULL skipped -> 1.
+    check("ngay_tra must be >= ngay_nhan when set", "warn", False, 1)
+    # H10 '1234' has 4 digits -> 1.
+    check("ma_xa must be a 5-digit commune code", "warn", False, 1)
+
+    assert {o.description for o in outcome.blocking_failures} == {
+        "ma_ho_so must not be null",
+        "ngay_nhan must not be null",
+        "trang_thai must be one of {'da_tra', 'dang_xu_ly'}",
+    }
+    assert len(outcome.warnings) == 5
+    assert (outcome.success, outcome.n_passed, outcome.n_failed) == (False, 1, 8)
+
+    # the validation result JSON is kept, one file per run_name + suite
+    assert outcome.result_path == tmp_path / "res" / "run_1__ho_so.json"
+    saved = json.loads(outcome.result_path.read_text(encoding="utf-8"))
+    assert saved["suite_name"] == "ho_so" and saved["meta"]["run_name"] == "run:1"
+
+
+def test_only_warnings_do_not_block(ho_so_db: Path, project: Path) -> None:
+    # H03's two rows: their only fault is the duplicated id, a `warn` expectation.
+    outcome = validate_query(
+        ho_so_db, BATCH_QUERY + " AND ma_ho_so = 'H03'", "ho_so", expectations_dir=project, run_name="r"
+    )
+    assert outcome.success is True
+    assert outcome.blocking_failures == []
+    assert [(o.description, o.unexpected_count) for o in outcome.warnings] == [("ma_ho_so must be unique", 2)]
+
+
+# 3 -------------------------------------------------------------------- SQL pushdown, no DataFrame
+
+
+def test_checks_run_as_sql_inside_duckdb(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "big.duckdb"
+    n_rows = 5000
+    with duckdb.connect(str(db)) as con:
+        con.execute(HO_SO_DDL)
+        # every 5th row has a 4-digit ma_xa -> 1000 unexpected values for the ma_xa check
+        con.execute(
+            f"""INSERT INTO raw.ho_so SELECT 'H' || i, 'TT01', 'dat_dai', 'UBND',
+                  CASE WHEN i % 5 = 0 THEN '1234' ELSE lpad((i % 99999)::VARCHAR, 5, '0') END,
+                  DATE '2024-01-01' + (i % 300)::INT, DATE '2024-01-01' + (i % 300)::INT + 5, NULL,
+                  'da_tra', lpad(i::VARCHAR, 12, '0'), '09', 'A', now()::TIMESTAMP, 'csv', 'b1', now()::TIMESTAMP
+                FROM range({n_rows}) t(i)"""
+        )
+
+    import great_expectations  # noqa: F401  (import GX before the traps below are set)
+    import pandas as pd
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    def no_dataframes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pandas DataFrame was built during validation")
+
+    monkeypatch.setattr(pd.DataFrame, "__init__", no_dataframes)
+    monkeypatch.setattr(PandasExecutionEngine, "__init__", no_dataframes)
+    for name in ("read_sql", "read_sql_query", "read_sql_table"):
+        monkeypatch.setattr(pd, name, no_dataframes)
+
+    # record every statement and how many rows Python pulled back from each one
+    statements: dict[int, str] = {}
+    fetched: dict[int, int] = {}
+    cursor_cls = gx_duckdb._IndependentCursor
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements[id(cursor)] = statement
+        fetched[id(cursor)] = 0
+
+    def counting(method: str):  # type: ignore[no-untyped-def]
+        def fetch(self, *args):  # type: ignore[no-untyped-def]
+            rows = getattr(self._duck_cursor, method)(*args)
+            got = 0 if rows is None else (1 if method == "fetchone" else len(rows))
+            fetched[id(self)] = fetched.get(id(self), 0) + got
+            return rows
+
+        return fetch
+
+    for method in ("fetchone", "fetchmany", "fetchall"):
+        monkeypatch.setattr(cursor_cls, method, counting(method), raising=False)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)
+    try:
+        outcome = validate_query(db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="r")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", before)
+
+    ma_xa = _by_description(outcome.outcomes)["ma_xa must be a 5-digit commune code"]
+    assert (ma_xa.element_count, ma_xa.unexpected_count) == (n_rows, n_rows // 5)
+    assert _by_description(outcome.outcomes)["table must have at least 1 row"].observed_value == str(n_rows)
+
+    on_table = {k: s for k, s in statements.items() if "raw.ho_so" in s}
+    assert on_table, "no SQL reached DuckDB"
+    # DuckDB computed the checks: aggregates over the batch query used as a subquery ...
+    assert any("count(*)" in s for s in on_table.values())
+    assert any("sum(CASE WHEN" in s for s in on_table.values())
+    # ... and no statement shipped table rows to Python: at most one row (an aggregate) each.
+    assert max(fetched[k] for k in on_table) <= 1, {s: fetched[k] for k, s in on_table.items() if fetched[k] > 1}
+    for key, statement in on_table.items():
+        if fetched[key] == 1:
+            assert "count(" in statement or "sum(" in statement, statement
+
+
+# 4 -------------------------------------------------------------------- connections released
+
+
+def test_db_is_writable_after_validation_in_process_and_subprocess(ho_so_db: Path, project: Path) -> None:
+    validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="r")
+    assert gx_duckdb.open_connection_count(ho_so_db) == 0
+
+    with duckdb.connect(str(ho_so_db)) as con:  # read-write, same process
+        con.execute("INSERT INTO raw.ho_so (ma_ho_so, _batch_id) VALUES ('H99', 'b3')")
+
+    code = (
+        "import duckdb, sys\n"
+        "with duckdb.connect(sys.argv[1]) as con:\n"
+        "    con.execute(\"INSERT INTO raw.ho_so (ma_ho_so, _batch_id) VALUES ('H98', 'b3')\")\n"
+        "    print(con.execute(\"SELECT count(*) FROM raw.ho_so WHERE _batch_id = 'b3'\").fetchone()[0])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(ho_so_db)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2"
+
+
+# 5 -------------------------------------------------------------------- suite lookup
+
+
+def test_missing_suite_raises_lookup_error(ho_so_db: Path, project: Path) -> None:
+    with pytest.raises(LookupError) as info:
+        validate_query(ho_so_db, BATCH_QUERY, "khong_co", expectations_dir=project, run_name="r")
+    message = str(info.value)
+    assert "'khong_co'" in message and str(project.resolve()) in message and "khong_co.json" in message
+
+
+def test_folder_without_gx_project_raises_lookup_error(ho_so_db: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "no_project"
+    empty.mkdir()
+    with pytest.raises(LookupError, match="'ho_so'.*no GX project"):
+        validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=empty, run_name="r")
+    assert list(empty.iterdir()) == []  # nothing scaffolded
+
+
+# misc ------------------------------------------------------------------------------------------
+
+
+def test_importing_suites_does_not_import_gx() -> None:
+    code = "import sys, pipelines.quality.suites; sys.exit('great_expectations' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
+
+
+def test_data_docs_go_to_untracked_folder(ho_so_db: Path, project: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="r1", results_dir=results)
+    index = build_data_docs(project, results_dir=results)
+    site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert index == site / "index.html" and index.is_file()
+    assert (site / "expectations" / "ho_so.html").is_file()
+    assert list((site / "validations" / "ho_so" / "r1").rglob("*.html"))
