@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,7 +88,10 @@ def test_demo_dag_runs_green_through_airflow(tmp_path, demo_tenant, _isolated_ho
                           text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
-    assert "state=success" in log or "DagRunState.SUCCESS" in log, log[-4000:]
+    runs = subprocess.run([airflow, "dags", "list-runs", f"tonghop_{DEMO_TENANT}", "-o", "json"], env=env,
+                          check=True, capture_output=True, text=True, timeout=120)
+    states = [r["state"] for r in json.loads(runs.stdout[runs.stdout.index("[{"):])]
+    assert states == ["success"], states
     snapshot = _isolated_home / DEMO_TENANT / "serving.duckdb"
     state = warehouse_state(snapshot)
     assert state["marts.kpi_tong_quan"][0] == 1

@@ -43,7 +43,7 @@ and only reads ``cursor.description`` does not pull the batch into Python.
   meant for nothing else: :func:`connection_string` opens the file ``access_mode=READ_ONLY``.
 * Every DuckDB connection/cursor the dialect opens is tracked. Closing a parent connection
   closes its cursors (a forgotten, unconsumed GX result would otherwise keep DuckDB's file lock)
-  and :func:`release` disposes engines and force-closes stragglers, so the caller can reopen
+  and :func:`release` disposes engines and force-closes their stragglers, so the caller can reopen
   the file read-write right after validation -- in this process or another one.
 
 Second gap: regular expressions
@@ -148,9 +148,14 @@ class GxDuckDBDialect(_DuckDBDialect):
     driver = DRIVER
     supports_statement_cache = False  # same as the parent dialect
 
-    # database path -> DBAPI connections this dialect opened (weak: collected ones vanish)
-    _opened: dict[str, weakref.WeakSet[_CursorOwningConnection]] = {}
-    _opened_lock = threading.Lock()
+    # database path -> DBAPI connections opened by any engine of this dialect (diagnostics)
+    _by_path: dict[str, weakref.WeakSet[_CursorOwningConnection]] = {}
+    _by_path_lock = threading.Lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # one dialect instance per engine: the DBAPI connections *this* engine opened
+        self.opened: weakref.WeakSet[_CursorOwningConnection] = weakref.WeakSet()
 
     def connect(self, *cargs: Any, **cparams: Any) -> _CursorOwningConnection:
         wrapper = super().connect(*cargs, **cparams)
@@ -159,9 +164,12 @@ class GxDuckDBDialect(_DuckDBDialect):
             wrapper.close()
             raise RuntimeError("duckdb-engine changed: cannot reach the DuckDB connection to wrap")
         conn = _CursorOwningConnection(duck)
+        self.opened.add(conn)
         key = _path_key(cparams.get("database", cargs[0] if cargs else ""))
-        with self._opened_lock:
-            self._opened.setdefault(key, weakref.WeakSet()).add(conn)
+        with self._by_path_lock:
+            for stale in [k for k, v in self._by_path.items() if not v]:
+                del self._by_path[stale]
+            self._by_path.setdefault(key, weakref.WeakSet()).add(conn)
         return conn
 
 
@@ -182,31 +190,29 @@ def connection_string(db_path: Path | str, *, read_only: bool = True) -> str:
     return f"{url}?access_mode=READ_ONLY" if read_only else url
 
 
-def _tracked(db_path: Path | str) -> list[_CursorOwningConnection]:
-    with GxDuckDBDialect._opened_lock:
-        return list(GxDuckDBDialect._opened.get(_path_key(db_path), ()))
-
-
 def open_connection_count(db_path: Path | str) -> int:
-    """DuckDB connections + cursors opened by this dialect on ``db_path`` that are still open."""
-    return sum(c.open_cursor_count() + 1 for c in _tracked(db_path) if not c.closed)
+    """DuckDB connections + cursors that engines of this dialect still hold open on ``db_path``."""
+    with GxDuckDBDialect._by_path_lock:
+        conns = list(GxDuckDBDialect._by_path.get(_path_key(db_path), ()))
+    return sum(c.open_cursor_count() + 1 for c in conns if not c.closed)
 
 
-def release(db_path: Path | str, *engines: Any) -> int:
-    """Dispose ``engines``, then close anything this dialect still has open on ``db_path``.
+def release(*engines: Any) -> int:
+    """Dispose ``engines`` and close every DuckDB connection/cursor they opened.
 
-    Returns how many connections had to be force-closed (0 when the engines released all).
+    ``Engine.dispose()`` only closes connections that are back in the pool; anything still
+    checked out (e.g. held by a forgotten result) is closed here. Returns how many connections
+    had to be force-closed that way (0 when the engines released everything themselves).
     """
-    for engine in engines:
-        if engine is not None:
-            engine.dispose()
     forced = 0
-    for conn in _tracked(db_path):
-        if not conn.closed:
-            conn.close()
-            forced += 1
-    with GxDuckDBDialect._opened_lock:
-        GxDuckDBDialect._opened.pop(_path_key(db_path), None)
+    for engine in engines:
+        if engine is None:
+            continue
+        engine.dispose()
+        for conn in list(getattr(engine.dialect, "opened", ())):
+            if not conn.closed:
+                conn.close()
+                forced += 1
     return forced
 
 

@@ -2,10 +2,13 @@
 
 Suites live in a file-based GX project (``<expectations_dir>/gx/``), one JSON file per table
 under ``gx/expectations/<table>.json``, kept in version control. Each expectation may carry
-``meta: {"severity": "block" | "warn"}`` (default ``block``).
+``meta: {"severity": "block" | "warn"}`` (default ``block``; without ``meta.severity`` GX's own
+``severity`` field is honoured: ``critical`` -> block, ``warning``/``info`` -> warn). An
+expectation GX could not evaluate (SQL error, unsupported metric) is reported as failed, with
+``ExpectationOutcome.error`` set, so a broken ``block`` check blocks rather than passes.
 
 :func:`validate_query` builds a throw-away *ephemeral* GX context holding one SQL datasource
-(``duckdb+gx_buffered://``, see :mod:`pipelines.quality.gx_duckdb` for why) with a query asset
+(``duckdb+gx://``, read-only, see :mod:`pipelines.quality.gx_duckdb` for why) with a query asset
 for the caller's ``SELECT``; GX compiles each expectation into aggregate SQL run by DuckDB.
 Nothing is written to the GX project (no datasource is persisted in ``great_expectations.yml``),
 so concurrent Airflow tasks and CLI runs can share it. Every engine/connection is released
@@ -161,20 +164,23 @@ def _duckdb_query_batch(db_path: Path, query: str) -> Iterator[Any]:
             progress_bars=ProgressBarsConfig(globally=False),
         ),
     )
-    datasource = context.data_sources.add_sql(
-        name="duckdb",
-        connection_string=gx_duckdb.connection_string(db_path, read_only=True),
-        create_temp_table=False,  # no temp copies, not even inside DuckDB
-    )
+    datasource = None
     try:
+        datasource = context.data_sources.add_sql(
+            name="duckdb",
+            connection_string=gx_duckdb.connection_string(db_path, read_only=True),
+            create_temp_table=False,  # no temp copies, not even inside DuckDB
+        )
         asset = datasource.add_query_asset(name="query", query=query)
         batch = asset.add_batch_definition_whole_table("whole").get_batch()
         yield batch
     finally:
-        engines = [datasource._engine]
-        if datasource._execution_engine is not None:
-            engines.append(datasource._execution_engine.engine)
-        forced = gx_duckdb.release(db_path, *engines)
+        engines = []
+        if datasource is not None:
+            engines.append(datasource._engine)
+            if datasource._execution_engine is not None:
+                engines.append(datasource._execution_engine.engine)
+        forced = gx_duckdb.release(*engines)
         if forced:  # engines should have closed everything; this is the safety net working
             logger.debug("force-closed %d DuckDB connection(s) on %s", forced, db_path)
 
@@ -262,6 +268,12 @@ def _outcome(result: Any) -> ExpectationOutcome:
     )
 
 
+def _signature(config: Any) -> str:
+    """Identity of an expectation that survives suites without ``id`` fields."""
+    kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
+    return json.dumps([config.type, kwargs], sort_keys=True, default=str)
+
+
 def _result_filename(run_name: str, suite_name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run_name}__{suite_name}").strip("._")
     return f"{safe}.json"
@@ -284,6 +296,8 @@ def validate_query(
     """
     db_path = Path(db_path)
     suite = load_suite(Path(expectations_dir), suite_name)  # fail fast before touching the DB
+    for expectation in suite.expectations:
+        _severity(expectation.configuration)  # a typo in meta.severity fails before running
     if not db_path.is_file():
         raise FileNotFoundError(f"DuckDB file {db_path} does not exist; nothing to validate.")
 
@@ -296,8 +310,12 @@ def validate_query(
     result.meta["query"] = query
     result.meta["db_path"] = str(db_path)
     # GX returns results grouped by domain; report them in the suite's (reviewed) order instead
-    position = {e.id: i for i, e in enumerate(suite.expectations)}
-    ordered = sorted(result.results, key=lambda r: position.get(r.expectation_config.id, len(position)))
+    position: dict[str, int] = {}
+    for i, expectation in enumerate(suite.expectations):
+        position.setdefault(_signature(expectation.configuration), i)
+    ordered = sorted(
+        result.results, key=lambda r: position.get(_signature(r.expectation_config), len(position))
+    )
     outcome = SuiteOutcome(
         suite_name=suite_name,
         run_name=run_name,

@@ -32,20 +32,29 @@ CREATE TABLE raw.ho_so (
 );
 """
 
-# Batch b1: 10 rows, each fault planted once and commented. b2 is full of faults that must NOT
+# Batch b1: 10 rows, the faults planted in each row are commented above it. b2 is full of faults that must NOT
 # be counted because the validated query selects b1 only.
 #  (ma_ho_so, ma_xa, ngay_nhan, ngay_hen_tra, ngay_tra, trang_thai, so_cccd)
 HO_SO_ROWS = [
-    ("H01", "00001", "2024-03-01", "2024-03-05", "2024-03-04", "da_tra", "001234567890"),  # clean
-    ("H02", "00002", "2024-03-01", "2024-03-01", None, "dang_xu_ly", None),  # hen_tra == nhan; cccd NULL
-    ("H03", "00003", "2024-03-02", "2024-03-06", "2024-03-02", "da_tra", "001234567891"),  # dup id; tra == nhan
-    ("H03", "00004", "2024-03-02", "2024-03-06", None, "dang_xu_ly", "001234567892"),  # dup id
-    (None, "00005", "2024-03-03", "2024-03-07", None, "dang_xu_ly", "001234567893"),  # ma_ho_so NULL
-    ("H06", "00006", None, None, None, "dang_xu_ly", "001234567894"),  # ngay_nhan NULL (hen_tra too)
-    ("H07", "00007", "2024-03-04", "2024-03-08", None, "huy", "001234567895"),  # status not in set
-    ("H08", "00008", "2024-03-04", "2024-03-08", None, "dang_xu_ly", "12345"),  # cccd too short
-    ("H09", "00009", "2024-03-05", "2024-03-01", None, "dang_xu_ly", "A01234567890"),  # hen_tra < nhan; cccd letter
-    ("H10", "1234", "2024-03-05", "2024-03-09", "2024-03-02", "da_tra", "001234567897"),  # tra < nhan; 4-digit xa
+    # clean
+    ("H01", "00001", "2024-03-01", "2024-03-05", "2024-03-04", "da_tra", "001234567890"),
+    # ngay_hen_tra == ngay_nhan (allowed: or_equal); so_cccd NULL (not checked by the regex)
+    ("H02", "00002", "2024-03-01", "2024-03-01", None, "dang_xu_ly", None),
+    # duplicated ma_ho_so H03 (x2); ngay_tra == ngay_nhan (allowed)
+    ("H03", "00003", "2024-03-02", "2024-03-06", "2024-03-02", "da_tra", "001234567891"),
+    ("H03", "00004", "2024-03-02", "2024-03-06", None, "dang_xu_ly", "001234567892"),
+    # ma_ho_so NULL
+    (None, "00005", "2024-03-03", "2024-03-07", None, "dang_xu_ly", "001234567893"),
+    # ngay_nhan NULL (ngay_hen_tra NULL too, so the pair check skips the row)
+    ("H06", "00006", None, None, None, "dang_xu_ly", "001234567894"),
+    # trang_thai outside the set
+    ("H07", "00007", "2024-03-04", "2024-03-08", None, "huy", "001234567895"),
+    # so_cccd too short
+    ("H08", "00008", "2024-03-04", "2024-03-08", None, "dang_xu_ly", "12345"),
+    # ngay_hen_tra before ngay_nhan; so_cccd with a letter
+    ("H09", "00009", "2024-03-05", "2024-03-01", None, "dang_xu_ly", "A01234567890"),
+    # ngay_tra before ngay_nhan; 4-digit ma_xa
+    ("H10", "1234", "2024-03-05", "2024-03-09", "2024-03-02", "da_tra", "001234567897"),
 ]
 B2_ROWS = [
     (None, "x", None, None, None, "bad", "bad"),
@@ -119,7 +128,7 @@ def test_unfixed_gx_sql_path_returns_no_rows(ho_so_db: Path) -> None:
     with fixed.connect() as conn:
         result = conn.execute(sa.text("SELECT count(*) FROM raw.ho_so"))
     assert result.fetchall() == [(12,)]
-    gx_duckdb.release(ho_so_db, fixed)
+    gx_duckdb.release(fixed)
 
     # (b) What users see: a plain GX SQL datasource on duckdb-engine cannot compute any metric.
     import great_expectations as gx
@@ -142,10 +151,17 @@ def test_unfixed_gx_sql_path_returns_no_rows(ho_so_db: Path) -> None:
 
 def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path, tmp_path: Path) -> None:
     outcome = validate_query(
-        ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="run:1", results_dir=tmp_path / "res"
+        ho_so_db,
+        BATCH_QUERY,
+        "ho_so",
+        expectations_dir=project,
+        run_name="run:1",
+        results_dir=tmp_path / "res",
     )
     got = _by_description(outcome.outcomes)
-    assert len(outcome.outcomes) == 9
+    suite = json.loads((project / "gx" / "expectations" / "ho_so.json").read_text(encoding="utf-8"))
+    # reported in the suite's order (GX itself groups results by domain)
+    assert [o.description for o in outcome.outcomes] == [e["description"] for e in suite["expectations"]]
     assert all(o.error is None for o in outcome.outcomes), [o.error for o in outcome.outcomes]
 
     def check(description: str, severity: str, success: bool, unexpected: int | None) -> ExpectationOutcome:
@@ -155,7 +171,7 @@ def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path,
 
     # 10 rows in b1 (the 2 rows of b2 are outside the query) -> observed 10, passes.
     assert check("table must have at least 1 row", "block", True, None).observed_value == "10"
-    # only H?? row 5 has ma_ho_so NULL -> 1 of 10 rows = 10 %.
+    # only the 5th row has ma_ho_so NULL -> 1 of 10 rows = 10 %.
     nulls = check("ma_ho_so must not be null", "block", False, 1)
     assert (nulls.element_count, nulls.unexpected_percent, nulls.column) == (10, 10.0, "ma_ho_so")
     # only H06 has ngay_nhan NULL.
@@ -201,7 +217,9 @@ def test_only_warnings_do_not_block(ho_so_db: Path, project: Path) -> None:
 # 3 -------------------------------------------------------------------- SQL pushdown, no DataFrame
 
 
-def test_checks_run_as_sql_inside_duckdb(tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checks_run_as_sql_inside_duckdb(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "big.duckdb"
     n_rows = 5000
     with duckdb.connect(str(db)) as con:
@@ -253,6 +271,7 @@ def test_checks_run_as_sql_inside_duckdb(tmp_path: Path, project: Path, monkeypa
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", before)
 
+    assert all(o.error is None for o in outcome.outcomes), [o.error for o in outcome.outcomes]
     ma_xa = _by_description(outcome.outcomes)["ma_xa must be a 5-digit commune code"]
     assert (ma_xa.element_count, ma_xa.unexpected_count) == (n_rows, n_rows // 5)
     assert _by_description(outcome.outcomes)["table must have at least 1 row"].observed_value == str(n_rows)
@@ -263,7 +282,10 @@ def test_checks_run_as_sql_inside_duckdb(tmp_path: Path, project: Path, monkeypa
     assert any("count(*)" in s for s in on_table.values())
     assert any("sum(CASE WHEN" in s for s in on_table.values())
     # ... and no statement shipped table rows to Python: at most one row (an aggregate) each.
-    assert max(fetched[k] for k in on_table) <= 1, {s: fetched[k] for k, s in on_table.items() if fetched[k] > 1}
+    assert any(fetched[k] == 1 for k in on_table)  # the counting spy is wired in
+    assert max(fetched[k] for k in on_table) <= 1, {
+        s: fetched[k] for k, s in on_table.items() if fetched[k] > 1
+    }
     for key, statement in on_table.items():
         if fetched[key] == 1:
             assert "count(" in statement or "sum(" in statement, statement
@@ -292,6 +314,27 @@ def test_db_is_writable_after_validation_in_process_and_subprocess(ho_so_db: Pat
     assert proc.stdout.strip() == "2"
 
 
+def test_release_closes_what_a_forgotten_result_holds(ho_so_db: Path) -> None:
+    engine = sa.create_engine(gx_duckdb.connection_string(ho_so_db))
+    conn = engine.connect()
+    result = conn.execute(sa.text("SELECT * FROM raw.ho_so"))  # never fetched nor closed
+    assert gx_duckdb.open_connection_count(ho_so_db) == 2  # the connection + its cursor
+    assert gx_duckdb.release(engine) == 1  # dispose() alone cannot close a checked-out one
+    assert gx_duckdb.open_connection_count(ho_so_db) == 0
+    duckdb.connect(str(ho_so_db)).close()  # the file lock is gone
+    del result
+    conn.invalidate()
+
+
+def test_validation_connections_are_read_only(ho_so_db: Path) -> None:
+    engine = sa.create_engine(gx_duckdb.connection_string(ho_so_db))
+    try:
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="read-only"):
+            conn.execute(sa.text("CREATE TABLE raw.x (i INTEGER)"))
+    finally:
+        gx_duckdb.release(engine)
+
+
 # 5 -------------------------------------------------------------------- suite lookup
 
 
@@ -310,6 +353,15 @@ def test_folder_without_gx_project_raises_lookup_error(ho_so_db: Path, tmp_path:
     assert list(empty.iterdir()) == []  # nothing scaffolded
 
 
+def test_unknown_severity_is_rejected_before_running(ho_so_db: Path, project: Path) -> None:
+    suite = json.loads((project / "gx" / "expectations" / "ho_so.json").read_text(encoding="utf-8"))
+    suite["name"] = "ho_so_typo"
+    suite["expectations"][1]["meta"]["severity"] = "blok"
+    (project / "gx" / "expectations" / "ho_so_typo.json").write_text(json.dumps(suite), encoding="utf-8")
+    with pytest.raises(ValueError, match="meta.severity must be one of"):
+        validate_query(ho_so_db, BATCH_QUERY, "ho_so_typo", expectations_dir=project, run_name="r")
+
+
 # misc ------------------------------------------------------------------------------------------
 
 
@@ -320,7 +372,9 @@ def test_importing_suites_does_not_import_gx() -> None:
 
 def test_data_docs_go_to_untracked_folder(ho_so_db: Path, project: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="r1", results_dir=results)
+    validate_query(
+        ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="r1", results_dir=results
+    )
     index = build_data_docs(project, results_dir=results)
     site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
     assert index == site / "index.html" and index.is_file()
