@@ -28,7 +28,7 @@ export GX_ANALYTICS_ENABLED               := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 export PATH                               := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint airflow airflow-init app run clean help
+.PHONY: setup browser demo test lint airflow airflow-init app run clean help
 
 help:
 	@echo "make demo     set up, build the demo province, run its pipeline through Airflow, serve the app"
@@ -81,10 +81,17 @@ airflow: airflow-init
 	@echo "  $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (written at first start)"
 	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) exec $(BIN)/airflow standalone
 
+# The browser test drives Debian's Chromium (Playwright cannot download its own browsers here).
+browser:
+	@command -v chromium > /dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the end-to-end browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
