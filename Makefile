@@ -62,9 +62,13 @@ demo: airflow-init
 	@echo "==> [1/3] generating demo province '$(TENANT)' ($(ROWS) dossiers)"
 	$(BIN)/tonghop demo --tenant $(TENANT) --rows $(ROWS)
 	@echo "==> [2/3] running its pipeline through Airflow (dags test tonghop_$(TENANT))"
-	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/airflow dags test tonghop_$(TENANT) > $(VAR)/demo-dag-run.log 2>&1 \
-	  || (tail -n 60 $(VAR)/demo-dag-run.log; echo "DAG run failed: full log in $(VAR)/demo-dag-run.log"; exit 1)
-	@grep -E "state=|DagRun Finished|Marking run" $(VAR)/demo-dag-run.log | tail -n 3 || true
+	@TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
+	  $(BIN)/airflow dags test tonghop_$(TENANT) > $(VAR)/demo-dag-run.log 2>&1 \
+	  || (grep -E "ERROR|Error|error:" $(VAR)/demo-dag-run.log | tail -n 20; \
+	      echo "DAG run failed: full log in $(VAR)/demo-dag-run.log"; exit 1)
+	@grep -oE "\[DAG TEST\] end task task_id=[a-z_]+|DagRun Finished: dag_id=[^,]+|run_duration=[0-9.]+|state=[a-z]+, run_type" \
+	  $(VAR)/demo-dag-run.log | sed 's/, run_type//' | tr '\n' ' '; echo
+	@echo "    full Airflow log: $(VAR)/demo-dag-run.log"
 	@echo "==> [3/3] serving the app"
 	@$(MAKE) --no-print-directory app
 
