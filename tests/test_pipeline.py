@@ -12,7 +12,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
-from tests.conftest import DEMO_ROWS, DEMO_TENANT, file_digest, warehouse_state
+from tests.conftest import DEMO_ROWS, DEMO_TENANT, file_digest, project_path, warehouse_state
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,19 @@ def test_no_personal_data_in_snapshot(demo_tenant):
     finally:
         con.close()
     assert sum(bool(CCCD.search(v)) for v in raw) > 40
+
+
+def test_bad_config_stops_the_run_before_touching_anything(demo_tenant, tmp_path, monkeypatch, capsys):
+    paths = _paths(demo_tenant)
+    assert run(demo_tenant, run_id="good").ok
+    before_wh, before_snap = warehouse_state(paths.warehouse), file_digest(paths.snapshot)
+    bad_dir = tmp_path / "tenants"
+    bad_dir.mkdir()
+    text = (project_path("tenants", "ninh-binh.yaml")).read_text(encoding="utf-8")
+    (bad_dir / "ninh-binh.yaml").write_text(text.replace("kind: csv", "kind: cvs"), encoding="utf-8")
+    monkeypatch.setenv("TONGHOP_TENANTS_DIR", str(bad_dir))
+    assert main(["run", "--tenant", DEMO_TENANT]) == 2
+    err = capsys.readouterr().err
+    assert "ninh-binh.yaml" in err and "sources[ho_so].kind" in err and "unknown source kind 'cvs'" in err
+    assert warehouse_state(paths.warehouse) == before_wh
+    assert file_digest(paths.snapshot) == before_snap
