@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     try:
+        # At a terminal, DuckDB's own progress bar shows how far a long load or transform has got.
+        con.execute(f"SET enable_progress_bar = {str(sys.stderr.isatty()).lower()}")
         con.execute((WAREHOUSE_SQL_DIR / "meta" / "schema.sql").read_text(encoding="utf-8"))
         yield con
     finally:
