@@ -13,6 +13,7 @@ TENANT       ?= ninh-binh
 ROWS         ?= 20000
 APP_PORT     ?= 8501
 AIRFLOW_PORT ?= 8080
+DEMO_PORT    ?= 8765
 
 export TONGHOP_HOME                       ?= $(VAR)
 export AIRFLOW_HOME                       ?= $(VAR)/airflow
@@ -61,8 +62,16 @@ airflow-init: setup $(VAR)/pii.key
 demo: airflow-init
 	@echo "==> [1/3] generating demo province '$(TENANT)' ($(ROWS) dossiers)"
 	$(BIN)/tonghop demo --tenant $(TENANT) --rows $(ROWS)
-	@echo "==> [2/3] running its pipeline through Airflow (dags test tonghop_$(TENANT))"
-	@TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
+	@echo "==> [2/3] running its pipeline through Airflow (dags test tonghop_$(TENANT)); its LGSP API and"
+	@echo "    open-data portal are served on 127.0.0.1:$(DEMO_PORT) meanwhile (DEMO_PORT=… to change)"
+	@export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LGSP_TOKEN:-demo-lgsp-token-ninh-binh}; \
+	  rm -f $(VAR)/demo-serve.log; \
+	  $(BIN)/tonghop demo-serve --port $(DEMO_PORT) --rows $(ROWS) > $(VAR)/demo-serve.log 2>&1 & server=$$!; \
+	  trap 'kill $$server 2> /dev/null; wait $$server 2> /dev/null' EXIT; \
+	  for i in $$(seq 100); do grep -q "CKAN:" $(VAR)/demo-serve.log && break; \
+	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
+	    sleep 0.1; done; \
+	  TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
 	  $(BIN)/airflow dags test tonghop_$(TENANT) > $(VAR)/demo-dag-run.log 2>&1 \
 	  || (grep -E "ERROR|Error|error:" $(VAR)/demo-dag-run.log | tail -n 20; \
 	      echo "DAG run failed: full log in $(VAR)/demo-dag-run.log"; exit 1)

@@ -67,3 +67,30 @@ def top_risks(_version: float | None, limit: int = 15):
     return query("""
         SELECT ma_ho_so, co_quan, ngay_hen_tra, xac_suat_qua_han, model_version
         FROM marts.ho_so_nguy_co_qua_han ORDER BY xac_suat_qua_han DESC, ma_ho_so LIMIT ?""", [limit])
+
+
+@st.cache_data(show_spinner=False)
+def quality_trend(_version: float | None):
+    """Quality score per run, source and dimension (marts.chat_luong_du_lieu), oldest first."""
+    return query("""
+        SELECT run_id, source, dimension, score, n_checked, n_failed, scored_at
+        FROM marts.chat_luong_du_lieu ORDER BY scored_at, source, dimension""")
+
+
+@st.cache_data(show_spinner=False)
+def latest_validations(_version: float | None):
+    """Each source's latest validated batch: one row per expectation, with rows failed and quarantined."""
+    return query("""
+        SELECT source, description, severity, is_success, n_unexpected, n_quarantined
+        FROM meta.validations
+        QUALIFY validated_at = max(validated_at) OVER (PARTITION BY source)
+        ORDER BY source, is_success, description""")
+
+
+@st.cache_data(show_spinner=False)
+def promotion_counts(_version: float | None):
+    """Rows read, promoted and quarantined per source in the latest run that loaded it."""
+    return query("""
+        SELECT source, n_rows_read, n_rows_promoted, n_rows_quarantined
+        FROM meta.loads WHERE status = 'passed'
+        QUALIFY loaded_at = max(loaded_at) OVER (PARTITION BY source) ORDER BY source""")

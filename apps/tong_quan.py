@@ -7,15 +7,9 @@ import streamlit as st
 
 from apps import data, fmt
 from apps.i18n import t
+from apps.layout import page_header
 
-st.set_page_config(page_title="Tổng Hợp", page_icon="📊", layout="wide")
-
-lang = "en" if st.sidebar.radio("Ngôn ngữ / Language", ["Tiếng Việt", "English"], index=0) == "English" else "vi"
-version = data.snapshot_version()
-st.title(t("title", lang))
-if version is None:
-    st.warning(t("no_snapshot", lang))
-    st.stop()
+lang, version = page_header("title")
 
 st.caption(f"{data.tenant_name(version, lang)} · {t('data_as_of', lang)} "
            f"{fmt.day(data.kpis(version)['data_as_of'], lang)} · {t('snapshot_at', lang)} "

@@ -10,21 +10,15 @@ problem shows in the UI instead of silently dropping the tenant.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, task
 
 from pipelines.config import load_tenant_file, tenant_files
 from pipelines.errors import ConfigError
+from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset
 
 TENANTS_DIR = Path(__file__).resolve().parent.parent / "tenants"
-DEFAULT_ARGS = {"owner": "tonghop", "retries": 2, "retry_delay": timedelta(minutes=2)}
-START = datetime(2025, 7, 1)
-
-
-def serving_asset(tenant_id: str) -> Asset:
-    return Asset(uri=f"tonghop://{tenant_id}/serving", name=f"tonghop_{tenant_id}_serving")
 
 
 @task
@@ -62,7 +56,7 @@ def build_dag(path: Path) -> DAG:
     ) as dag:
         previous = None
         for step in ("extract_load", "validate", "transform", "train", "publish"):
-            outlets = [serving_asset(cfg.tenant_id)] if step == "publish" else []
+            outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")], "transform": [tenant_asset(cfg.tenant_id, "marts")]}.get(step, [])
             # Validation failures are data problems, not flaky infrastructure: retrying cannot fix them.
             retries = 0 if step == "validate" else DEFAULT_ARGS["retries"]
             current = run_pipeline_step.override(task_id=step, pool=cfg.pool, outlets=outlets,

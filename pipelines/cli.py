@@ -55,12 +55,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).ensure()
     logging.getLogger("tonghop.demo").info("generating %s demo rows for %s into %s", f"{args.rows:,}",
                                            cfg.display_name, paths.sources)
-    written = generate(paths.sources, rows=args.rows, seed=args.seed)
+    dsn = args.postgres_dsn or os.environ.get("TONGHOP_DEMO_POSTGRES_DSN")
+    written = generate(paths.sources, rows=args.rows, seed=args.seed, postgres_dsn=dsn)
     for name, path in written.items():
         print(f"wrote {name}: {path} ({path.stat().st_size:,} bytes)")
+    if dsn:
+        print("loaded tables ho_so, thu_tuc, co_quan into PostgreSQL (COPY)")
     if args.run:
-        return cmd_run(argparse.Namespace(tenant=cfg.tenant_id, steps=None, run_id=None, sources=None))
+        from pipelines.demo.servers import PORT_ENV, TOKEN_ENV, serve_demo_portals
+
+        # The demo's API and open-data portal must answer while its pipeline runs: serve them for that long.
+        server, _ = serve_demo_portals(0, rows=args.rows, seed=args.seed)
+        os.environ[PORT_ENV], os.environ[TOKEN_ENV] = str(server.server_address[1]), server.token
+        try:
+            return cmd_run(argparse.Namespace(tenant=cfg.tenant_id, steps=None, run_id=None, sources=None))
+        finally:
+            server.shutdown()
+            server.server_close()
     return 0
+
+
+def cmd_demo_serve(args: argparse.Namespace) -> int:
+    from pipelines.demo.servers import CKAN_ROOT, FEEDBACK_PATH, TOKEN_ENV, serve_demo_portals
+
+    try:
+        server, thread = serve_demo_portals(args.port, rows=args.rows, seed=args.seed)
+    except OSError as exc:
+        raise TonghopError(f"cannot serve the demo portals on 127.0.0.1:{args.port} ({exc.strerror}): "
+                           "choose another port with --port (make demo DEMO_PORT=…)") from None
+    print(f"LGSP API:  {server.base_url}{FEEDBACK_PATH}  (Authorization: Bearer ${TOKEN_ENV})", flush=True)
+    print(f"CKAN:      {server.base_url}{CKAN_ROOT}/api/3/action/package_search   (Ctrl+C to stop)", flush=True)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.config import load_tenant
+    from pipelines.export import default_path, export_table
+    from pipelines.settings import TenantPaths
+
+    cfg = load_tenant(args.tenant)
+    paths = TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir)
+    out = Path(args.out) if args.out else default_path(paths.root, args.table, args.format)
+    written = export_table(paths.snapshot, args.table, args.format, out)
+    print(f"wrote {args.table}: {written} ({written.stat().st_size:,} bytes)")
+    return 0
+
+
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    from pipelines.config import load_tenant
+    from pipelines.dictionary import write_dictionary
+
+    written = write_dictionary(load_tenant(args.tenant))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.retrain import retrain
+
+    report = retrain(args.tenant, model=args.model, run_id=args.run_id)
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +147,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--rows", type=int, default=20_000, help="number of one-stop-shop dossiers")
     d.add_argument("--seed", type=int, default=37)
     d.add_argument("--run", action="store_true", help="also run the pipeline after generating")
+    d.add_argument("--postgres-dsn", help="also load the one-stop-shop tables into this PostgreSQL database "
+                   "(default: $TONGHOP_DEMO_POSTGRES_DSN; postgresql://user:pass@host:5432/db)")
     d.set_defaults(func=cmd_demo)
+
+    ds = sub.add_parser("demo-serve", help="serve the demo province's LGSP API and CKAN portal (foreground)")
+    ds.add_argument("--port", type=int, default=int(os.environ.get("TONGHOP_DEMO_PORT") or 8765))
+    ds.add_argument("--rows", type=int, default=20_000, help="the same --rows as `tonghop demo`")
+    ds.add_argument("--seed", type=int, default=37)
+    ds.set_defaults(func=cmd_demo_serve)
+
+    e = sub.add_parser("export", help="export one table of the serving snapshot to CSV or Parquet")
+    e.add_argument("--tenant", required=True)
+    e.add_argument("--table", required=True, help="<schema>.<table>, e.g. marts.ho_so_tuan")
+    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    e.add_argument("--out", help="output file (default: <tenant data folder>/exports/<table>.<format>)")
+    e.set_defaults(func=cmd_export)
+
+    dd = sub.add_parser("dictionary", help="write the data dictionary (Markdown, HTML, meta.data_dictionary)")
+    dd.add_argument("--tenant", required=True)
+    dd.set_defaults(func=cmd_dictionary)
+
+    t = sub.add_parser("train", help="retrain a tenant's models (or --model one) and republish the snapshot")
+    t.add_argument("--tenant", required=True)
+    t.add_argument("--model", help="one model name (default: every model the tenant lists)")
+    t.add_argument("--run-id", help="fixed run id")
+    t.set_defaults(func=cmd_train)
     return p
 
 

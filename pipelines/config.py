@@ -62,6 +62,9 @@ class SourceConfig(_Strict):
     expectation_suite: str | None = None
     schedule: str | None = None
     on_error: Literal["fail_run", "skip_source"] = "fail_run"
+    # A column that disappeared or no longer fits its raw type: fail the source, or keep the misfit rows
+    # out of raw (in raw."_rejected_<source>", counted as rejected) and load the rest.
+    on_drift: Literal["fail", "quarantine"] = "fail"
     # merge: staging keeps the latest row per primary key over every promoted batch (incremental feeds);
     # replace: staging holds only the latest promoted batch (full snapshots where deletions matter).
     write_disposition: Literal["merge", "replace"] = "merge"
@@ -85,6 +88,29 @@ class RetentionConfig(_Strict):
     runs_days: int = Field(default=730, ge=1)
 
 
+class DatabaseEntry(_Strict):
+    """One database in the tenant's catalogue, with the Decision 1437/QĐ-TTg catalogue fields."""
+
+    code: Identifier
+    name: str = Field(min_length=2)
+    # the three classes of state databases: national, shared (of a ministry/sector/locality), internal
+    kind: Literal["quoc_gia", "dung_chung", "noi_bo"]
+    purpose: str = ""
+    scope: str = ""
+    sources: list[str] = Field(default_factory=list)  # configured source names or external systems
+    owner: str = ""
+    open_categories: list[str] = Field(default_factory=list)
+    shared_categories: list[str] = Field(default_factory=list)
+    status: Literal["dang_van_hanh", "dang_xay_dung", "ke_hoach"] = "dang_van_hanh"
+    roadmap: str = ""
+
+
+class CatalogueConfig(_Strict):
+    """The databases the tenant manages (published as its database catalogue, merged into the data map)."""
+
+    databases: list[DatabaseEntry] = Field(default_factory=list)
+
+
 class TenantConfig(_Strict):
     """A ministry or province: its identity, its sources and how its pipeline runs."""
 
@@ -99,6 +125,7 @@ class TenantConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     sources: list[SourceConfig] = Field(min_length=1)
     models: list[Identifier] = Field(default_factory=list)
+    catalogue: CatalogueConfig | None = None
 
     @model_validator(mode="after")
     def _unique_sources(self) -> TenantConfig:

@@ -4,11 +4,20 @@ Idempotent: the batch id is fixed per run (Airflow's run id), a retry replaces t
 input whose fingerprint matches a batch already promoted loads nothing. All sources of a run land in one
 transaction, so a failing source leaves the warehouse exactly as it was — unless the source says
 `on_error: skip_source`: such a source is first read into a temporary table on its own, and if that
-fails only that source is left out (and reported) while the others load.
+fails only that source is left out (and reported) while the others load. `fail_run` is the default
+because marts join sources: publishing some of today's sources with yesterday's others would show
+figures that never existed together.
+
+Incremental sources get the watermark of their last loaded/passed batch (`ReadState`) and fetch only
+rows past it; a run that finds nothing new records `unchanged` and carries the watermark forward.
+Schema drift is handled on purpose: new columns are added and reported; a column that disappeared or no
+longer fits its `raw` type fails the source (`on_drift: fail`) or sends the misfit rows to
+`raw."_rejected_<source>"` (`on_drift: quarantine`).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError
 from pipelines.sources import Extract, reader_for
+from pipelines.sources.base import ReadState
 from pipelines.warehouse import columns_of, now, table_exists, transaction
 
 if TYPE_CHECKING:
@@ -39,11 +49,14 @@ class LoadResult:
     new_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    watermark: str | None = None
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str,
                  only: list[str] | None = None) -> list[LoadResult]:
     """Land every (or the named) source of a tenant in `raw` as batch `run_id`, in one transaction."""
+    import duckdb
+
     sources = [s for s in tenant.sources if only is None or s.name in only]
     prepared: dict[str, Extract] = {}
     skipped: dict[str, LoadResult] = {}
@@ -52,8 +65,14 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             continue
         try:
             with transaction(con):
-                extract = _read(con, source, paths)
-                con.execute(f'CREATE OR REPLACE TEMP TABLE "_pre_{source.name}" AS SELECT * FROM {_VIEW}')
+                extract = _read(con, source, paths, run_id)
+                try:
+                    con.execute(f'CREATE OR REPLACE TEMP TABLE "_pre_{source.name}" AS SELECT * FROM {_VIEW}')
+                except duckdb.Error as exc:
+                    raise _read_error(source, extract.location, exc) from None
+                finally:
+                    con.unregister(_VIEW)
+                    _cleanup(extract)
             extract.relation = con.table(f"_pre_{source.name}")
             prepared[source.name] = extract
         except SourceError as err:
@@ -73,31 +92,64 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             if extract is not None:
                 con.register(_VIEW, extract.relation)
             else:
-                extract = _read(con, source, paths)
+                extract = _read(con, source, paths, run_id)
             try:
                 result = _land(con, source, extract, run_id)
             finally:
                 con.unregister(_VIEW)
+                _cleanup(extract)
                 con.execute(f'DROP TABLE IF EXISTS temp."_pre_{source.name}"')
             result.seconds = time.perf_counter() - started
-            log.info("[%s] source '%s': %s, %s rows read, %s loaded (%.1f s)", tenant.tenant_id, source.name,
-                     result.status, f"{result.n_rows_read:,}", f"{result.n_rows_loaded:,}", result.seconds)
+            log.info("[%s] source '%s': %s, %s rows read, %s loaded, %s rejected (%.1f s)", tenant.tenant_id,
+                     source.name, result.status, f"{result.n_rows_read:,}", f"{result.n_rows_loaded:,}",
+                     f"{result.n_rows_rejected:,}", result.seconds)
             results.append(result)
     return results
 
 
-def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPaths) -> Extract:
+def stored_watermark(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str) -> str | None:
+    """The watermark of the source's last loaded/passed batch, other than the one being (re)loaded.
+
+    A blocked batch was never promoted, so its rows must be fetched again: its watermark does not count.
+    """
+    rows = con.execute(
+        "SELECT watermark FROM meta.loads WHERE source = ? AND batch_id <> ? AND watermark IS NOT NULL "
+        "AND status IN ('loaded', 'passed', 'unchanged') ORDER BY loaded_at DESC LIMIT 1",
+        [source.name, batch_id]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPaths, run_id: str) -> Extract:
     """Read a source and expose it as the temp view `extract_rel`; any reader failure is a SourceError."""
     import duckdb
 
+    state = ReadState(watermark=stored_watermark(con, source, run_id) if source.incremental_column else None,
+                      run_id=run_id)
+    reader = reader_for(source.kind)
     try:
-        extract = reader_for(source.kind)(source, con, paths)
+        # Readers written before `state` existed take three arguments; both kinds keep working.
+        takes_state = "state" in inspect.signature(reader).parameters
+        extract = reader(source, con, paths, state=state) if takes_state else reader(source, con, paths)
+        extract.watermark = extract.watermark or state.watermark
         con.register(_VIEW, extract.relation)
     except duckdb.Error as exc:
-        raise SourceError(source.name, source.location or "(connection)",
-                          f"cannot read ({_first_line(exc)})",
-                          "check the source's options (encoding, delimiter, types) and the file itself") from None
+        raise _read_error(source, source.location or "(connection)", exc) from None
     return extract
+
+
+def _read_error(source: SourceConfig, location: str, exc: Exception) -> SourceError:
+    text = _first_line(exc)
+    if "unicode" in text.lower() or "utf" in text.lower():
+        return SourceError(source.name, location, f"the file is not valid in the declared encoding ({text})",
+                           "set 'options.encoding' (utf-8, utf-16, windows-1258, tcvn3) to the file's encoding")
+    return SourceError(source.name, location, f"cannot read ({text})",
+                       "check the source's options (encoding, delimiter, types) and the file itself")
+
+
+def _cleanup(extract: Extract) -> None:
+    for undo in extract.cleanup:
+        undo()
+    extract.cleanup.clear()
 
 
 def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, run_id: str) -> LoadResult:
@@ -107,10 +159,11 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     batch_id = run_id
     promoted = con.execute(
         "SELECT batch_id FROM meta.loads WHERE source = ? AND fingerprint = ? AND status = 'passed' "
-        "AND batch_id <> ? LIMIT 1", [source.name, extract.fingerprint, batch_id]).fetchone()
-    if promoted:
-        _record(con, source, extract, batch_id, run_id, "unchanged", 0, [], None)
-        return LoadResult(source.name, "unchanged")
+        "AND batch_id <> ? LIMIT 1", [source.name, extract.fingerprint, batch_id]).fetchall()
+    nothing_new = extract.n_rows_read == 0 and source.incremental_column and extract.watermark is not None
+    if promoted or nothing_new:
+        _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
+        return LoadResult(source.name, "unchanged", watermark=extract.watermark)
 
     table = f'raw."{source.name}"'
     rel = con.table(_VIEW)
@@ -120,48 +173,116 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         raise SourceError(source.name, extract.location, f"primary key column(s) {missing_pk} not in the input",
                           f"the input has columns {list(incoming)}; fix 'primary_key' or the export")
     new_columns: list[str] = []
+    misfits: list[tuple[str, str]] = []  # (SQL condition of a misfit row, reason)
     if not table_exists(con, "raw", source.name):
         con.execute(f"CREATE TABLE {table} AS SELECT *, ''::VARCHAR AS _source, ''::VARCHAR AS _batch_id, "
                     f"now() AS _loaded_at FROM {_VIEW} LIMIT 0")
     else:
         existing = columns_of(con, "raw", source.name)
         missing = [c for c in existing if c not in incoming and c not in LINEAGE_COLUMNS]
-        if missing:
+        if missing and source.on_drift == "fail":
             raise SourceError(source.name, extract.location, f"column(s) {missing} disappeared from the input",
                               "ask the agency whether the export changed; if on purpose, drop the column "
-                              "from raw and from the staging SQL")
+                              "from raw and from the staging SQL (or set on_drift: quarantine)")
+        if missing:
+            misfits.append(("true", f"column(s) {', '.join(missing)} missing from the input"))
+        misfits += _retyped(con, source, extract, existing, incoming)
         for col, typ in incoming.items():
             if col not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {typ}')
                 new_columns.append(col)
     # A retry of the same batch keeps the batch's first load time, so its rows come out identical.
-    first_loaded = con.execute(f"SELECT min(_loaded_at) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchone()[0]
+    first_loaded = con.execute(f"SELECT min(_loaded_at) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+    loaded_at = first_loaded or now()
     con.execute(f"DELETE FROM {table} WHERE _batch_id = ?", [batch_id])
+    n_rejected = _quarantine(con, source, batch_id, loaded_at, misfits)
+    keep = f" WHERE NOT ({' OR '.join(c for c, _ in misfits)})" if misfits else ""
     try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT *, ? AS _source, ? AS _batch_id, "
-                    f"?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW}", [source.name, batch_id, first_loaded or now()])
+        if not any(c == "true" for c, _ in misfits):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT *, ? AS _source, ? AS _batch_id, "
+                        f"?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW}{keep}", [source.name, batch_id, loaded_at])
     except duckdb.Error as exc:
+        if "unicode" in str(exc).lower():
+            raise _read_error(source, extract.location, exc) from None
         raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({_first_line(exc)})",
                           "a column changed type or a value is malformed; fix the export or the source's "
                           "'types' option, then re-run") from None
-    n_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchone()[0]
-    watermark = None
+    n_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+    n_read = extract.n_rows_read if extract.n_rows_read is not None else n_loaded + n_rejected
+    watermark = extract.watermark
     if source.incremental_column:
-        watermark = con.execute(f'SELECT max("{source.incremental_column}")::VARCHAR FROM {table} '
-                                "WHERE _batch_id = ?", [batch_id]).fetchone()[0]
+        newest = con.execute(f'SELECT max("{source.incremental_column}")::VARCHAR FROM {table} '
+                             "WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+        watermark = newest if newest is not None else watermark
     if new_columns:
         log.warning("source '%s': new column(s) %s added to raw.%s", source.name, new_columns, source.name)
-    _record(con, source, extract, batch_id, run_id, "loaded", n_loaded, new_columns, watermark)
-    return LoadResult(source.name, "loaded", n_loaded, n_loaded, 0, new_columns)
+    _record(con, source, extract, batch_id, run_id, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark)
+    return LoadResult(source.name, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark=watermark)
+
+
+def _retyped(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, existing: dict[str, str],
+             incoming: dict[str, str]) -> list[tuple[str, str]]:
+    """Columns whose incoming values no longer fit the type `raw` has (or lose information on the way).
+
+    Only columns whose type differs are checked, so an unchanged schema costs nothing. A value misfits when
+    it cannot be cast, or does not come back the same (`'007'` → 7 → `'7'` loses the leading zeros).
+    """
+    out: list[tuple[str, str]] = []
+    for col, typ in incoming.items():
+        old = existing.get(col)
+        if old is None or old.upper() == typ.upper():
+            continue
+        cond = (f'("{col}" IS NOT NULL AND (TRY_CAST("{col}" AS {old}) IS NULL '
+                f'OR TRY_CAST(TRY_CAST("{col}" AS {old}) AS {typ}) IS DISTINCT FROM "{col}"))')
+        [(n_bad, example)] = con.execute(
+            f'SELECT count(*), any_value("{col}")::VARCHAR FROM {_VIEW} WHERE {cond}').fetchall()
+        if not n_bad:
+            continue
+        if source.on_drift == "fail":
+            raise SourceError(source.name, extract.location,
+                              f"column '{col}' changed type: raw.{source.name} has {old}, the input has {typ}, "
+                              f"and {n_bad:,} value(s) do not fit (e.g. {example!r})",
+                              "fix the export or the source's 'types' option; or set on_drift: quarantine to "
+                              "keep such rows out and load the rest")
+        out.append((cond, f"column '{col}' does not fit {old}"))
+    return out
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str, loaded_at,
+                misfits: list[tuple[str, str]]) -> int:
+    """Rows that do not fit `raw` go to `raw."_rejected_<source>"` as JSON with the reason; their count."""
+    rejected = f'raw."_rejected_{source.name}"'
+    if table_exists(con, "raw", f"_rejected_{source.name}"):
+        con.execute(f"DELETE FROM {rejected} WHERE _batch_id = ?", [batch_id])
+    if not misfits:
+        return 0
+    con.execute(f"CREATE TABLE IF NOT EXISTS {rejected} (row_json JSON, _reason VARCHAR, _source VARCHAR, "
+                "_batch_id VARCHAR, _loaded_at TIMESTAMPTZ)")
+    reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in misfits) + ")"
+    where = " OR ".join(c for c, _ in misfits)
+    con.execute(f"INSERT INTO {rejected} SELECT to_json(t), {reason}, ?, ?, ?::TIMESTAMPTZ FROM {_VIEW} t "
+                f"WHERE {where}", [source.name, batch_id, loaded_at])
+    n = con.execute(f"SELECT count(*) FROM {rejected} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+    log.warning("source '%s': %s row(s) rejected by schema drift, kept in %s", source.name, f"{n:,}", rejected)
+    return n
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _record(con, source: SourceConfig, extract: Extract, batch_id: str, run_id: str, status: str,
-            n_loaded: int, new_columns: list[str], watermark: str | None) -> None:
+            n_read: int, n_loaded: int, n_rejected: int, new_columns: list[str], watermark: str | None) -> None:
+    # A retry of the same batch keeps its first load time, so everything built from meta.loads is unchanged.
+    earlier = con.execute("SELECT loaded_at FROM meta.loads WHERE batch_id = ? AND source = ?",
+                          [batch_id, source.name]).fetchall()
     con.execute("DELETE FROM meta.loads WHERE batch_id = ? AND source = ?", [batch_id, source.name])
     con.execute(
-        "INSERT INTO meta.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, run_id, source.name, source.kind, extract.location, extract.fingerprint, status, n_loaded,
-         n_loaded, 0, new_columns, watermark, now()])
+        "INSERT INTO meta.loads (batch_id, run_id, source, kind, location, fingerprint, status, n_rows_read, "
+        "n_rows_loaded, n_rows_rejected, new_columns, watermark, loaded_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, run_id, source.name, source.kind, extract.location, extract.fingerprint, status, n_read,
+         n_loaded, n_rejected, new_columns, watermark, earlier[0][0] if earlier else now()])
 
 
 def _first_line(exc: Exception) -> str:

@@ -39,10 +39,11 @@ class RunReport:
             m.update(r.metrics)
         lines = [f"Run {self.run_id} of tenant '{self.tenant_id}': {'OK' if self.ok else 'FAILED'}"]
         if "n_rows_loaded" in m:
-            lines.append(f"  rows loaded: {m['n_rows_loaded']:,}   rejected/quarantined: {m['n_rows_rejected']:,}"
+            lines.append(f"  rows loaded: {m['n_rows_loaded']:,}   rejected at load: {m['n_rows_rejected']:,}"
                          f"   sources skipped: {m['n_sources_skipped']}")
         if "n_checks_passed" in m:
-            lines.append(f"  checks passed: {m['n_checks_passed']}   failed: {m['n_checks_failed']}")
+            lines.append(f"  checks passed: {m['n_checks_passed']}   failed: {m['n_checks_failed']}"
+                         f"   rows quarantined: {m.get('n_rows_quarantined', 0):,}")
         if "tables" in m:
             lines.append(f"  tables built: {len(m['tables'])}")
         if "n_models_trained" in m:

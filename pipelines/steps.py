@@ -68,6 +68,7 @@ def extract_load(ctx: RunContext) -> StepResult:
 
 def validate(ctx: RunContext) -> StepResult:
     """Run each loaded batch's expectation suite inside DuckDB; a blocking failure stops promotion."""
+    from pipelines.quality.promotion import mark_unchecked_loads, record_batch
     from pipelines.quality.suites import validate_query
 
     with connect(ctx.paths.warehouse) as con:
@@ -87,18 +88,25 @@ def validate(ctx: RunContext) -> StepResult:
             results_dir=ctx.paths.validations)
         outcomes.append((source_name, batch_id, outcome))
 
-    n_passed = n_failed = 0
+    n_passed = n_failed = n_quarantined = 0
     blocked: list[str] = []
     with connect(ctx.paths.warehouse) as con, transaction(con):
         for source_name, batch_id, outcome in outcomes:
             status = "passed"
+            # Rows failing `warn` row-level checks go to meta.quarantine and stay out of staging; scores too.
+            quality = record_batch(con, ctx.tenant, ctx.tenant.source(source_name), ctx.run_id, batch_id,
+                                   outcome, now())
+            n_quarantined += quality.n_rows_quarantined
             if outcome is not None:
                 con.execute("DELETE FROM meta.validations WHERE batch_id = ? AND source = ?", [batch_id, source_name])
-                for o in outcome.outcomes:
-                    con.execute("INSERT INTO meta.validations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                for i, o in enumerate(outcome.outcomes):
+                    con.execute("INSERT INTO meta.validations (run_id, batch_id, source, suite, expectation, "
+                                "column_name, severity, is_success, n_elements, n_unexpected, unexpected_pct, "
+                                "observed_value, description, validated_at, n_quarantined) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                         ctx.run_id, batch_id, source_name, outcome.suite_name, o.expectation_type, o.column,
                         o.severity, o.success, o.element_count, o.unexpected_count, o.unexpected_percent,
-                        o.observed_value, o.description, now()])
+                        o.observed_value, o.description, now(), quality.quarantined_per_check.get(i, 0)])
                 n_passed += outcome.n_passed
                 n_failed += outcome.n_failed
                 for o in outcome.warnings:
@@ -109,15 +117,19 @@ def validate(ctx: RunContext) -> StepResult:
                                 for o in outcome.blocking_failures]
             con.execute("UPDATE meta.loads SET status = ? WHERE batch_id = ? AND source = ?",
                         [status, batch_id, source_name])
+        mark_unchecked_loads(con, ctx.run_id)
     if blocked:
         raise ValidationBlocked("blocking expectation(s) failed, batch not promoted, previous snapshot keeps "
                                 "serving: " + "; ".join(blocked) + " — fix the source data or the suite, then re-run")
     return StepResult("validate", {"n_checks_passed": n_passed, "n_checks_failed": n_failed,
-                                   "n_batches": len(batches)})
+                                   "n_batches": len(batches), "n_rows_quarantined": n_quarantined})
 
 
 def transform(ctx: RunContext) -> StepResult:
     """Rebuild `staging` and `marts` from promoted raw batches, personal data pseudonymised on the way."""
+    from pipelines.dictionary import write_dictionary_table
+    from pipelines.reference.retention import purge_raw
+
     key = os.environ.get(PII_KEY_ENV)
     if not key:
         raise ConfigError(f"environment variable {PII_KEY_ENV} is not set: it keys the pseudonymisation of "
@@ -135,25 +147,40 @@ def transform(ctx: RunContext) -> StepResult:
             con.execute(f"CREATE OR REPLACE TABLE {model.qualified} AS\n{model.sql}")
             built[model.qualified] = con.execute(f"SELECT count(*) FROM {model.qualified}").fetchone()[0]
             log.info("built %s: %s rows", model.qualified, f"{built[model.qualified]:,}")
-    return StepResult("transform", {"tables": built, "skipped": sorted(skipped)})
+        n_documented = write_dictionary_table(con)  # meta.data_dictionary, published with the snapshot
+        retention = purge_raw(con, ctx.tenant, now())  # personal data in raw only for retention.raw_days
+    return StepResult("transform", {"tables": built, "skipped": sorted(skipped),
+                                    "n_columns_documented": n_documented, "retention": retention})
 
 
 def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[str]:
-    """Temp views `src_<source>`: latest row per key over promoted batches, personal columns pseudonymised."""
+    """Temp views `src_<source>`: latest row per key over promoted batches, personal columns pseudonymised.
+
+    A personal column is normalised before it is pseudonymised ('+84 912 345 678' and '0912345678' give one
+    token) and its validity flag (`is_<column>_valid`) is computed from the raw value and kept; the raw
+    value itself never leaves this view. Reference tables (`ref_*`, `seed_*`) are registered alongside.
+    """
+    from pipelines.quality.rowchecks import exclusion_sql  # quarantined rows are never promoted
+    from pipelines.reference.identifiers import personal_column_sql
+    from pipelines.reference.register import register_reference
+
+    register_reference(con, tenant)
     available: set[str] = set()
     for source in tenant.sources:
         if not table_exists(con, "raw", source.name):
             continue
-        replace = ", ".join(f'pseudonymize("{c}") AS "{c}"' for c in source.personal_columns)
+        replaced, flags = personal_column_sql(source.personal_columns)
+        replace = ", ".join(replaced)
         keys = ", ".join(f'"{c}"' for c in source.primary_key)
         promoted = f"SELECT batch_id FROM meta.loads WHERE source = '{source.name}' AND status = 'passed'"
         if source.write_disposition == "replace":
             promoted += " ORDER BY loaded_at DESC LIMIT 1"
         con.execute(f"""
             CREATE OR REPLACE TEMP VIEW src_{source.name} AS
-            SELECT * {f'REPLACE ({replace})' if replace else ''}
+            SELECT * {f'REPLACE ({replace})' if replace else ''}{''.join(', ' + f for f in flags)}
             FROM raw."{source.name}"
             WHERE _batch_id IN ({promoted})
+              AND {exclusion_sql(source.name, source.primary_key, source.personal_columns)}
             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC) = 1""")
         available.add(source.name)
     return available

@@ -11,8 +11,12 @@ import pytest
 from pipelines.config import load_tenant
 from pipelines.settings import PROJECT_ROOT, TenantPaths
 
+# Real components: a throwaway PostgreSQL server (`postgres_server`), a local HTTP server (`http_server`).
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.http"]
+
 DEMO_TENANT = "ninh-binh"
 DEMO_ROWS = 3_000  # enough dossiers for the model's 200-row floor and a realistic weekly chart
+DEMO_LGSP_TOKEN = "test-lgsp-token"
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +39,28 @@ def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def demo_portals():
+    """The demo province's LGSP API and CKAN portal (`pipelines.demo.servers`) on a free port, once per session."""
+    from pipelines.demo.servers import serve_demo_portals
+
+    server, thread = serve_demo_portals(0, rows=DEMO_ROWS, seed=37, token=DEMO_LGSP_TOKEN)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 @pytest.fixture
-def demo_tenant(demo_sources: Path):
-    """The demo tenant with its source files copied into this test's home."""
+def demo_tenant(demo_sources: Path, demo_portals, monkeypatch: pytest.MonkeyPatch):
+    """The demo tenant with its source files copied into this test's home and its web services reachable."""
+    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
+
+    # The tenant's api/ckan locations read the port from the environment (subprocesses, e.g. Airflow, too).
+    monkeypatch.setenv(PORT_ENV, str(demo_portals.server_address[1]))
+    monkeypatch.setenv(TOKEN_ENV, DEMO_LGSP_TOKEN)
     cfg = load_tenant(DEMO_TENANT)
     paths = TenantPaths.for_tenant(cfg.tenant_id).ensure()
     for f in demo_sources.iterdir():

@@ -41,8 +41,25 @@ def test_no_import_errors(dagbag):
 
 
 def test_one_dag_per_tenant(dagbag):
+    """A pipeline DAG per tenant, plus a retraining DAG per tenant that lists models (all of ours do)."""
     tenants = sorted(p.stem for p in project_path("tenants").glob("*.yaml"))
-    assert sorted(dagbag.dag_ids) == [f"tonghop_{t}" for t in tenants]
+    assert sorted(dagbag.dag_ids) == sorted([f"tonghop_{t}" for t in tenants]
+                                            + [f"tonghop_retrain_{t}" for t in tenants])
+
+
+def test_retrain_dag_runs_on_marts_and_republishes(dagbag):
+    """Scheduled on the marts asset `transform` emits, never on the serving asset it emits itself (no loop)."""
+    for tenant in sorted(p.stem for p in project_path("tenants").glob("*.yaml")):
+        dag = dagbag.dags[f"tonghop_retrain_{tenant}"]
+        pipeline = dagbag.dags[f"tonghop_{tenant}"]
+        assert [a.uri for a in pipeline.get_task("transform").outlets] == [f"tonghop://{tenant}/marts"]
+        assert {a.uri for a in _scheduled_on(dag)} == {f"tonghop://{tenant}/marts"}
+        assert [t.task_id for t in dag.topological_sort()] == ["train", "publish"]
+        assert [a.uri for a in dag.get_task("publish").outlets] == [f"tonghop://{tenant}/serving"]
+
+
+def _scheduled_on(dag):
+    return list(dag.timetable.asset_condition.objects)
 
 
 def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
@@ -54,6 +71,8 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
         for task in dag.tasks:
             expected = 0 if task.task_id == "validate" else 2  # validation failures are data, not flakiness
             assert task.retries == expected, f"{dag_id}.{task.task_id} retries={task.retries}"
+        if "retrain" in dag.tags:
+            continue  # its shape: test_retrain_dag_runs_on_marts_and_republishes
         publish = dag.get_task("publish")
         assert [a.uri for a in publish.outlets] == [f"tonghop://{dag_id.removeprefix('tonghop_')}/serving"]
         assert [t.task_id for t in dag.topological_sort()] == [

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import date
 
 import duckdb
 import pytest
@@ -46,10 +47,11 @@ def test_reader_loop_during_pipeline_runs(demo_tenant, tmp_path):
     assert run(demo_tenant, run_id="old").ok
     expected = {"old": _n_ho_so(paths)}
 
-    # A new, larger delivery of dossiers, so the two snapshots differ in content.
+    # A month later the one-stop-shop database holds other dossiers: those updated after the last watermark
+    # (November's returns and new arrivals) are fetched, so the two snapshots differ in content.
     fresh = tmp_path / "fresh"
-    generate(fresh, rows=4_500, seed=38)
-    shutil.copy(fresh / "ho_so_mot_cua.csv", paths.sources / "ho_so_mot_cua.csv")
+    generate(fresh, rows=4_500, seed=38, as_of=date(2025, 12, 1))
+    shutil.copy(fresh / "mot_cua.sqlite", paths.sources / "mot_cua.sqlite")
 
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(paths.snapshot), str(stop), str(out)])

@@ -19,7 +19,8 @@ from pipelines.demo.catalogue import (
 )
 from pipelines.demo.people import applicants
 from pipelines.demo.places import communes
-from pipelines.demo.workdays import add_working_days, arrival_weights, holiday_array
+from pipelines.demo.workdays import add_working_days, arrival_weights
+from pipelines.reference.calendar import holiday_days
 
 FIRST_DAY = date(2024, 1, 1)
 OVERDUE_TARGET = 0.115  # mean probability of returning late; the realised share lands in 8-15 %
@@ -45,7 +46,7 @@ def dossiers(rows: int, seed: int, as_of: date) -> pl.DataFrame:
     last_day = as_of - timedelta(days=1)
     if last_day < FIRST_DAY:
         raise ValueError(f"as_of={as_of} must be after {FIRST_DAY}: dossiers are received from that day on")
-    holidays = holiday_array(FIRST_DAY.year, as_of.year + 2)  # due/return dates run past as_of
+    holidays = holiday_days(FIRST_DAY.year, as_of.year + 2)  # due/return dates run past as_of
     units = communes()
     n_dept = len(DEPARTMENTS)
 

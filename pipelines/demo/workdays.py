@@ -6,7 +6,8 @@ from datetime import date
 
 import numpy as np
 
-WEEKMASK = "1111100"  # offices work Monday-Friday; a few Saturday mornings receive but do not count
+from pipelines.reference.calendar import WEEKMASK, tet_days
+
 # Arrivals by weekday, Monday highest (the weekend's backlog), tailing off towards Friday.
 WEEKDAY_FACTOR = np.array([1.30, 1.10, 1.00, 0.95, 0.85, 0.0, 0.0])
 SATURDAY_MORNING_FACTOR = 0.3  # the last Saturday of each month opens a morning counter
@@ -17,22 +18,6 @@ TREND_PER_YEAR = 0.12  # more dossiers each year as online filing spreads
 TET_PROFILE = ((-21, -8, 1.15), (-7, -1, 0.45), (1, 10, 0.55), (11, 35, 1.30))
 # The first two weeks after the 1 July 2025 reorganisation, while counters moved to the new communes.
 REFORM_DIP = (np.datetime64("2025-07-01"), np.datetime64("2025-07-14"), 0.7)
-
-
-def holiday_array(first_year: int, last_year: int) -> np.ndarray:
-    """Vietnamese public holidays (Tết, compensatory days off included) as sorted datetime64[D]."""
-    import holidays
-
-    days = holidays.Vietnam(years=range(first_year, last_year + 1))
-    return np.array(sorted(days), dtype="datetime64[D]")
-
-
-def tet_days(first_year: int, last_year: int) -> np.ndarray:
-    """First day of the Lunar New Year in each year, from the `holidays` package."""
-    import holidays
-
-    days = holidays.Vietnam(years=range(first_year, last_year + 1), language="en_US")
-    return np.array(sorted(days.get_named("Lunar New Year", lookup="exact")), dtype="datetime64[D]")
 
 
 def add_working_days(start: np.ndarray, n: np.ndarray, holidays: np.ndarray) -> np.ndarray:

@@ -183,11 +183,18 @@ def register_dialect() -> None:
     registry.register(f"duckdb.{DRIVER}", __name__, "GxDuckDBDialect")
 
 
-def connection_string(db_path: Path | str, *, read_only: bool = True) -> str:
-    """SQLAlchemy URL for ``db_path`` using :class:`GxDuckDBDialect` (registers it if needed)."""
+def connection_string(db_path: Path | str, *, read_only: bool = True, settings: dict | None = None) -> str:
+    """SQLAlchemy URL for ``db_path`` using :class:`GxDuckDBDialect` (registers it if needed).
+
+    ``settings`` are DuckDB configuration options (e.g. ``{"memory_limit": "600MB"}``), passed by
+    duckdb-engine to ``duckdb.connect(config=...)``.
+    """
+    from urllib.parse import urlencode
+
     register_dialect()
     url = f"duckdb+{DRIVER}:///{Path(db_path).resolve().as_posix()}"
-    return f"{url}?access_mode=READ_ONLY" if read_only else url
+    params = {**({"access_mode": "READ_ONLY"} if read_only else {}), **(settings or {})}
+    return f"{url}?{urlencode(params)}" if params else url
 
 
 def open_connection_count(db_path: Path | str) -> int:

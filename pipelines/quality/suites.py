@@ -67,6 +67,9 @@ class SuiteOutcome:
     run_name: str
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     result_path: Path | None = None  # the validation result JSON, when results_dir was given
+    # the suite's expectations as plain dicts (type, kwargs, meta, severity, description), in suite order:
+    # what pipelines.quality.rowchecks translates into SQL for quarantine and scores
+    expectations: list[dict] = field(default_factory=list)
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
@@ -142,7 +145,7 @@ def load_suite(expectations_dir: Path, suite_name: str) -> Any:
 
 
 @contextmanager
-def _duckdb_query_batch(db_path: Path, query: str) -> Iterator[Any]:
+def _duckdb_query_batch(db_path: Path, query: str, settings: dict | None = None) -> Iterator[Any]:
     """Yield a GX Batch for ``query`` on ``db_path``; release every DuckDB connection on exit."""
     from pipelines.quality import gx_duckdb
 
@@ -168,7 +171,7 @@ def _duckdb_query_batch(db_path: Path, query: str) -> Iterator[Any]:
     try:
         datasource = context.data_sources.add_sql(
             name="duckdb",
-            connection_string=gx_duckdb.connection_string(db_path, read_only=True),
+            connection_string=gx_duckdb.connection_string(db_path, read_only=True, settings=settings),
             create_temp_table=False,  # no temp copies, not even inside DuckDB
         )
         asset = datasource.add_query_asset(name="query", query=query)
@@ -287,6 +290,7 @@ def validate_query(
     expectations_dir: Path,
     run_name: str,
     results_dir: Path | None = None,
+    duckdb_settings: dict | None = None,
 ) -> SuiteOutcome:
     """Validate the rows of ``query`` (a SELECT over the DuckDB file ``db_path``) with a suite.
 
@@ -294,6 +298,8 @@ def validate_query(
     opens ``db_path`` read-only itself and releases every connection before returning.
     Raises ``LookupError`` if the suite is missing, ``FileNotFoundError`` if ``db_path`` is.
     """
+    from pipelines.quality.rowchecks import expectation_dicts
+
     db_path = Path(db_path)
     suite = load_suite(Path(expectations_dir), suite_name)  # fail fast before touching the DB
     for expectation in suite.expectations:
@@ -302,7 +308,7 @@ def validate_query(
         raise FileNotFoundError(f"DuckDB file {db_path} does not exist; nothing to validate.")
 
     validated_at = datetime.now(UTC)
-    with _duckdb_query_batch(db_path, query) as batch:
+    with _duckdb_query_batch(db_path, query, duckdb_settings) as batch:
         result = batch.validate(suite, result_format=RESULT_FORMAT)
 
     result.meta["run_name"] = run_name
@@ -320,6 +326,7 @@ def validate_query(
         suite_name=suite_name,
         run_name=run_name,
         outcomes=[_outcome(r) for r in ordered],
+        expectations=expectation_dicts(suite),
     )
     if results_dir is not None:
         results_dir = Path(results_dir)

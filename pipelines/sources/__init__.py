@@ -13,6 +13,12 @@ from pipelines.sources.base import Extract, SourceReader
 REGISTRY: dict[str, str] = {
     "csv": "pipelines.sources.csv",
     "excel": "pipelines.sources.excel",
+    "postgres": "pipelines.sources.postgres",
+    "sqlite": "pipelines.sources.sqlite",
+    "parquet": "pipelines.sources.parquet",
+    "json": "pipelines.sources.json",
+    "api": "pipelines.sources.api",
+    "ckan": "pipelines.sources.ckan",
 }
 
 

@@ -7,11 +7,13 @@ lineage columns and writes the relation into `raw.<source>` in one transaction.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines.errors import SourceError
 
@@ -24,16 +26,35 @@ if TYPE_CHECKING:
 
 @dataclass
 class Extract:
-    """What a reader hands the loader: the rows (as a relation) and what identifies this input."""
+    """What a reader hands the loader: the rows (as a relation) and what identifies this input.
+
+    `n_rows_read` is set by readers that know it cheaply (databases, APIs); the loader counts otherwise.
+    `cleanup` callbacks drop what the reader staged (temp tables, transcoded files) once the load ends.
+    """
 
     relation: duckdb.DuckDBPyRelation
     fingerprint: str
     location: str
     notes: list[str] = field(default_factory=list)
+    n_rows_read: int | None = None
+    watermark: str | None = None
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """What the loader knows from earlier loads of a source, handed to readers that take `state`.
+
+    `watermark` is the `incremental_column` maximum of the source's last loaded/passed batch (as text).
+    """
+
+    watermark: str | None = None
+    run_id: str | None = None
 
 
 class SourceReader(Protocol):
-    def __call__(self, source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths) -> Extract: ...
+    def __call__(self, source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
+                 state: ReadState | None = None) -> Extract: ...
 
 
 def resolve_file(source: SourceConfig, paths: TenantPaths) -> Path:
@@ -50,7 +71,146 @@ def resolve_file(source: SourceConfig, paths: TenantPaths) -> Path:
     return path
 
 
-def file_fingerprint(path: Path) -> str:
-    """Content hash of an input file: the same bytes load once, whatever the file is called."""
+def resolve_url(source: SourceConfig) -> str:
+    """A URL location with environment variables expanded (`http://127.0.0.1:${DEMO_PORT}/api`)."""
+    return os.path.expandvars(source.location or "")
+
+
+def resolve_files(source: SourceConfig, paths: TenantPaths) -> list[Path]:
+    """A file location that may be a glob (`exports/*.parquet`): the matching files, sorted."""
+    if source.location and glob.has_magic(source.location):
+        pattern = Path(os.path.expandvars(source.location)).expanduser()
+        if not pattern.is_absolute():
+            pattern = paths.root / pattern
+        found = sorted(Path(p) for p in glob.glob(str(pattern)) if Path(p).is_file())
+        if not found:
+            raise SourceError(source.name, str(pattern), "no file matches this pattern",
+                              "check the pattern in the tenant file or that the agency's export arrived")
+        return found
+    return [resolve_file(source, paths)]
+
+
+_FINGERPRINT_CACHE = "meta.file_fingerprints"
+
+
+def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """Content hash of an input file: the same bytes load once, whatever the file is called.
+
+    sha256 runs at ~1.3 GB/s here (SHA extensions), a tenth of DuckDB's parse time. With a warehouse
+    connection the hash is remembered per (path, size, mtime): a re-run over an unchanged file costs a
+    `stat`, not a re-read (the same trust `git status` and `rsync` put in size and mtime).
+    """
+    stat = path.stat()
+    key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    cache = con is not None and _has_meta(con)
+    if cache:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {_FINGERPRINT_CACHE} (path VARCHAR, size BIGINT, "
+                    "mtime_ns BIGINT, fingerprint VARCHAR, PRIMARY KEY (path, size, mtime_ns))")
+        hit = con.execute(f"SELECT fingerprint FROM {_FINGERPRINT_CACHE} WHERE path = ? AND size = ? "
+                          "AND mtime_ns = ?", key).fetchall()
+        if hit:
+            return hit[0][0]
     with path.open("rb") as fh:
-        return "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+    if cache:
+        con.execute(f"INSERT OR REPLACE INTO {_FINGERPRINT_CACHE} VALUES (?, ?, ?, ?)", [*key, digest])
+    return digest
+
+
+def files_fingerprint(files: list[Path], con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """One file's hash, or for several the hash of their sorted hashes (order and names do not matter)."""
+    digests = sorted(file_fingerprint(f, con) for f in files)
+    if len(digests) == 1:
+        return digests[0]
+    return "sha256:" + hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def _has_meta(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'meta' "
+                            "AND database_name = current_database()").fetchall()[0][0])
+
+
+def check_options(source: SourceConfig, location: str, known: set[str]) -> dict[str, Any]:
+    """The source's options, refusing any key the kind does not know (a typo would be silently ignored)."""
+    opts = dict(source.options)
+    unknown = set(opts) - known
+    if unknown:
+        raise SourceError(source.name, location, f"unknown {source.kind} option(s): {', '.join(sorted(unknown))}",
+                          f"use only: {', '.join(sorted(known))}")
+    return opts
+
+
+def secret(source: SourceConfig, what: str) -> str | None:
+    """The source's secret (DSN, token): from `connection.env`, or an Airflow connection inside Airflow."""
+    ref = source.connection
+    if ref is None:
+        return None
+    if ref.env:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise SourceError(source.name, f"${ref.env}", f"environment variable {ref.env} is not set",
+                              f"set {ref.env} to the {what} (secrets never go in the tenant file)")
+        return value
+    try:
+        from airflow.sdk import Connection
+    except ImportError:  # pragma: no cover - airflow is a dependency, but keep the message if it is absent
+        raise SourceError(source.name, f"airflow:{ref.airflow_conn_id}", "Airflow is not installed",
+                          "use 'connection: {env: VAR}' outside Airflow") from None
+    try:
+        conn = Connection.get(ref.airflow_conn_id)
+    except Exception as exc:
+        raise SourceError(source.name, f"airflow:{ref.airflow_conn_id}",
+                          f"cannot get the Airflow connection ({type(exc).__name__}: {exc})",
+                          "create the connection in Airflow, or use 'connection: {env: VAR}' outside a task"
+                          ) from None
+    if what == "connection string":
+        return conn.get_uri()
+    return conn.password or conn.extra_dejson.get("token")
+
+
+def sql_literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def apply_types(source: SourceConfig, location: str, rel: duckdb.DuckDBPyRelation,
+                types: dict[str, str] | None) -> duckdb.DuckDBPyRelation:
+    """Cast the columns named in `options.types`; naming a column the input lacks is an error."""
+    if not types:
+        return rel
+    missing = sorted(set(types) - set(rel.columns))
+    if missing:
+        raise SourceError(source.name, location, f"'types' names column(s) not in the input: {missing}",
+                          f"columns found: {rel.columns}")
+    cols = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' if c in types else f'"{c}"' for c in rel.columns)
+    return rel.project(cols)
+
+
+def after_watermark(rel: duckdb.DuckDBPyRelation, column: str | None,
+                    watermark: str | None) -> duckdb.DuckDBPyRelation:
+    """Rows strictly after the stored watermark (for sources that cannot filter at the origin)."""
+    if not column or watermark is None or column not in rel.columns:
+        return rel
+    typ = dict(zip(rel.columns, [str(t) for t in rel.types], strict=True))[column]
+    return rel.filter(f'"{column}" > TRY_CAST({sql_literal(watermark)} AS {typ})')
+
+
+def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> tuple[duckdb.DuckDBPyRelation, int]:
+    """Materialise Arrow data (table or record-batch stream) once into a temp table DuckDB can re-read."""
+    con.register(f"{name}_arrow", data)
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{name}_arrow"')
+    finally:
+        con.unregister(f"{name}_arrow")
+    n = con.execute(f'SELECT count(*) FROM temp."{name}"').fetchall()[0][0]
+    return con.table(f'temp."{name}"'), n
+
+
+def content_fingerprint(con: duckdb.DuckDBPyConnection, table: str, *parts: object) -> str:
+    """sha256 of what was asked (query/URL, watermark range) and an order-independent hash of the rows."""
+    n, h = con.execute(f'SELECT count(*), coalesce(sum(hash(t))::VARCHAR, \'0\') FROM {table} t').fetchall()[0]
+    text = "\x1f".join(str(p) for p in (*parts, n, h))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> Callable[[], None]:
+    return lambda: con.execute(f'DROP TABLE IF EXISTS temp."{name}"')

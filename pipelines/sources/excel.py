@@ -45,15 +45,28 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     rel = con.from_arrow(table)
     types = opts.get("types") or {}
     if types:
-        cols = ", ".join(
-            f'CAST("{c}" AS {types[c]}) AS "{c}"' if c in types else f'"{c}"' for c in table.column_names
-        )
+        cols = ", ".join(_cast(c, types[c], table.schema.field(c).type) if c in types else f'"{c}"'
+                         for c in table.column_names)
         missing = sorted(set(types) - set(table.column_names))
         if missing:
             raise SourceError(source.name, str(path), f"'types' names column(s) not in the sheet: {missing}",
                               f"columns found: {table.column_names}")
         rel = rel.project(cols)
     return Extract(relation=rel, fingerprint=file_fingerprint(path), location=str(path))
+
+
+def _cast(column: str, target: str, arrow_type) -> str:
+    """CAST to the declared type; numbers in a DATE/TIMESTAMP column are Excel serial dates (1 = 1900-01-01)."""
+    import pyarrow as pa
+
+    kind = target.strip().upper()
+    if kind.startswith(("DATE", "TIMESTAMP")) and (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
+        # Excel counts days from 1899-12-30 (its fictitious 1900-02-29 makes that the zero for modern dates).
+        if kind == "DATE":
+            return f'CAST(DATE \'1899-12-30\' + CAST(floor("{column}") AS INTEGER) AS DATE) AS "{column}"'
+        return (f'CAST(TIMESTAMP \'1899-12-30\' + to_microseconds(CAST(round("{column}" * 86400000000) AS BIGINT))'
+                f' AS {target}) AS "{column}"')
+    return f'CAST("{column}" AS {target}) AS "{column}"'
 
 
 def _open_sheets(source: SourceConfig, path, wanted) -> list[tuple[str, list[tuple[Any, ...]]]]:

@@ -21,6 +21,7 @@ from pipelines.quality.suites import ExpectationOutcome, build_data_docs, valida
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH_QUERY = "SELECT * FROM raw.ho_so WHERE _batch_id = 'b1'"
+COMMUNE_CHECK = "ma_xa must be a current commune of the province (vietnam-provinces, after 1 July 2025)"
 
 HO_SO_DDL = """
 CREATE SCHEMA raw;
@@ -189,14 +190,17 @@ def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path,
     check("ngay_tra must be >= ngay_nhan when set", "warn", False, 1)
     # H10 '1234' has 4 digits -> 1.
     check("ma_xa must be a 5-digit commune code", "warn", False, 1)
+    # The made-up codes 00001-00009 and '1234' are no current commune of Ninh Bình (129 codes 13xxx-14xxx,
+    # from vietnam-provinces) -> all 10 rows.
+    check(COMMUNE_CHECK, "warn", False, 10)
 
     assert {o.description for o in outcome.blocking_failures} == {
         "ma_ho_so must not be null",
         "ngay_nhan must not be null",
         "trang_thai must be one of {'da_tra', 'dang_xu_ly'}",
     }
-    assert len(outcome.warnings) == 5
-    assert (outcome.success, outcome.n_passed, outcome.n_failed) == (False, 1, 8)
+    assert len(outcome.warnings) == 6
+    assert (outcome.success, outcome.n_passed, outcome.n_failed) == (False, 1, 9)
 
     # the validation result JSON is kept, one file per run_name + suite
     assert outcome.result_path == tmp_path / "res" / "run_1__ho_so.json"
@@ -205,13 +209,14 @@ def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path,
 
 
 def test_only_warnings_do_not_block(ho_so_db: Path, project: Path) -> None:
-    # H03's two rows: their only fault is the duplicated id, a `warn` expectation.
+    # H03's two rows: their faults are the duplicated id and made-up commune codes, `warn` expectations.
     outcome = validate_query(
         ho_so_db, BATCH_QUERY + " AND ma_ho_so = 'H03'", "ho_so", expectations_dir=project, run_name="r"
     )
     assert outcome.success is True
     assert outcome.blocking_failures == []
-    assert [(o.description, o.unexpected_count) for o in outcome.warnings] == [("ma_ho_so must be unique", 2)]
+    assert [(o.description, o.unexpected_count) for o in outcome.warnings] == [
+        ("ma_ho_so must be unique", 2), (COMMUNE_CHECK, 2)]
 
 
 # 3 -------------------------------------------------------------------- SQL pushdown, no DataFrame

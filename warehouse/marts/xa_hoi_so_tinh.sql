@@ -10,7 +10,9 @@ final as (
         nam,
         quy,
         thanh_phan,
-        avg(ty_le_pct)      as ty_le_pct_binh_quan,
+        -- rounded: a float average depends on the order rows arrive in (parallel scans); 2 decimals of a
+        -- 1-decimal percentage keep the mart identical run after run
+        round(avg(ty_le_pct), 2) as ty_le_pct_binh_quan,
         count(distinct ma_xa) as n_xa
     from xa_hoi_so
     group by all

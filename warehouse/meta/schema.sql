@@ -60,3 +60,46 @@ CREATE TABLE IF NOT EXISTS meta.models (
     model_card        VARCHAR,
     PRIMARY KEY (model_name, model_version)
 );
+
+-- Data quality (pipelines/quality/rowchecks.py, expectations/README.md). The promotion invariant of a load:
+-- n_rows_read = n_rows_promoted + n_rows_quarantined once `validate` has run (blocked batches promote 0).
+ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_promoted BIGINT;
+ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_quarantined BIGINT;
+ALTER TABLE meta.validations ADD COLUMN IF NOT EXISTS n_quarantined BIGINT;  -- rows this check held back
+
+-- Rows held back from promotion: one row per primary key of a batch with at least one failed row-level
+-- check. Only the key (personal key columns pseudonymised), never the row's other values: those stay in raw.
+CREATE TABLE IF NOT EXISTS meta.quarantine (
+    run_id              VARCHAR NOT NULL,
+    batch_id            VARCHAR NOT NULL,
+    source              VARCHAR NOT NULL,
+    row_key             VARCHAR NOT NULL,   -- JSON list of the primary-key values
+    n_rows              BIGINT NOT NULL,    -- rows of the batch carrying this key (all are held back)
+    failed_expectations VARCHAR[] NOT NULL, -- descriptions of the failed checks
+    quarantined_at      TIMESTAMPTZ NOT NULL
+);
+
+-- Quality scores per run, batch, source and dimension (Decision 1437/QĐ-TTg), in [0, 1].
+CREATE TABLE IF NOT EXISTS meta.quality_scores (
+    run_id       VARCHAR NOT NULL,
+    batch_id     VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL,
+    dimension    VARCHAR NOT NULL,   -- completeness | uniqueness | validity | consistency | timeliness
+    score        DOUBLE NOT NULL,
+    n_checked    BIGINT NOT NULL,
+    n_failed     BIGINT NOT NULL,
+    computed_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (batch_id, source, dimension)
+);
+
+-- Retention of personal data in raw (pipelines/reference/retention.py): one row per batch purged.
+CREATE TABLE IF NOT EXISTS meta.retention_purges (
+    source               VARCHAR NOT NULL,
+    batch_id             VARCHAR NOT NULL,
+    action               VARCHAR NOT NULL,   -- deleted (never promoted) | pseudonymised (personal columns tokenised)
+    n_rows_deleted       BIGINT NOT NULL,
+    n_rows_pseudonymised BIGINT NOT NULL,
+    raw_days             INTEGER NOT NULL,
+    cutoff_at            TIMESTAMPTZ NOT NULL,
+    purged_at            TIMESTAMPTZ NOT NULL
+);

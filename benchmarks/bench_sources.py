@@ -1,0 +1,160 @@
+"""Sources benchmark: our load path vs bare DuckDB / psql, measured in the same run on the same data.
+
+    .venv/bin/python benchmarks/bench_sources.py [--rows 10000000] [--pg-rows 1000000]
+
+- CSV and Parquet (10M rows, cached in var/bench/): `load_sources` into a fresh warehouse vs a bare
+  `CREATE TABLE AS SELECT * FROM read_csv/read_parquet(...)` into a fresh DuckDB file. Target >= 0.8x.
+- PostgreSQL (1M rows, throwaway local server): `load_sources` vs `psql \\copy ... TO` a local file.
+  Target: within 2x.
+- Incremental re-run with nothing new (CSV: same file; PostgreSQL: nothing past the watermark) vs the
+  full load. Target < 5 %.
+Figures go to docs/performance.md ("## Sources").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from pipelines.config import SourceConfig, TenantConfig  # noqa: E402
+from pipelines.load import load_sources  # noqa: E402
+from pipelines.settings import TenantPaths  # noqa: E402
+from pipelines.warehouse import connect  # noqa: E402
+
+BENCH = ROOT / "var" / "bench"
+
+
+def make_csv(rows: int) -> Path:
+    """A dossier-like CSV (~83 bytes/row), generated once by DuckDB and cached."""
+    path = BENCH / f"ho_so_{rows}.csv"
+    if not path.exists():
+        BENCH.mkdir(parents=True, exist_ok=True)
+        duckdb.sql(f"""COPY (SELECT 'HS' || lpad(i::VARCHAR, 10, '0') AS ma_ho_so,
+                   (i % 1500)::VARCHAR AS ma_thu_tuc, lpad((i % 3321)::VARCHAR, 5, '0') AS ma_xa,
+                   ['Nguyễn Văn Tuấn', 'Trần Thị Hà', 'Lê Đức Thắng'][i % 3 + 1] AS ho_ten,
+                   DATE '2024-01-01' + (i % 700)::INTEGER AS ngay_nhan, round(i * 0.37 % 100000, 2) AS le_phi,
+                   ['da_tra', 'dang_xu_ly', 'qua_han'][i % 3 + 1] AS trang_thai,
+                   TIMESTAMP '2024-01-01' + to_seconds(i) AS ngay_cap_nhat
+                   FROM range({rows}) t(i)) TO '{path}' (FORMAT csv, HEADER)""")
+    return path
+
+
+def make_parquet(csv: Path) -> Path:
+    path = csv.with_suffix(".parquet")
+    if not path.exists():
+        duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{path}' (FORMAT parquet)")
+    return path
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def bare(sql: str, work: Path) -> float:
+    db = work / f"bare_{time.monotonic_ns()}.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        return timed(lambda: con.execute(sql))
+    finally:
+        con.close()
+        db.unlink(missing_ok=True)
+
+
+def tenant(source: SourceConfig) -> TenantConfig:
+    return TenantConfig(tenant_id="bench", display_name="Benchmark", kind="province", admin_code="99",
+                        sources=[source])
+
+
+def ours(source: SourceConfig, work: Path) -> tuple[float, float, int]:
+    """Full load into a fresh warehouse, then a re-run with nothing new; (full s, re-run s, rows)."""
+    paths = TenantPaths(work / f"wh_{time.monotonic_ns()}").ensure()
+    try:
+        with connect(paths.warehouse) as con:
+            result = []
+            full = timed(lambda: result.extend(load_sources(con, tenant(source), paths, "r1")))
+            con.execute("UPDATE meta.loads SET status = 'passed'")  # what `validate` does for a good batch
+            again = []
+            rerun = timed(lambda: again.extend(load_sources(con, tenant(source), paths, "r2")))
+            assert again[0].status == "unchanged", again
+        return full, rerun, result[0].n_rows_loaded
+    finally:
+        shutil.rmtree(paths.root, ignore_errors=True)
+
+
+def bench_files(rows: int, work: Path) -> list[str]:
+    csv = make_csv(rows)
+    parquet = make_parquet(csv)
+    lines = []
+    for kind, path, reader in (("csv", csv, "read_csv"), ("parquet", parquet, "read_parquet")):
+        os.sync()
+        path.read_bytes() if path.stat().st_size < 4 << 30 else None  # warm the page cache for both sides
+        base = bare(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')", work)
+        src = SourceConfig(name="ho_so", kind=kind, location=str(path), primary_key=["ma_ho_so"])
+        full, rerun, n = ours(src, work)
+        size = path.stat().st_size / 1e6
+        lines.append(f"| {kind} {n:,} rows ({size:,.0f} MB) | {base:.2f} s | {full:.2f} s | {base / full:.2f}x "
+                     f"| {rerun:.3f} s ({100 * rerun / full:.1f} %) |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def bench_postgres(rows: int, work: Path) -> list[str]:
+    from tests.fixtures.postgres import running_postgres
+
+    with running_postgres() as pg:
+        pg.execute("CREATE TABLE ho_so (ma_ho_so text PRIMARY KEY, ma_thu_tuc text, ma_xa text, ho_ten text, "
+                   "ngay_nhan date, le_phi numeric(12,2), trang_thai text, ngay_cap_nhat timestamp NOT NULL)",
+                   f"INSERT INTO ho_so SELECT 'HS' || lpad(i::text, 10, '0'), (i % 1500)::text, "
+                   "lpad((i % 3321)::text, 5, '0'), (ARRAY['Nguyễn Văn Tuấn','Trần Thị Hà','Lê Đức Thắng'])[i % 3 + 1], "
+                   "date '2024-01-01' + (i % 700), round((i * 0.37)::numeric % 100000, 2), "
+                   "(ARRAY['da_tra','dang_xu_ly','qua_han'])[i % 3 + 1], "
+                   f"timestamp '2024-01-01' + i * interval '1 second' FROM generate_series(1, {rows}) i",
+                   "CREATE INDEX ON ho_so (ngay_cap_nhat)", "ANALYZE ho_so")
+        out = work / "copy.csv"
+        psql = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+        base = timed(lambda: subprocess.run([psql, pg.dsn, "-qc", f"\\copy ho_so TO '{out}' CSV"], check=True))
+        os.environ["BENCH_PG_DSN"] = pg.dsn
+        src = SourceConfig(name="ho_so", kind="postgres", connection={"env": "BENCH_PG_DSN"},
+                           options={"table": "public.ho_so"}, primary_key=["ma_ho_so"],
+                           incremental_column="ngay_cap_nhat")
+        full, rerun, n = ours(src, work)
+    line = (f"| postgres {n:,} rows | {base:.2f} s (psql \\copy) | {full:.2f} s | {full / base:.2f}x the time "
+            f"| {rerun:.3f} s ({100 * rerun / full:.1f} %) |")
+    print(line, flush=True)
+    return [line]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--pg-rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["files", "postgres"])
+    args = parser.parse_args()
+    BENCH.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=BENCH))
+    print("| input | bare | ours (load_sources) | ratio | re-run, nothing new |")
+    print("|---|---|---|---|---|")
+    try:
+        if args.only in (None, "files"):
+            bench_files(args.rows, work)
+        if args.only in (None, "postgres"):
+            bench_postgres(args.pg_rows, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Citizen feedback (phản ánh, kiến nghị) as the province's LGSP service returns it: one record per submission.
+
+The applicant's name and phone come with each record, as they do in the real service (personal data:
+pseudonymised in staging). Records are text/number JSON values; timestamps are `YYYY-MM-DD HH:MM:SS`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from pipelines.demo.people import applicants
+from pipelines.demo.places import communes
+
+FIRST_DAY = datetime(2024, 1, 1, 7, 0, 0)
+# (field, subject): what citizens write about most, roughly by frequency.
+TOPICS = (
+    ("Đất đai", "Chậm cấp giấy chứng nhận quyền sử dụng đất"),
+    ("Đất đai", "Tranh chấp ranh giới đất giữa các hộ"),
+    ("Môi trường", "Ô nhiễm khói bụi từ lò đốt rác"),
+    ("Môi trường", "Rác thải tồn đọng ven đường liên xã"),
+    ("Giao thông vận tải", "Đường liên xã xuống cấp, nhiều ổ gà"),
+    ("Xây dựng", "Công trình xây dựng không phép"),
+    ("Trật tự đô thị", "Lấn chiếm vỉa hè để kinh doanh"),
+    ("Hộ tịch", "Thái độ tiếp công dân tại bộ phận một cửa"),
+    ("Dịch vụ công trực tuyến", "Lỗi khi nộp hồ sơ trên Cổng dịch vụ công"),
+    ("Y tế", "Trạm y tế xã thiếu thuốc thiết yếu"),
+    ("Giáo dục", "Thu các khoản ngoài quy định đầu năm học"),
+    ("Điện", "Mất điện kéo dài không thông báo"),
+)
+TOPIC_WEIGHTS = np.array([9, 4, 6, 5, 7, 4, 5, 3, 6, 2, 2, 3], dtype=float)
+CHANNELS = {"Cổng dịch vụ công": 0.35, "Ứng dụng Ninh Bình Smart": 0.3, "Tổng đài 1022": 0.2, "Trực tiếp": 0.15}
+STATUSES = ("moi_tiep_nhan", "dang_xu_ly", "da_tra_loi")
+
+
+def feedback(n: int, as_of: date, rng: np.random.Generator) -> list[dict]:
+    """`n` feedback records submitted from 2024-01-01 to `as_of`, ordered by their id."""
+    units = communes()
+    span_s = int((datetime.combine(as_of, datetime.min.time()) - FIRST_DAY).total_seconds())
+    sent_s = np.sort(rng.integers(0, span_s, n))
+    topic = rng.choice(len(TOPICS), n, p=TOPIC_WEIGHTS / TOPIC_WEIGHTS.sum())
+    commune = rng.integers(0, len(units), n)
+    channel = rng.choice(len(CHANNELS), n, p=np.array(list(CHANNELS.values())))
+    days = np.ceil(rng.gamma(2.0, 6.0, n)).astype(int)  # days to an answer (the legal limit is 10-30)
+    people = applicants(n, as_of, rng)
+    channels = list(CHANNELS)
+    now = datetime.combine(as_of, datetime.min.time())
+    out = []
+    for i in range(n):
+        sent = FIRST_DAY + timedelta(seconds=int(sent_s[i]))
+        answered = sent + timedelta(days=int(days[i]))
+        status = "da_tra_loi" if answered < now else ("dang_xu_ly" if days[i] > 3 else "moi_tiep_nhan")
+        updated = answered if status == "da_tra_loi" else sent + (now - sent) / 2
+        field, subject = TOPICS[topic[i]]
+        out.append({
+            "ma_phan_anh": f"PAKN-{sent.year}-{i + 1:06d}",
+            "tieu_de": subject,
+            "linh_vuc": field,
+            "ma_xa": units[commune[i]].code,
+            "kenh_tiep_nhan": channels[channel[i]],
+            "ngay_gui": sent.strftime("%Y-%m-%d %H:%M:%S"),
+            "trang_thai": status,
+            "so_ngay_xu_ly": int(days[i]) if status == "da_tra_loi" else None,
+            "ngay_cap_nhat": updated.replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S"),
+            "ho_ten": people["ho_ten"][i],
+            "so_dien_thoai": people["so_dien_thoai"][i],
+        })
+    return out

@@ -1,0 +1,52 @@
+"""JSON files (service dumps, exports): arrays, newline-delimited JSON, or records nested in an object.
+
+Options: `records_path` (dotted path to the list of records inside each file's top-level object, e.g.
+`data.items`), `types`. Read by DuckDB's own JSON reader; a glob reads several files as one batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipelines.errors import SourceError
+from pipelines.sources.base import (
+    Extract,
+    ReadState,
+    apply_types,
+    check_options,
+    files_fingerprint,
+    resolve_files,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.config import SourceConfig
+    from pipelines.settings import TenantPaths
+
+
+def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
+         state: ReadState | None = None) -> Extract:
+    import duckdb
+
+    files = resolve_files(source, paths)
+    location = str(files[0]) if len(files) == 1 else str(source.location)
+    opts = check_options(source, location, {"records_path", "types"})
+    names = [str(f) for f in files]
+    path = opts.get("records_path")
+    try:
+        if path:
+            keys = ".".join(f'"{k}"' for k in str(path).split("."))
+            # Each file is one object; unnest the list at `path`, then its structs into columns.
+            rel = con.sql(f"SELECT unnest(r, recursive := false) FROM (SELECT unnest(j.{keys}) AS r "
+                          "FROM read_json($files, format := 'unstructured', maximum_object_size := 1073741824) j)",
+                          params={"files": names})
+        else:
+            rel = con.read_json(names, format="auto")
+        rel.columns  # noqa: B018 — samples the files now, so a malformed one fails here, named
+    except duckdb.Error as exc:
+        raise SourceError(source.name, location, f"cannot read as JSON ({str(exc).splitlines()[0][:300]})",
+                          "check that the file is complete JSON and that 'records_path' points at the list "
+                          "of records") from None
+    rel = apply_types(source, location, rel, opts.get("types"))
+    return Extract(relation=rel, fingerprint=files_fingerprint(files, con), location=location)

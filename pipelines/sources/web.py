@@ -1,0 +1,142 @@
+"""HTTP for the `api` and `ckan` kinds: auth from the environment, retries with backoff, a rate limit.
+
+Timeouts, connection errors, 429 and 5xx are retried (`retries`, first wait `backoff` seconds, doubled
+each time); 401/403 fail at once (a retry cannot fix a token); requests start at most `rate_limit` per
+second. Every response body feeds one sha256, the fetched content's fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import SourceError
+from pipelines.sources.base import secret
+
+if TYPE_CHECKING:
+    from pipelines.config import SourceConfig
+
+HTTP_OPTIONS = {"auth", "api_key_header", "headers", "rate_limit", "timeout", "retries", "backoff"}
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class Client:
+    def __init__(self, source: SourceConfig, opts: dict[str, Any]):
+        import httpx
+
+        self.source = source
+        self.rate = float(opts.get("rate_limit", 10))
+        self.retries = int(opts.get("retries", 3))
+        self.backoff = float(opts.get("backoff", 0.5))
+        headers = {"Accept": "application/json", **(opts.get("headers") or {})}
+        token = secret(source, "API token")
+        auth = opts.get("auth", "bearer" if token else "none")
+        if auth not in ("bearer", "api_key", "none"):
+            raise SourceError(source.name, source.location or "", f"unknown auth '{auth}'",
+                              "use auth: bearer | api_key | none")
+        if auth != "none" and not token:
+            raise SourceError(source.name, source.location or "", f"auth '{auth}' needs a token",
+                              "set 'connection: {env: VAR}' with VAR holding the token")
+        if auth == "bearer":
+            headers["Authorization"] = f"Bearer {token}"
+        elif auth == "api_key":
+            headers[opts.get("api_key_header", "X-API-Key")] = token
+        self.http = httpx.Client(headers=headers, timeout=float(opts.get("timeout", 30)), follow_redirects=True)
+        self.digest = hashlib.sha256()
+        self.n_requests = 0
+        self._last = 0.0
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def _wait_turn(self) -> None:
+        if self.rate > 0:
+            pause = self._last + 1.0 / self.rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        self._last = time.monotonic()
+
+    def _send(self, url: str, params: dict[str, Any] | None, sink: Path | None) -> bytes:
+        """One GET with retries; the body (or, with `sink`, the file it was streamed to)."""
+        import httpx
+
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            self._wait_turn()
+            self.n_requests += 1
+            try:
+                with self.http.stream("GET", url, params=params) as resp:
+                    if resp.status_code in (401, 403):
+                        raise SourceError(self.source.name, url, f"HTTP {resp.status_code}: the service refused "
+                                          "the credentials", "renew the token/key in the environment variable "
+                                          f"named in 'connection' ({self._env()}) or check 'auth'")
+                    if resp.status_code in _RETRY_STATUS:
+                        problem = f"HTTP {resp.status_code}"
+                        continue
+                    if resp.status_code >= 400:
+                        raise SourceError(self.source.name, url, f"HTTP {resp.status_code}",
+                                          "check the URL, 'params' and 'records_path' in the tenant file")
+                    if sink is None:
+                        body = resp.read()
+                        self.digest.update(body)
+                        return body
+                    with sink.open("wb") as fh:
+                        for chunk in resp.iter_bytes(1 << 20):
+                            self.digest.update(chunk)
+                            fh.write(chunk)
+                    return b""
+            except httpx.TimeoutException:
+                problem = "timed out"
+            except httpx.TransportError as exc:
+                problem = f"connection failed ({type(exc).__name__}: {exc})"
+        raise SourceError(self.source.name, url, f"{problem} after {self.retries + 1} attempt(s)",
+                          "check that the service is up and reachable from this machine; raise 'timeout' "
+                          "or 'retries' for a slow service")
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        import json
+
+        body = self._send(url, params, None)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise SourceError(self.source.name, url, f"the response is not JSON (starts {body[:60]!r})",
+                              "check the URL: it should be the service's JSON endpoint") from None
+
+    def download(self, url: str, sink: Path) -> None:
+        self._send(url, None, sink)
+
+    def _env(self) -> str:
+        ref = self.source.connection
+        return (ref.env or ref.airflow_conn_id) if ref else "none given"
+
+
+def dig(data: Any, path: str | None) -> Any:
+    """`data.items` → data["data"]["items"]; None when a key is missing."""
+    for key in (path or "").split("."):
+        if not key:
+            continue
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        else:
+            return None
+    return data
+
+
+def records_to_arrow(pages: list[list[dict[str, Any]]]) -> Any:
+    """Pages of JSON records → one Arrow table (polars builds the columns in Rust; no Python row loop)."""
+    import polars as pl
+
+    frames = [pl.from_dicts(p, infer_schema_length=None) for p in pages if p]
+    if not frames:
+        return None
+    return pl.concat(frames, how="diagonal_relaxed").to_arrow()

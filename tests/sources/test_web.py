@@ -1,0 +1,268 @@
+"""`api`, `ckan` and `json` sources against a local HTTP server: pagination, auth, retries, rate limit."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from pipelines.config import SourceConfig, TenantConfig
+from pipelines.errors import SourceError
+from pipelines.load import load_sources
+from pipelines.settings import TenantPaths
+from pipelines.warehouse import connect
+from tests.fixtures.http import Reply
+
+FAST = {"retries": 2, "backoff": 0.01, "timeout": 2, "rate_limit": 0}
+
+
+def _records(n: int, start: int = 1) -> list[dict]:
+    """Dossiers HS00001...; dossier i was last updated i minutes after 2025-07-01 00:00."""
+    t0 = datetime(2025, 7, 1)
+    return [{"ma_ho_so": f"HS{i:05d}", "ten_thu_tuc": "Cấp giấy phép xây dựng", "so_ngay": i % 15,
+             "ngay_cap_nhat": (t0 + timedelta(minutes=i)).isoformat()} for i in range(start, start + n)]
+
+
+def _tenant(*sources: SourceConfig) -> TenantConfig:
+    return TenantConfig(tenant_id="test", display_name="Tỉnh Thử", kind="province", admin_code="99",
+                        sources=list(sources))
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return TenantPaths(tmp_path / "t").ensure()
+
+
+def _paged_service(server, data: list[dict], token: str = "tok-123"):
+    """An LGSP-style endpoint: bearer token, ?page=&page_size=, records under data.items."""
+    def handler(req):
+        if req.headers.get("authorization") != f"Bearer {token}":
+            return Reply(401, {"error": "invalid token"})
+        since = req.query.get("updated_since")
+        rows = [r for r in data if since is None or r["ngay_cap_nhat"] >= since.replace(" ", "T")]
+        page, size = int(req.query.get("page", 1)), int(req.query.get("page_size", 10))
+        return Reply(200, {"status": "ok", "data": {"items": rows[(page - 1) * size: page * size],
+                                                    "total": len(rows)}})
+    server.route("/api/v1/ho-so", handler)
+
+
+def _api_source(server, **options) -> SourceConfig:
+    opts = {"records_path": "data.items", "pagination": {"type": "page", "page_size": 100},
+            "incremental_param": "updated_since", "types": {"ngay_cap_nhat": "TIMESTAMP"}, **FAST, **options}
+    return SourceConfig(name="ho_so_lgsp", kind="api", location=f"{server.url}/api/v1/ho-so",
+                        connection={"env": "TEST_LGSP_TOKEN"}, options=opts, primary_key=["ma_ho_so"],
+                        incremental_column="ngay_cap_nhat")
+
+
+def test_api_paginated_incremental(http_server, paths, monkeypatch):
+    monkeypatch.setenv("TEST_LGSP_TOKEN", "tok-123")
+    data = _records(250)
+    _paged_service(http_server, data)
+    src = _api_source(http_server)
+    with connect(paths.warehouse) as con:
+        [first] = load_sources(con, _tenant(src), paths, "r1")
+        # 250 records in pages of 100: pages 1, 2 (full) and 3 (50, short → last).
+        assert (first.status, first.n_rows_loaded) == ("loaded", 250)
+        assert [r.query["page"] for r in http_server.hits("/api/v1/ho-so")] == ["1", "2", "3"]
+        # The newest is dossier 250: 250 minutes after midnight = 04:10.
+        assert first.watermark == "2025-07-01 04:10:00"
+
+        # The service's `updated_since` is inclusive: it sends record 250 again; the reader drops it.
+        [again] = load_sources(con, _tenant(src), paths, "r2")
+        assert http_server.requests[-1].query["updated_since"] == "2025-07-01 04:10:00"
+        assert (again.status, again.n_rows_loaded) == ("unchanged", 0)
+
+        data += _records(5, start=251)  # five new dossiers (251..255), all later than the watermark
+        [third] = load_sources(con, _tenant(src), paths, "r3")
+        assert (third.status, third.n_rows_loaded) == ("loaded", 5)
+
+
+def test_api_401_names_the_variable_and_does_not_retry(http_server, paths, monkeypatch):
+    monkeypatch.setenv("TEST_LGSP_TOKEN", "expired")
+    _paged_service(http_server, _records(3))
+    with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
+        load_sources(con, _tenant(_api_source(http_server)), paths, "r1")
+    assert "HTTP 401" in str(err.value) and "TEST_LGSP_TOKEN" in str(err.value)
+    assert len(http_server.requests) == 1  # a retry cannot fix a token
+    with connect(paths.warehouse) as con:
+        assert con.execute("SELECT count(*) FROM meta.loads").fetchone()[0] == 0
+
+
+def test_api_retries_5xx_then_succeeds(http_server, paths, monkeypatch):
+    monkeypatch.delenv("TEST_LGSP_TOKEN", raising=False)
+    calls = []
+
+    def flaky(req):
+        calls.append(req)
+        return Reply(503, {"error": "busy"}) if len(calls) <= 2 else Reply(200, _records(4))
+    http_server.route("/flaky", flaky)
+    src = SourceConfig(name="flaky", kind="api", location=f"{http_server.url}/flaky", options=FAST,
+                       primary_key=["ma_ho_so"])
+    with connect(paths.warehouse) as con:
+        [res] = load_sources(con, _tenant(src), paths, "r1")
+    # Two 503s, then the answer: three requests with retries = 2.
+    assert (res.n_rows_loaded, len(calls)) == (4, 3)
+
+
+def test_api_failing_and_slow_services_end_with_a_source_error(http_server, paths):
+    http_server.route("/down", Reply(500, {"error": "boom"}))
+    http_server.route("/slow", Reply(200, _records(1), delay=1.5))
+    for path, problem in (("/down", "HTTP 500 after 3 attempt"), ("/slow", "timed out after 3 attempt")):
+        src = SourceConfig(name="svc", kind="api", location=f"{http_server.url}{path}",
+                           options={**FAST, "timeout": 0.3}, primary_key=["ma_ho_so"])
+        with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
+            load_sources(con, _tenant(src), paths, "r1")
+        assert problem in str(err.value) and "source 'svc'" in str(err.value)
+        assert len(http_server.hits(path)) == 3
+
+
+def test_api_cursor_and_offset_pagination_and_rate_limit(http_server, paths):
+    data = _records(30)
+
+    def by_cursor(req):
+        start = int(req.query.get("cursor", 0))
+        nxt = start + 10 if start + 10 < len(data) else None
+        return Reply(200, {"result": data[start:start + 10], "meta": {"next_cursor": nxt}})
+
+    def by_offset(req):
+        off, lim = int(req.query["offset"]), int(req.query["limit"])
+        return Reply(200, {"rows": data[off:off + lim], "total": len(data)})
+
+    http_server.route("/cursor", by_cursor)
+    http_server.route("/offset", by_offset)
+    cursor = SourceConfig(name="c", kind="api", location=f"{http_server.url}/cursor", primary_key=["ma_ho_so"],
+                          options={**FAST, "rate_limit": 20, "records_path": "result",
+                                   "pagination": {"type": "cursor", "next_cursor_path": "meta.next_cursor"}})
+    offset = SourceConfig(name="o", kind="api", location=f"{http_server.url}/offset", primary_key=["ma_ho_so"],
+                          options={**FAST, "records_path": "rows",
+                                   "pagination": {"type": "offset", "page_size": 12, "total_path": "total"}})
+    with connect(paths.warehouse) as con:
+        res = {r.source: r for r in load_sources(con, _tenant(cursor, offset), paths, "r1")}
+    assert (res["c"].n_rows_loaded, res["o"].n_rows_loaded) == (30, 30)
+    # Offsets 0, 12, 24: the third page reaches total = 30 and paging stops.
+    assert [r.query["offset"] for r in http_server.hits("/offset")] == ["0", "12", "24"]
+    # 3 cursor pages at 20 requests/second: two gaps of >= 50 ms (arrival jitter cancels over the span).
+    starts = [r.at for r in http_server.hits("/cursor")]
+    assert len(starts) == 3 and starts[-1] - starts[0] >= 0.09
+
+
+def test_api_wrong_records_path(http_server, paths):
+    http_server.route("/x", Reply(200, {"data": {"items": _records(2)}}))
+    src = SourceConfig(name="x", kind="api", location=f"{http_server.url}/x", primary_key=["ma_ho_so"],
+                       options={**FAST, "records_path": "data.rows"})
+    with connect(paths.warehouse) as con, pytest.raises(SourceError, match="no list of records at 'data.rows'"):
+        load_sources(con, _tenant(src), paths, "r1")
+
+
+# --- CKAN -----------------------------------------------------------------------------------------------
+
+def _ok(result) -> Reply:
+    return Reply(200, {"help": "http://portal/api/3/action/help_show?name=x", "success": True, "result": result})
+
+
+def _ckan_portal(server, rows: list[dict]):
+    """A CKAN portal with one dataset, a DataStore resource of `rows` and a CSV resource to download."""
+    fields = [{"id": "_id", "type": "int"}, {"id": "ma_xa", "type": "text"}, {"id": "nam", "type": "int4"},
+              {"id": "ty_le", "type": "numeric"}]
+    package = {"name": "chi-so-xa-hoi-so", "title": "Chỉ số xã hội số", "license_id": "cc-by",
+               "metadata_modified": "2025-08-01T00:00:00", "organization": {"name": "so-khcn", "title": "Sở KH&CN"},
+               "resources": [
+                   {"id": "res-ds", "name": "Bảng chỉ số", "format": "", "url": f"{server.url}/datastore/dump/res-ds"},
+                   {"id": "res-csv", "name": "Tải CSV", "format": "CSV", "url": f"{server.url}/files/xhs.csv"}]}
+
+    def datastore_search(req):
+        if req.query.get("resource_id") != "res-ds":
+            return Reply(404, {"help": "", "success": False,
+                               "error": {"__type": "Not Found Error", "message": "Không tìm thấy tài nguyên"}})
+        off, lim = int(req.query.get("offset", 0)), int(req.query.get("limit", 100))
+        return _ok({"resource_id": "res-ds", "fields": fields, "records": rows[off:off + lim],
+                    "total": len(rows), "limit": lim, "offset": off,
+                    "_links": {"start": "/api/3/action/datastore_search", "next": f"...offset={off + lim}"}})
+
+    def package_search(req):
+        start = int(req.query.get("start", 0))
+        return _ok({"count": 1, "results": [package][start:], "facets": {}, "search_facets": {}})
+
+    server.route("/api/3/action/datastore_search", datastore_search)
+    server.route("/api/3/action/package_search", package_search)
+    server.route("/api/3/action/package_show", lambda req: _ok(package))
+    server.route("/files/xhs.csv", Reply(200, "ma_xa,nam,ty_le\n00004,2025,80.5\n00007,2025,60\n"))
+
+
+def _ckan(server, **options) -> SourceConfig:
+    return SourceConfig(name="du_lieu_mo", kind="ckan", location=server.url + "/", options={**FAST, **options},
+                        primary_key=["ma_xa"])
+
+
+def test_ckan_datastore_paginated_and_typed(http_server, paths):
+    rows = [{"_id": i, "ma_xa": f"{i:05d}", "nam": 2025, "ty_le": str(i / 2)} for i in range(1, 26)]
+    _ckan_portal(http_server, rows)
+    with connect(paths.warehouse) as con:
+        [res] = load_sources(con, _tenant(_ckan(http_server, resource_id="res-ds", page_size=10)), paths, "r1")
+        # 25 records in pages of 10: offsets 0, 10, 20 (the last reaches total = 25).
+        assert res.n_rows_loaded == 25
+        assert [r.query["offset"] for r in http_server.hits("/api/3/action/datastore_search")] == ["0", "10", "20"]
+        # DataStore field types become column types: numeric "12.5" (text in JSON) → DOUBLE 12.5.
+        assert con.execute("SELECT typeof(nam), ty_le FROM raw.du_lieu_mo WHERE ma_xa = '00025'"
+                           ).fetchone() == ("INTEGER", 12.5)
+
+
+def test_ckan_catalog_and_download(http_server, paths):
+    _ckan_portal(http_server, [])
+    catalog = _ckan(http_server, mode="catalog", q="xã hội số").model_copy(
+        update={"name": "danh_muc", "primary_key": ["resource_id"]})
+    download = _ckan(http_server, mode="download", dataset="chi-so-xa-hoi-so", resource_format="CSV",
+                     types={"ma_xa": "VARCHAR"})
+    with connect(paths.warehouse) as con:
+        res = {r.source: r for r in load_sources(con, _tenant(catalog, download), paths, "r1")}
+        # The one dataset has two resources: two catalogue rows. The CSV resource has two data rows.
+        assert (res["danh_muc"].n_rows_loaded, res["du_lieu_mo"].n_rows_loaded) == (2, 2)
+        assert http_server.hits("/api/3/action/package_search")[0].query["q"] == "xã hội số"
+        assert con.execute("SELECT ma_xa, ty_le, _dataset, _resource FROM raw.du_lieu_mo ORDER BY ma_xa"
+                           ).fetchall() == [("00004", 80.5, "chi-so-xa-hoi-so", "res-csv"),
+                                            ("00007", 60.0, "chi-so-xa-hoi-so", "res-csv")]
+
+
+def test_ckan_error_message_from_portal(http_server, paths):
+    _ckan_portal(http_server, [])
+    with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
+        load_sources(con, _tenant(_ckan(http_server, resource_id="khong-co")), paths, "r1")
+    # A 404 from CKAN is not retried; the message keeps the HTTP status and names the source.
+    assert "HTTP 404" in str(err.value) and "du_lieu_mo" in str(err.value)
+
+
+# --- JSON files -----------------------------------------------------------------------------------------
+
+def test_json_files_nested_and_plain(paths):
+    (paths.sources / "a.json").write_text(json.dumps({"data": {"items": _records(3)}}), encoding="utf-8")
+    (paths.sources / "b.json").write_text(json.dumps({"data": {"items": _records(2, start=4)}}), encoding="utf-8")
+    (paths.sources / "plain.json").write_text(json.dumps(_records(4)), encoding="utf-8")
+    nested = SourceConfig(name="nested", kind="json", location="sources/[ab].json", primary_key=["ma_ho_so"],
+                          options={"records_path": "data.items", "types": {"ngay_cap_nhat": "TIMESTAMP"}})
+    plain = SourceConfig(name="plain", kind="json", location="sources/plain.json", primary_key=["ma_ho_so"])
+    with connect(paths.warehouse) as con:
+        res = {r.source: r for r in load_sources(con, _tenant(nested, plain), paths, "r1")}
+        # a.json has 3 records and b.json 2: one batch of 5.
+        assert (res["nested"].n_rows_loaded, res["plain"].n_rows_loaded) == (5, 4)
+        assert con.execute("SELECT typeof(ngay_cap_nhat) FROM raw.nested LIMIT 1").fetchone()[0] == "TIMESTAMP"
+
+
+def test_json_truncated_file(paths):
+    (paths.sources / "t.json").write_text(json.dumps(_records(3))[:-20], encoding="utf-8")
+    src = SourceConfig(name="t", kind="json", location="sources/t.json", primary_key=["ma_ho_so"])
+    with connect(paths.warehouse) as con, pytest.raises(SourceError, match="t.json"):
+        load_sources(con, _tenant(src), paths, "r1")
+
+
+def test_rate_limit_is_a_real_pause():
+    from pipelines.sources.web import Client
+
+    src = SourceConfig(name="x", kind="api", location="http://127.0.0.1:1/", primary_key=["a"])
+    with Client(src, {"rate_limit": 10}) as client:
+        started = time.monotonic()
+        for _ in range(3):
+            client._wait_turn()
+        # Three turns at 10/s: the 2nd and 3rd each wait 0.1 s after the previous one.
+        assert time.monotonic() - started >= 0.19
