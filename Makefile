@@ -29,6 +29,16 @@ export GX_ANALYTICS_ENABLED               := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 export PATH                               := $(CURDIR)/$(BIN):$(PATH)
 
+# The demo province's LGSP REST API and CKAN portal (its `api`/`ckan` sources), in the background of one
+# recipe line and stopped when that line ends. Used by `demo` and `airflow`.
+START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LGSP_TOKEN:-demo-lgsp-token-ninh-binh}; \
+	  rm -f $(VAR)/demo-serve.log; \
+	  $(BIN)/tonghop demo-serve --port $(DEMO_PORT) --rows $(ROWS) > $(VAR)/demo-serve.log 2>&1 & server=$$!; \
+	  trap 'kill $$server 2> /dev/null; wait $$server 2> /dev/null' EXIT; \
+	  for i in $$(seq 100); do grep -q "CKAN:" $(VAR)/demo-serve.log && break; \
+	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
+	    sleep 0.1; done;
+
 .PHONY: setup browser demo test lint airflow airflow-init app run clean help
 
 help:
@@ -64,13 +74,7 @@ demo: airflow-init
 	$(BIN)/tonghop demo --tenant $(TENANT) --rows $(ROWS)
 	@echo "==> [2/3] running its pipeline through Airflow (dags test tonghop_$(TENANT)); its LGSP API and"
 	@echo "    open-data portal are served on 127.0.0.1:$(DEMO_PORT) meanwhile (DEMO_PORT=… to change)"
-	@export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LGSP_TOKEN:-demo-lgsp-token-ninh-binh}; \
-	  rm -f $(VAR)/demo-serve.log; \
-	  $(BIN)/tonghop demo-serve --port $(DEMO_PORT) --rows $(ROWS) > $(VAR)/demo-serve.log 2>&1 & server=$$!; \
-	  trap 'kill $$server 2> /dev/null; wait $$server 2> /dev/null' EXIT; \
-	  for i in $$(seq 100); do grep -q "CKAN:" $(VAR)/demo-serve.log && break; \
-	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
-	    sleep 0.1; done; \
+	@$(START_DEMO_SERVER) \
 	  TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) AIRFLOW__LOGGING__LOGGING_LEVEL=INFO \
 	  $(BIN)/airflow dags test tonghop_$(TENANT) > $(VAR)/demo-dag-run.log 2>&1 \
 	  || (grep -E "ERROR|Error|error:" $(VAR)/demo-dag-run.log | tail -n 20; \
@@ -92,7 +96,8 @@ run: setup $(VAR)/pii.key
 airflow: airflow-init
 	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user 'admin', password in"
 	@echo "  $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (written at first start)"
-	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) exec $(BIN)/airflow standalone
+	@echo "  the demo province's LGSP API and CKAN portal run on 127.0.0.1:$(DEMO_PORT) alongside"
+	@$(START_DEMO_SERVER) TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/airflow standalone
 
 # The browser test drives Debian's Chromium (Playwright cannot download its own browsers here).
 browser:

@@ -116,3 +116,30 @@ def test_demo_dag_runs_green_through_airflow(tmp_path, demo_tenant, _isolated_ho
     assert state["marts.kpi_tong_quan"][0] == 1
     assert state["marts.ho_so_nguy_co_qua_han"][0] > 0
     assert not any(name.startswith("raw.") for name in state)
+    pipeline_run = _snapshot_run_id(snapshot)
+
+    # The retraining DAG (scheduled on the marts Asset `transform` just updated) also runs green in Airflow:
+    # same data, so the content-addressed model versions are kept, and its `publish` replaces the snapshot.
+    versions = _model_versions(snapshot)
+    proc = subprocess.run([airflow, "dags", "test", f"tonghop_retrain_{DEMO_TENANT}"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    runs = subprocess.run([airflow, "dags", "list-runs", f"tonghop_retrain_{DEMO_TENANT}", "-o", "json"], env=env,
+                          check=True, capture_output=True, text=True, timeout=120)
+    assert [r["state"] for r in json.loads(runs.stdout[runs.stdout.index("[{"):])] == ["success"]
+    assert _snapshot_run_id(snapshot) != pipeline_run
+    assert _model_versions(snapshot) == versions and len(versions) == 4
+
+
+def _snapshot_run_id(snapshot: Path) -> str:
+    import duckdb
+
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        return con.execute("SELECT run_id FROM meta.snapshot").fetchone()[0]
+
+
+def _model_versions(snapshot: Path) -> list[tuple[str, str]]:
+    import duckdb
+
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        return con.execute("SELECT model_name, model_version FROM meta.models ORDER BY ALL").fetchall()
