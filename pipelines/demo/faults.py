@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipelines.demo.places import retired_ward_codes
+from pipelines.demo.places import divided_ward_codes
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ FAULTS: dict[str, Fault] = {
         0.001, "a returned dossier's ngay_tra is 1-60 days before its ngay_nhan (a mistyped return date; "
         "ngay_cap_nhat keeps the real return time)"),
     "ma_xa_unknown": Fault(
-        0.001, "ma_xa is a pre-July-2025 ward code of Ninh Bình, Hà Nam or Nam Định that no current commune kept"),
+        0.001, "ma_xa is a pre-July-2025 ward code of Ninh Bình, Hà Nam or Nam Định whose ward was divided among "
+        "several current communes, so no commune can be chosen from the code (codes of wards that went whole "
+        "into one commune are not faults: staging maps them)"),
     "ma_ho_so_duplicate": Fault(
         0.0005, "an extra row that repeats another dossier's row exactly (a re-exported batch appended at the end)"),
 }
@@ -62,7 +64,7 @@ def plant(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     cccd_rows, xa_rows = rest[:n_cccd], rest[n_cccd: n_cccd + n_xa]
     dup_rows = rest[n_cccd + n_xa: n_cccd + n_xa + n_dup]
 
-    legacy = np.array(retired_ward_codes())
+    legacy = np.array(divided_ward_codes())
     n = frame.height
     shift_days = _at(late_rows, rng.integers(1, 61, late_rows.size), n)
     faulty = frame.with_columns(

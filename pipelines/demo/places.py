@@ -47,6 +47,16 @@ def retired_ward_codes() -> tuple[str, ...]:
 
 
 @cache
+def divided_ward_codes() -> tuple[str, ...]:
+    """Retired ward codes whose ward was divided among several current communes: the code alone cannot say
+    which one, so normalisation must not guess (the demo plants them as unresolvable commune codes)."""
+    from pipelines.reference.admin_units import legacy_mapping
+
+    retired = set(retired_ward_codes())
+    return tuple(sorted({row[0] for row in legacy_mapping() if row[8] > 1 and row[0] in retired}))
+
+
+@cache
 def birth_province_codes() -> tuple[str, ...]:
     """The 63 legacy province codes that open a CCCD number ('001' Hà Nội … '096' Cà Mau)."""
     rows = _legacy_query("SELECT DISTINCT provinceCode FROM admin_units_legacy")

@@ -20,12 +20,28 @@ def commune_codes(province_code: int) -> tuple[str, ...]:
     return tuple(sorted(f"{w.code.value:05d}" for w in Ward.iter_all() if w.province_code.value == province_code))
 
 
+@cache
+def resolvable_unit_codes(province_code: int) -> tuple[str, ...]:
+    """Codes staging can resolve to one current commune of the province: the current communes, plus every
+    pre-2025 ward code that went whole into one of them (`vietnamadminunits`). A ward divided among several
+    communes is left out: its code alone cannot say which, so its rows are quarantined and listed."""
+    from pipelines.reference.admin_units import legacy_mapping
+
+    current = set(commune_codes(province_code))
+    legacy = {row[0] for row in legacy_mapping() if row[8] == 1 and row[6] in current}
+    return tuple(sorted(current | legacy))
+
+
 def reference_values(reference: str) -> list[str]:
-    """The list a `meta.reference` names: `communes:<province code>`."""
+    """The list a `meta.reference` names: `communes:<province code>` (current communes only) or
+    `units:<province code>` (current communes and the legacy ward codes that map to exactly one)."""
     kind, _, arg = reference.partition(":")
     if kind == "communes" and arg.isdigit():
         return list(commune_codes(int(arg)))
-    raise ValueError(f"unknown meta.reference {reference!r}; known: 'communes:<province code>'")
+    if kind == "units" and arg.isdigit():
+        return list(resolvable_unit_codes(int(arg)))
+    raise ValueError(f"unknown meta.reference {reference!r}; known: 'communes:<province code>', "
+                     "'units:<province code>'")
 
 
 def sync_suite(path: Path) -> bool:

@@ -21,7 +21,7 @@ from pipelines.quality.suites import ExpectationOutcome, build_data_docs, valida
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH_QUERY = "SELECT * FROM raw.ho_so WHERE _batch_id = 'b1'"
-COMMUNE_CHECK = "ma_xa must be a current commune of the province (vietnam-provinces, after 1 July 2025)"
+COMMUNE_CHECK = "ma_xa must resolve to one commune of the province: current, or a pre-2025 ward code that went whole into one"
 
 HO_SO_DDL = """
 CREATE SCHEMA raw;
@@ -190,8 +190,8 @@ def test_planted_faults_exact_counts_and_severity(ho_so_db: Path, project: Path,
     check("ngay_tra must be >= ngay_nhan when set", "warn", False, 1)
     # H10 '1234' has 4 digits -> 1.
     check("ma_xa must be a 5-digit commune code", "warn", False, 1)
-    # The made-up codes 00001-00009 and '1234' are no current commune of Ninh Bình (129 codes 13xxx-14xxx,
-    # from vietnam-provinces) -> all 10 rows.
+    # The codes 00001-00009 (Hà Nội's pre-2025 wards) and '1234' are no commune of Ninh Bình, current
+    # (129 codes 13xxx-14xxx, vietnam-provinces) or legacy -> all 10 rows.
     check(COMMUNE_CHECK, "warn", False, 10)
 
     assert {o.description for o in outcome.blocking_failures} == {

@@ -165,7 +165,7 @@ def test_demo_planted_faults_are_quarantined_exactly(demo_tenant):
     expected = {
         "so_cccd must be 12 digits": planted["so_cccd_invalid"],
         "ngay_tra must be >= ngay_nhan when set": planted["ngay_tra_before_ngay_nhan"],
-        "ma_xa must be a current commune of the province (vietnam-provinces, after 1 July 2025)":
+        "ma_xa must resolve to one commune of the province: current, or a pre-2025 ward code that went whole into one":
             planted["ma_xa_unknown"],
         # each planted duplicate is an extra copy of a clean dossier: 2 rows share its id, both held back
         "ma_ho_so must be unique": 2 * dup,

@@ -69,3 +69,20 @@ def test_demo_legacy_codes_map_unambiguously(units):
         FROM demo_codes d LEFT JOIN staging.dm_don_vi_tra_cuu t ON t.loai_khoa = 'ma' AND t.khoa = d.ma_xa""").fetchone()
     assert n == len(codes) and n_mapped + n_ambiguous == n   # never unknown: all are legacy codes
     assert n_mapped == n_in_37 and n_mapped / n > 0.98       # 266 of 269 whole, 3 wards were divided
+
+
+def test_quarantine_reference_accepts_exactly_the_resolvable_codes(units):
+    # The ho_so suite's in-set check (meta.reference 'units:37') lets through what staging can resolve to
+    # one commune of the province, and nothing else: the demo's planted faults are the divided wards.
+    from pipelines.demo.places import communes, divided_ward_codes, retired_ward_codes
+    from pipelines.quality.reference import resolvable_unit_codes
+
+    allowed = set(resolvable_unit_codes(37))
+    divided = set(divided_ward_codes())
+    assert len(divided) == 3 and not divided & allowed
+    assert allowed == {c.code for c in communes()} | (set(retired_ward_codes()) - divided)
+    given(units, "all_codes", "ma_xa VARCHAR", [(c,) for c in sorted(allowed | divided)])
+    resolved = dict(units.execute("""
+        SELECT d.ma_xa, t.ma_tinh FROM all_codes d LEFT JOIN staging.dm_don_vi_tra_cuu t
+        ON t.loai_khoa = 'ma' AND t.khoa = d.ma_xa AND t.n_ung_vien = 1""").fetchall())
+    assert {c for c, p in resolved.items() if p == "37"} == allowed
