@@ -76,10 +76,15 @@ def record_batch(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: S
         scores["timeliness"] = fresh
     con.execute("DROP TABLE IF EXISTS " + rowchecks.FLAGS)
 
-    n_read = con.execute("SELECT n_rows_read FROM meta.loads WHERE batch_id = ? AND source = ?",
-                         [batch_id, source.name]).fetchone()[0]
-    n_quarantined = con.execute("SELECT coalesce(sum(n_rows), 0) FROM meta.quarantine WHERE batch_id = ? "
-                                "AND source = ?", [batch_id, source.name]).fetchone()[0]
+    # Rows the loader already held back (schema drift with `on_drift: quarantine`, kept in
+    # raw."_rejected_<source>") never reached raw: they count as quarantined too, so that
+    # n_rows_read = n_rows_promoted + n_rows_quarantined holds for every batch.
+    n_read, n_rejected_at_load = con.execute(
+        "SELECT n_rows_read, n_rows_rejected FROM meta.loads WHERE batch_id = ? AND source = ?",
+        [batch_id, source.name]).fetchone()
+    n_quarantined = n_rejected_at_load + con.execute(
+        "SELECT coalesce(sum(n_rows), 0) FROM meta.quarantine WHERE batch_id = ? AND source = ?",
+        [batch_id, source.name]).fetchone()[0]
     blocked = outcome is not None and not outcome.success
     # Counted through the very filter `transform` applies, not derived from the other two numbers.
     n_promoted = 0 if blocked else con.execute(
@@ -88,9 +93,8 @@ def record_batch(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: S
     if not blocked and n_read != n_promoted + n_quarantined:
         raise PromotionMismatch(f"source '{source.name}' batch {batch_id}: {n_read} rows read but {n_promoted} "
                                 f"promoted + {n_quarantined} quarantined")
-    con.execute("UPDATE meta.loads SET n_rows_promoted = ?, n_rows_quarantined = ?, n_rows_rejected = ? "
-                "WHERE batch_id = ? AND source = ?",
-                [n_promoted, n_quarantined, n_quarantined, batch_id, source.name])
+    con.execute("UPDATE meta.loads SET n_rows_promoted = ?, n_rows_quarantined = ? WHERE batch_id = ? AND source = ?",
+                [n_promoted, n_quarantined, batch_id, source.name])
     # A retry of the batch keeps its first scoring time, so the trend mart comes out identical.
     first = con.execute("SELECT min(computed_at) FROM meta.quality_scores WHERE batch_id = ? AND source = ?",
                         [batch_id, source.name]).fetchone()[0]

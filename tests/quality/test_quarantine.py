@@ -177,7 +177,7 @@ def test_demo_planted_faults_are_quarantined_exactly(demo_tenant):
     # 129 communes x 8 quarters, all clean; every dossier line read is promoted or quarantined
     assert unbalanced == 0  # every source of the run, with or without a suite
     assert [row for row in loads if row[0] in ("chi_so_xa_hoi_so", "ho_so")] == [
-        ("chi_so_xa_hoi_so", 1032, 1032, 0, 0), ("ho_so", n_read, n_read - n_bad, n_bad, n_bad)]
+        ("chi_so_xa_hoi_so", 1032, 1032, 0, 0), ("ho_so", n_read, n_read - n_bad, n_bad, 0)]  # 0 rejected at load
     assert n_staging == n_read - n_bad and leaked == 0
     assert scores["uniqueness"] == (n_read, 2 * dup)
     assert scores["validity"] == (n_read, planted["so_cccd_invalid"])

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS meta.models (
 );
 
 -- Data quality (pipelines/quality/rowchecks.py, expectations/README.md). The promotion invariant of a load:
--- n_rows_read = n_rows_promoted + n_rows_quarantined once `validate` has run (blocked batches promote 0).
+-- n_rows_read = n_rows_promoted + n_rows_quarantined once `validate` has run (blocked batches promote 0);
+-- n_rows_quarantined includes the n_rows_rejected rows the loader held back (on_drift: quarantine).
 ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_promoted BIGINT;
 ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_quarantined BIGINT;
 ALTER TABLE meta.validations ADD COLUMN IF NOT EXISTS n_quarantined BIGINT;  -- rows this check held back
