@@ -138,6 +138,25 @@ def recommend_staffing(forecast_df: pd.DataFrame, capacity_df: pd.DataFrame, tot
     })
 
 
+def what_if(snapshot: duckdb.DuckDBPyConnection, total_headcount: int, min_per_agency: int | None = None
+            ) -> pd.DataFrame:
+    """Re-plan next week for another headcount, from what the serving snapshot holds (for the apps).
+
+    Reads the published capacity (`marts.can_bo_nang_suat`) and next week's forecast
+    (`marts.du_bao_ho_so_tuan`) through the caller's read-only connection and calls `recommend_staffing`;
+    nothing is written. Raises ValueError with a sentence when the snapshot has no staffing data or the
+    headcount cannot give every agency its minimum.
+    """
+    for table in (CAPACITY_TABLE, "marts.du_bao_ho_so_tuan"):
+        if not table_exists(snapshot, *table.split(".")):
+            raise ValueError(f"the snapshot has no {table}: list inflow_forecast and staffing in the tenant's "
+                             "models and run the pipeline")
+    capacity = snapshot.execute(f"select co_quan, so_can_bo, nang_suat_tuan from {CAPACITY_TABLE}").df()
+    forecast = snapshot.execute(NEXT_WEEK_SQL).df()
+    minimum = PARAMS["min_officers_per_agency"] if min_per_agency is None else min_per_agency
+    return recommend_staffing(forecast, capacity, int(total_headcount), minimum, PARAMS["move_weight"])
+
+
 def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str) -> ModelRun | None:
     missing = [t for t in ("staging.ho_so", "staging.can_bo", "marts.du_bao_ho_so_tuan")
                if not table_exists(con, *t.split("."))]

@@ -62,6 +62,20 @@ def test_models_are_registered_served_and_retrained_idempotently(trained, capsys
         used, today = con.execute("SELECT sum(so_can_bo_de_xuat), sum(so_can_bo_hien_tai) "
                                   "FROM marts.can_bo_de_xuat").fetchone()
         assert used <= today
+        # The what-if the app calls, on the read-only snapshot: today's headcount gives the published plan;
+        # ten more officers can only lower the dossiers expected beyond capacity; too few is a sentence.
+        from models.staffing import what_if
+
+        published = con.execute("SELECT co_quan, so_can_bo_de_xuat, n_qua_han_du_kien_de_xuat "
+                                "FROM marts.can_bo_de_xuat ORDER BY co_quan").fetchall()
+        same = what_if(con, today)
+        assert [tuple(r) for r in same[["co_quan", "so_can_bo_de_xuat", "n_qua_han_du_kien_de_xuat"]]
+                .itertuples(index=False)] == published
+        more = what_if(con, today + 10)
+        assert more["so_can_bo_de_xuat"].sum() <= today + 10
+        assert more["n_qua_han_du_kien_de_xuat"].sum() <= same["n_qua_han_du_kien_de_xuat"].sum()
+        with pytest.raises(ValueError, match="cannot give each of the"):
+            what_if(con, 1)
     finally:
         con.close()
     metrics = json.loads(models["inflow_forecast"][3])
