@@ -94,3 +94,14 @@ def promotion_counts(_version: float | None):
         SELECT source, n_rows_read, n_rows_promoted, n_rows_quarantined
         FROM meta.loads WHERE status = 'passed'
         QUALIFY loaded_at = max(loaded_at) OVER (PARTITION BY source) ORDER BY source""")
+
+
+@st.cache_data(show_spinner=False)
+def anomalies(_version: float | None, limit: int = 50):
+    """The anomaly model's flags (marts.bat_thuong), strongest first; empty when the tenant does not run it."""
+    found = query("SELECT count(*) AS n FROM information_schema.tables "
+                  "WHERE table_schema = 'marts' AND table_name = 'bat_thuong'")
+    if not found["n"].iloc[0]:
+        return None
+    return query("SELECT loai, doi_tuong, ky, gia_tri, gia_tri_ky_vong, diem_z, mo_ta FROM marts.bat_thuong "
+                 "ORDER BY abs(diem_z) DESC, loai, doi_tuong, ky LIMIT ?", [limit])

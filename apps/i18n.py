@@ -46,6 +46,19 @@ TEXT: dict[str, dict[str, str]] = {
     "dq_severity": {"vi": "Mức độ", "en": "Severity"},
     "dq_passed": {"vi": "Đạt", "en": "Passed"},
     "dq_failed_rows": {"vi": "Dòng không đạt", "en": "Failing rows"},
+    "dq_anomalies": {"vi": "Bất thường cần xem lại", "en": "Anomalies to look into"},
+    "dq_anomalies_help": {"vi": "Giá trị lệch xa mức thường gặp (điểm z vững ≥ 3,5): cần hỏi lại đơn vị báo cáo, "
+                                "chưa chắc là sai.",
+                          "en": "Values far from the usual level (robust z ≥ 3.5): a question for the reporting "
+                                "unit, not necessarily an error."},
+    "dq_anomaly_kind": {"vi": "Loại", "en": "Kind"},
+    "dq_anomaly_object": {"vi": "Đối tượng", "en": "Subject"},
+    "dq_anomaly_period": {"vi": "Kỳ", "en": "Period"},
+    "dq_anomaly_value": {"vi": "Giá trị", "en": "Value"},
+    "dq_anomaly_expected": {"vi": "Mức thường gặp", "en": "Usual level"},
+    "dq_anomaly_z": {"vi": "Điểm z", "en": "z-score"},
+    "dq_anomaly_note": {"vi": "Mô tả", "en": "Description"},
+    "dq_no_anomalies": {"vi": "Không có bất thường nào.", "en": "No anomalies."},
 }
 
 

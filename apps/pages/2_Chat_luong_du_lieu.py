@@ -43,3 +43,16 @@ st.dataframe(data.latest_validations(version).rename(columns={
     "source": t("dq_source", lang), "description": t("dq_check", lang), "severity": t("dq_severity", lang),
     "is_success": t("dq_passed", lang), "n_unexpected": t("dq_failed_rows", lang),
     "n_quarantined": t("dq_quarantined", lang)}), hide_index=True, width="stretch")
+
+flags = data.anomalies(version)
+if flags is not None:
+    st.subheader(f"{t('dq_anomalies', lang)} ({fmt.number(len(flags), lang=lang)})")
+    st.caption(t("dq_anomalies_help", lang))
+    if flags.empty:
+        st.info(t("dq_no_anomalies", lang))
+    else:
+        st.dataframe(flags.rename(columns={
+            "loai": t("dq_anomaly_kind", lang), "doi_tuong": t("dq_anomaly_object", lang),
+            "ky": t("dq_anomaly_period", lang), "gia_tri": t("dq_anomaly_value", lang),
+            "gia_tri_ky_vong": t("dq_anomaly_expected", lang), "diem_z": t("dq_anomaly_z", lang),
+            "mo_ta": t("dq_anomaly_note", lang)}), hide_index=True, width="stretch")

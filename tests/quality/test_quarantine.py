@@ -261,6 +261,14 @@ def test_quality_page_shows_scores_from_the_snapshot(demo_tenant, monkeypatch):
     # ho_so: 4 of its 3,002 rows share an id (the planted duplicates) -> uniqueness 99,87 % shown as 99,9 %;
     # nothing planted is NULL -> completeness 100,0 %.
     assert ("Duy nhất", "99,9 %") in metrics and ("Đầy đủ", "100,0 %") in metrics
-    assert len(at.get("vega_lite_chart")) == 1 and len(at.dataframe) == 2
+    assert len(at.get("vega_lite_chart")) == 1
+    # Promotion counts, latest checks, and the anomaly model's flags (marts.bat_thuong, strongest first).
+    with duckdb.connect(str(TenantPaths.for_tenant(demo_tenant.tenant_id).snapshot), read_only=True) as con:
+        n_flags = con.execute("SELECT count(*) FROM marts.bat_thuong").fetchone()[0]
+    shown = min(n_flags, 50)
+    assert f"Bất thường cần xem lại ({shown})" in [h.value for h in at.subheader]
+    assert len(at.dataframe) == (3 if n_flags else 2)
+    if n_flags:
+        assert len(at.dataframe[2].value) == shown
     at.sidebar.radio[0].set_value("English").run()
     assert at.title[0].value == "Data quality" and "Completeness" in [m.label for m in at.metric]
