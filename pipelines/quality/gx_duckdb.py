@@ -83,6 +83,7 @@ __all__ = [
     "GxDuckDBDialect",
     "connection_string",
     "install_regex_support",
+    "install_uniqueness_pushdown",
     "open_connection_count",
     "quiet_gx",
     "register_dialect",
@@ -244,6 +245,65 @@ def install_regex_support() -> None:
         module = importlib.import_module(name)
         if getattr(module, "get_dialect_regex_expression", None) is original:
             module.get_dialect_regex_expression = get_dialect_regex_expression
+
+
+# metric -> how its domain names the key columns
+_UNIQUENESS_METRICS = {
+    "column_values.unique.unexpected_count": "column",
+    "compound_columns.unique.unexpected_count": "column_list",
+}
+
+
+def install_uniqueness_pushdown() -> None:
+    """Count duplicate keys on DuckDB with one GROUP BY instead of GX's window/join (idempotent).
+
+    GX computes ``column_values.unique.unexpected_count`` as ``count(*) OVER (PARTITION BY col)``
+    over every row, and ``compound_columns.unique.unexpected_count`` by joining the batch back to
+    its grouped counts. Both give the right number, but on DuckDB they cost 2-5x a plain
+    aggregate: at 10M distinct ids the window alone took ~9 s where
+    ``sum(n) FROM (SELECT count(*) n ... GROUP BY key HAVING count(*) > 1)`` takes ~1 s.
+
+    This wraps the registered SQL provider of those two metrics: on a DuckDB dialect it runs the
+    aggregate over the same domain (``get_domain_records`` applies ``row_condition`` and
+    ``ignore_row_if``) with GX's NULL semantics -- a NULL key is never unexpected (column map
+    metrics skip NULLs; the compound join never matches a NULL) -- and every other dialect goes to
+    GX's code unchanged. Users still write ``ExpectColumnValuesToBeUnique`` /
+    ``ExpectCompoundColumnsToBeUnique``; only the SQL that counts changes. Row samples (not
+    requested by our result format) still come from GX's own queries.
+    """
+    from great_expectations.expectations.registry import _registered_metrics
+
+    for metric_name, domain_key in _UNIQUENESS_METRICS.items():
+        providers = _registered_metrics[metric_name]["providers"]
+        metric_class, original = providers["SqlAlchemyExecutionEngine"]
+        if getattr(original, "_duckdb_wrapper", False):
+            continue
+        providers["SqlAlchemyExecutionEngine"] = (metric_class, _duplicate_count_provider(original, domain_key))
+
+
+def _duplicate_count_provider(original: Any, domain_key: str) -> Any:
+    def unexpected_count(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,  # type: ignore[no-untyped-def]
+                         **kwargs):
+        if execution_engine.dialect_name != "duckdb":
+            return original(cls, execution_engine=execution_engine, metric_domain_kwargs=metric_domain_kwargs,
+                            metric_value_kwargs=metric_value_kwargs, metrics=metrics, **kwargs)
+        from great_expectations.util import get_sqlalchemy_selectable
+
+        keys = metric_domain_kwargs[domain_key]
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        domain = get_sqlalchemy_selectable(execution_engine.get_domain_records(domain_kwargs=metric_domain_kwargs))
+        rows = domain.subquery() if isinstance(domain, sa.Select) else domain
+        key_columns = [sa.column(k) for k in keys]
+        groups = (sa.select(sa.func.count().label("n")).select_from(rows)
+                  .where(*(c.is_not(None) for c in key_columns))
+                  .group_by(*key_columns).having(sa.func.count() > 1).subquery("duplicate_keys"))
+        query = sa.select(sa.func.coalesce(sa.func.sum(groups.c.n), 0))
+        return int(execution_engine.execute_query(query).fetchone()[0])
+
+    unexpected_count._duckdb_wrapper = True  # type: ignore[attr-defined]
+    unexpected_count.__wrapped__ = original  # type: ignore[attr-defined]
+    unexpected_count.metric_fn_type = getattr(original, "metric_fn_type", None)  # type: ignore[attr-defined]
+    return unexpected_count
 
 
 def quiet_gx() -> None:

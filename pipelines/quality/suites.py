@@ -153,6 +153,7 @@ def _duckdb_query_batch(db_path: Path, query: str, settings: dict | None = None)
     import great_expectations as gx
 
     gx_duckdb.install_regex_support()
+    gx_duckdb.install_uniqueness_pushdown()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
