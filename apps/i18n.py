@@ -59,6 +59,18 @@ TEXT: dict[str, dict[str, str]] = {
     "dq_anomaly_z": {"vi": "Điểm z", "en": "z-score"},
     "dq_anomaly_note": {"vi": "Mô tả", "en": "Description"},
     "dq_no_anomalies": {"vi": "Không có bất thường nào.", "en": "No anomalies."},
+    "dq_docs": {"vi": "Báo cáo kiểm tra của Great Expectations (Data Docs)",
+                "en": "Great Expectations report (Data Docs)"},
+    "dq_docs_help": {"vi": "Trang do Great Expectations tạo sau mỗi lần kiểm tra: bộ kỳ vọng và kết quả từng lần "
+                           "chạy. Tải về để mở đầy đủ trong trình duyệt (index.html).",
+                     "en": "Pages Great Expectations builds after each validation: the suites and each run's "
+                           "results. Download to browse them in full (index.html)."},
+    "dq_docs_page": {"vi": "Trang", "en": "Page"},
+    "dq_docs_index": {"vi": "Trang chủ", "en": "Home"},
+    "dq_docs_suite": {"vi": "Bộ kỳ vọng", "en": "Suite"},
+    "dq_docs_validation": {"vi": "Kết quả kiểm tra", "en": "Validation"},
+    "dq_docs_download": {"vi": "Tải toàn bộ Data Docs (.zip)", "en": "Download all Data Docs (.zip)"},
+    "dq_docs_none": {"vi": "Chưa có Data Docs: chưa lần kiểm tra nào chạy.", "en": "No Data Docs yet: no validation has run."},
 }
 
 

@@ -134,6 +134,16 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
         con.register(_VIEW, extract.relation)
     except duckdb.Error as exc:
         raise _read_error(source, source.location or "(connection)", exc) from None
+    except SourceError:
+        raise
+    except Exception as exc:
+        # A reader bug or an input nobody foresaw: still one readable line naming the source, so that
+        # `on_error: skip_source` holds and a `fail_run` source rolls back cleanly (traceback at debug).
+        log.debug("source '%s' reader raised", source.name, exc_info=True)
+        raise SourceError(source.name, source.location or "(connection)",
+                          f"unexpected {type(exc).__name__} while reading ({_first_line(exc)})",
+                          f"check the source's options and input; if they look right, report this with the log "
+                          f"(the '{source.kind}' reader should have named the problem)") from exc
     return extract
 
 

@@ -62,6 +62,11 @@ class TenantPaths:
     def validations(self) -> Path:
         return self.root / "validations"
 
+    @property
+    def data_docs(self) -> Path:
+        """Great Expectations' Data Docs of this tenant's validations (static HTML, rebuilt by `validate`)."""
+        return self.root / "data_docs"
+
     def ensure(self) -> TenantPaths:
         for p in (self.root, self.sources, self.models, self.validations):
             p.mkdir(parents=True, exist_ok=True)

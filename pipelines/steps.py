@@ -118,11 +118,34 @@ def validate(ctx: RunContext) -> StepResult:
             con.execute("UPDATE meta.loads SET status = ? WHERE batch_id = ? AND source = ?",
                         [status, batch_id, source_name])
         mark_unchecked_loads(con, ctx.run_id)
+    if any(outcome is not None for _, _, outcome in outcomes):
+        _build_data_docs(ctx)  # also (above all) when blocked: the docs show why
     if blocked:
         raise ValidationBlocked("blocking expectation(s) failed, batch not promoted, previous snapshot keeps "
                                 "serving: " + "; ".join(blocked) + " — fix the source data or the suite, then re-run")
     return StepResult("validate", {"n_checks_passed": n_passed, "n_checks_failed": n_failed,
                                    "n_batches": len(batches), "n_rows_quarantined": n_quarantined})
+
+
+DATA_DOCS_MAX_RESULTS = 60  # the newest validation results shown (a result per suite per run)
+
+
+def _build_data_docs(ctx: RunContext) -> None:
+    """Rebuild the tenant's Great Expectations Data Docs (linked from the app's data quality page).
+
+    Documentation, not data: a failure here is logged and the run goes on.
+    """
+    from pipelines.quality.suites import build_data_docs
+
+    started = time.perf_counter()
+    try:
+        index = build_data_docs(EXPECTATIONS_DIR, results_dir=ctx.paths.validations, site_dir=ctx.paths.data_docs,
+                                max_results=DATA_DOCS_MAX_RESULTS)
+    except Exception as exc:  # noqa: BLE001 — GX rendering problems must not stop the data
+        log.warning("Data Docs not rebuilt for tenant '%s' (%s); the data quality page shows the checks anyway",
+                    ctx.tenant.tenant_id, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        return
+    log.info("Data Docs rebuilt in %.1f s: %s", time.perf_counter() - started, index)
 
 
 def transform(ctx: RunContext) -> StepResult:

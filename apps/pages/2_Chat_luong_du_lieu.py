@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import altair as alt
 import streamlit as st
+import streamlit.components.v1 as components
 
 from apps import data, fmt
 from apps.i18n import t
@@ -56,3 +57,16 @@ if flags is not None:
             "ky": t("dq_anomaly_period", lang), "gia_tri": t("dq_anomaly_value", lang),
             "gia_tri_ky_vong": t("dq_anomaly_expected", lang), "diem_z": t("dq_anomaly_z", lang),
             "mo_ta": t("dq_anomaly_note", lang)}), hide_index=True, width="stretch")
+
+st.subheader(t("dq_docs", lang))
+pages = data.data_docs_pages()
+if not pages:
+    st.info(t("dq_docs_none", lang))
+else:
+    st.caption(t("dq_docs_help", lang))
+    labels = [f"{t('dq_docs_' + kind, lang)}: {name}" if kind != "index" else t("dq_docs_index", lang)
+              for kind, name, _ in pages]
+    chosen = st.selectbox(t("dq_docs_page", lang), range(len(pages)), format_func=labels.__getitem__)
+    components.html(pages[chosen][2].read_text(encoding="utf-8"), height=700, scrolling=True)
+    st.download_button(t("dq_docs_download", lang), data.data_docs_zip(), file_name="data_docs.zip",
+                       mime="application/zip")

@@ -344,17 +344,23 @@ def validate_query(
 # --------------------------------------------------------------------------- data docs
 
 
-def build_data_docs(expectations_dir: Path, *, results_dir: Path | None = None) -> Path:
+def build_data_docs(expectations_dir: Path, *, results_dir: Path | None = None, site_dir: Path | None = None,
+                    max_results: int | None = None) -> Path:
     """Build the static Data Docs of the GX project; return the site's ``index.html``.
 
     The site shows every suite; with ``results_dir`` it also shows the validation results that
-    :func:`validate_query` kept there (copied into GX's validation store first). Everything is
-    written under ``<expectations_dir>/gx/uncommitted/`` (untracked).
+    :func:`validate_query` kept there (copied into GX's validation store first; only the newest
+    ``max_results`` files when given). Without ``site_dir`` everything is written under
+    ``<expectations_dir>/gx/uncommitted/`` (untracked); with it, the site is built in a fresh folder and
+    swapped in at ``site_dir`` (one tenant's docs, never mixed with another's), and the results go
+    through a throw-away store.
     """
     expectations_dir = Path(expectations_dir)
+    if site_dir is not None:
+        return _build_site(expectations_dir, Path(site_dir), results_dir, max_results)
     context = _file_context(expectations_dir)
     if results_dir is not None:
-        _import_results(context, Path(results_dir))
+        _import_results(context, Path(results_dir), max_results)
     sites = context.build_data_docs()
     index = _gx_root(expectations_dir) / "uncommitted" / "data_docs" / "local_site" / "index.html"
     if not index.is_file():  # site configured elsewhere: trust what GX reports
@@ -363,7 +369,55 @@ def build_data_docs(expectations_dir: Path, *, results_dir: Path | None = None) 
     return index
 
 
-def _import_results(context: Any, results_dir: Path) -> None:
+def _build_site(expectations_dir: Path, site_dir: Path, results_dir: Path | None, max_results: int | None) -> Path:
+    import shutil
+    import tempfile
+
+    from pipelines.quality.gx_duckdb import quiet_gx
+
+    quiet_gx()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+
+    site_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.", dir=site_dir.parent))
+    try:
+        def store(base: Path) -> dict:
+            return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)}
+
+        config = DataContextConfig(
+            stores={
+                "expectations_store": {"class_name": "ExpectationsStore",
+                                       "store_backend": store(_gx_root(expectations_dir) / "expectations")},
+                "validation_results_store": {"class_name": "ValidationResultsStore",
+                                             "store_backend": store(building / "_results")},
+            },
+            expectations_store_name="expectations_store",
+            validation_results_store_name="validation_results_store",
+            data_docs_sites={"local_site": {
+                "class_name": "SiteBuilder", "show_how_to_buttons": False,
+                "store_backend": store(building / "site"),
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}},
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        if results_dir is not None:
+            _import_results(context, Path(results_dir), max_results)
+        context.build_data_docs()
+        # Swap the finished site in; readers see the old site or the new one (a rename each way).
+        old = site_dir.with_name(f".{site_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if site_dir.exists():
+            site_dir.rename(old)
+        (building / "site").rename(site_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return site_dir / "index.html"
+
+
+def _import_results(context: Any, results_dir: Path, max_results: int | None = None) -> None:
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResultSchema,
     )
@@ -374,7 +428,8 @@ def _import_results(context: Any, results_dir: Path) -> None:
     )
 
     schema = ExpectationSuiteValidationResultSchema()
-    for path in sorted(results_dir.glob("*.json")):
+    paths = sorted(results_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    for path in paths[-max_results:] if max_results else paths:
         result = schema.load(json.loads(path.read_text(encoding="utf-8")))
         validated_at = result.meta.get("validated_at")
         key = ValidationResultIdentifier(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +72,20 @@ def resolve_file(source: SourceConfig, paths: TenantPaths) -> Path:
     return path
 
 
+_ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
 def resolve_url(source: SourceConfig) -> str:
-    """A URL location with environment variables expanded (`http://127.0.0.1:${DEMO_PORT}/api`)."""
-    return os.path.expandvars(source.location or "")
+    """A URL location with environment variables expanded (`http://127.0.0.1:${DEMO_PORT}/api`).
+
+    A variable that is not set is a clear error naming it, not a URL with `${…}` left in it."""
+    location = source.location or ""
+    missing = sorted({m.group(1) for m in _ENV_REFERENCE.finditer(location) if m.group(1) not in os.environ})
+    if missing:
+        raise SourceError(source.name, location, f"environment variable(s) {', '.join(missing)} not set",
+                          f"set {', '.join(missing)} where the pipeline runs (for the demo: `make demo` or "
+                          "`make airflow` set TONGHOP_DEMO_PORT and serve the demo's services)")
+    return os.path.expandvars(location)
 
 
 def resolve_files(source: SourceConfig, paths: TenantPaths) -> list[Path]:

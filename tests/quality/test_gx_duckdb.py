@@ -385,3 +385,23 @@ def test_data_docs_go_to_untracked_folder(ho_so_db: Path, project: Path, tmp_pat
     assert index == site / "index.html" and index.is_file()
     assert (site / "expectations" / "ho_so.html").is_file()
     assert list((site / "validations" / "ho_so" / "r1").rglob("*.html"))
+
+
+def test_tenant_data_docs_are_built_apart_and_keep_the_newest_results(
+    ho_so_db: Path, project: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    for run in ("r1", "r2", "r3"):
+        validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name=run, results_dir=results)
+    site = tmp_path / "tenant" / "data_docs"
+    shared_before = sorted((project / "gx").rglob("*"))
+    index = build_data_docs(project, results_dir=results, site_dir=site, max_results=2)
+    assert index == site / "index.html" and index.is_file()
+    assert (site / "expectations" / "ho_so.html").is_file()
+    shown = sorted(p.name for p in (site / "validations" / "ho_so").iterdir())
+    assert shown == ["r2", "r3"]  # the newest two result files only (a folder per run name)
+    # Rebuilt in place (swapped in whole), and nothing was written into the shared GX project.
+    build_data_docs(project, results_dir=results, site_dir=site, max_results=1)
+    assert sorted(p.name for p in (site / "validations" / "ho_so").iterdir()) == ["r3"]
+    assert sorted((project / "gx").rglob("*")) == shared_before
+    assert [p.name for p in site.parent.iterdir()] == ["data_docs"]  # no temp folders left behind

@@ -233,6 +233,22 @@ def test_ckan_error_message_from_portal(http_server, paths):
     assert "HTTP 404" in str(err.value) and "du_lieu_mo" in str(err.value)
 
 
+def test_unset_variable_in_a_url_is_named_and_skip_source_holds(paths, monkeypatch):
+    # The demo's services live at http://127.0.0.1:${TONGHOP_DEMO_PORT}/…: outside `make demo` the variable
+    # is unset. That is a SourceError naming it (not a crash on the URL), so `skip_source` skips only it.
+    monkeypatch.delenv("TONGHOP_DEMO_PORT", raising=False)
+    portal = SourceConfig(name="du_lieu_mo", kind="ckan", location="http://127.0.0.1:${TONGHOP_DEMO_PORT}/ckan",
+                          options={"mode": "datastore", "resource_id": "r", **FAST}, primary_key=["id"],
+                          on_error="skip_source")
+    (paths.root / "x.json").write_text('[{"a": 1}]', encoding="utf-8")
+    local = SourceConfig(name="tep", kind="json", location="x.json", primary_key=["a"])
+    with connect(paths.warehouse) as con:
+        skipped, loaded = load_sources(con, _tenant(portal, local), paths, "r1")
+        assert loaded.status == "loaded" and loaded.n_rows_loaded == 1
+    assert skipped.status == "skipped"
+    assert "source 'du_lieu_mo'" in skipped.error and "TONGHOP_DEMO_PORT not set" in skipped.error
+
+
 # --- JSON files -----------------------------------------------------------------------------------------
 
 def test_json_files_nested_and_plain(paths):
