@@ -28,12 +28,23 @@ class Hit:
     value: str
 
 
+# Columns that hold an enterprise's tax code: public by law (the national business registration portal
+# publishes it), and 10 digits starting with 0 look like a phone number. A value there is let through only
+# when it *is* a valid tax code (check digit); anything else in the column is still flagged.
+PUBLIC_TAX_CODE_COLUMNS = frozenset({"ma_so_thue"})
+
+
 def scan_values(values, table: str, column: str) -> list[Hit]:
+    from pipelines.reference.identifiers import is_mst_valid
+
+    public_tax_codes = column in PUBLIC_TAX_CODE_COLUMNS
     hits = []
     for v in values:
         if v is None:
             continue
         text = str(v)
+        if public_tax_codes and is_mst_valid(text):
+            continue
         if CCCD.search(text):
             hits.append(Hit(table, column, "cccd", text))
         elif PHONE.search(text):

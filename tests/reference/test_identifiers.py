@@ -135,3 +135,13 @@ def test_every_written_form_of_one_number_gets_one_token(con):
 ])
 def test_identifier_kind_by_column_name(column, kind):
     assert ids.identifier_kind(column) == kind
+
+
+def test_scanner_lets_through_valid_tax_codes_only_in_tax_code_columns():
+    from pipelines.reference.pii import scan_values
+
+    # 0600054254 is a valid enterprise tax code that is also shaped like a 10-digit phone number.
+    assert scan_values(["0600054254"], "t", "ma_so_thue") == []
+    assert [h.kind for h in scan_values(["0600054254"], "t", "ghi_chu")] == ["phone"]
+    # a phone number typed into the tax-code column fails the check digit: still flagged
+    assert [h.kind for h in scan_values(["0912345678"], "t", "ma_so_thue")] == ["phone"]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 # train is left out: models are another module's business, and these checks are about the SQL layers;
 # so are the sources other modules add (a local HTTP service, a database): only the demo's files load.
 STEPS = ["extract_load", "validate", "transform", "publish"]
-SOURCES = ["ho_so", "chi_so_xa_hoi_so", "chi_so_cds_tinh"]
+SOURCES = ["ho_so", "chi_so_xa_hoi_so", "chi_so_cds_tinh", "dang_ky_kinh_doanh", "dang_ky_kinh_doanh_cu"]
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,14 @@ def test_units_normalised_and_unmatched_listed(built):
     # Every record either resolves to a current commune or is listed, never dropped or guessed.
     assert n_matched + n_xhs_matched + n_listed == n + n_xhs
     assert n_matched == n and n_xhs_matched == n_xhs  # promoted rows carry current codes only (see quarantine)
+    # Business registry: free-text head-office addresses, about a third still pre-2025 (with a district).
+    (n_dn, n_dn_matched, n_old), = _q(paths.snapshot, "SELECT count(*), count(ma_xa), "
+                                      "count(*) FILTER (WHERE huyen_trong_dia_chi IS NOT NULL) FROM staging.doanh_nghiep")
+    n_dn_listed = _q(paths.snapshot, "SELECT coalesce(sum(n_ban_ghi), 0) FROM staging.dia_chi_chua_khop")[0][0]
+    assert n_dn_matched + n_dn_listed == n_dn and n_old > 0.2 * n_dn
+    # the only unresolved ones are wards divided among several communes (ambiguous), never guessed
+    assert n_dn_matched > 0.97 * n_dn
+    assert _q(paths.snapshot, "SELECT DISTINCT trang_thai_khop_don_vi FROM staging.dia_chi_chua_khop") in ([], [("mo_ho",)])
 
 
 def test_every_column_documented_and_dictionary_written(built, monkeypatch):
@@ -176,8 +184,11 @@ def test_retention_tokenises_expired_raw_and_keeps_joins(built, tmp_path):
         # The clock one day short of the retention: nothing happens.
         assert purge_raw(con, cfg, loaded_at + timedelta(days=cfg.retention.raw_days - 1)) == \
                {"n_rows_deleted": 0, "n_rows_pseudonymised": 0}
-        # One day past it: every promoted ho_so row is tokenised in place (the only source with personal columns).
-        n_raw = con.execute("SELECT count(*) FROM raw.ho_so").fetchone()[0]
+        # One day past it: every promoted row of the sources with personal columns (the dossiers and both
+        # business-registry exports) is tokenised in place.
+        personal = [s.name for s in cfg.sources if s.personal_columns and s.name in SOURCES]
+        assert personal == ["ho_so", "dang_ky_kinh_doanh", "dang_ky_kinh_doanh_cu"]
+        n_raw = sum(con.execute(f'SELECT count(*) FROM raw."{name}"').fetchone()[0] for name in personal)
         result = purge_raw(con, cfg, loaded_at + timedelta(days=cfg.retention.raw_days + 1))
         assert result == {"n_rows_deleted": 0, "n_rows_pseudonymised": n_raw}
         assert not [v for (v,) in con.execute("SELECT so_cccd FROM raw.ho_so").fetchall() if v and CCCD.search(v)]
@@ -193,6 +204,7 @@ def test_retention_tokenises_expired_raw_and_keeps_joins(built, tmp_path):
         after = con.execute("SELECT ma_ho_so, so_cccd, so_dien_thoai FROM src_ho_so "
                             "WHERE ma_ho_so IN (SELECT ma_ho_so FROM staging.ho_so) ORDER BY 1").fetchall()
         assert after == tokens_before
-        assert con.execute("SELECT count(*), min(action) FROM meta.retention_purges").fetchone() == (1, "pseudonymised")
+        assert con.execute("SELECT count(*), min(action) FROM meta.retention_purges").fetchone() == (
+            len(personal), "pseudonymised")
     finally:
         con.close()

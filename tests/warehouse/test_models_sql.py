@@ -101,3 +101,48 @@ def test_processing_time_percentiles(days, p50, p90):
     build(con, "marts.ho_so_thoi_gian_xu_ly")
     (row,) = rows(con, "SELECT n_da_tra, p50_days, p90_days, max_days FROM marts.ho_so_thoi_gian_xu_ly")
     assert row == {"n_da_tra": len(days), "p50_days": p50, "p90_days": p90, "max_days": max(days)}
+
+
+# --- staging.doanh_nghiep: free-text addresses, old and new ------------------------------------------------
+
+DN_COLUMNS = ("ma_so_thue VARCHAR, ten_doanh_nghiep VARCHAR, loai_hinh VARCHAR, ma_nganh VARCHAR, ngay_dang_ky DATE, "
+              "von_dieu_le BIGINT, dien_tich_tru_so_m2 DOUBLE, dia_chi VARCHAR, ho_ten_nguoi_dai_dien VARCHAR, "
+              "so_dien_thoai VARCHAR, is_so_dien_thoai_valid BOOLEAN, trang_thai VARCHAR")
+XA_COLUMNS = "ma_xa VARCHAR, ten_xa VARCHAR, ma_tinh VARCHAR"
+CU_MOI_COLUMNS = "ten_xa_cu VARCHAR, ten_huyen_cu VARCHAR, ma_xa_moi VARCHAR, ma_tinh_moi VARCHAR"
+
+
+@pytest.mark.parametrize(("dia_chi", "expected"), [
+    # a current address: the commune's current name, with or without diacritics
+    ("Thôn 4, xã Gia Vân, tỉnh Ninh Bình", ("14401", "37", "dia_chi_hien_hanh", "da_khop")),
+    ("Thon 4, xa Gia Van, tinh Ninh Binh", ("14401", "37", "dia_chi_hien_hanh", "da_khop")),
+    # a pre-2025 address: the ward within its old district; 'Yên Phong' exists in two old districts
+    ("Xóm 2, xã Yên Phong, huyện Ý Yên, tỉnh Nam Định", ("13750", "37", "dia_chi_cu", "da_khop")),
+    ("Xóm 9, xã Yên Phong, huyện Yên Mô, tỉnh Ninh Bình", ("14677", "37", "dia_chi_cu", "da_khop")),
+    # a ward divided between two communes: listed, not guessed
+    ("Số 3, phường Tiên Nội, thị xã Duy Tiên, tỉnh Hà Nam", (None, None, "dia_chi_cu", "mo_ho")),
+    ("Thôn 1, xã Không Có, tỉnh Ninh Bình", (None, None, "dia_chi_hien_hanh", "khong_tim_thay")),
+    ("Ninh Bình", (None, None, "dia_chi_hien_hanh", "thieu")),
+])
+def test_staging_doanh_nghiep_resolves_old_and_new_addresses(dia_chi, expected):
+    con = connect()
+    firm = ("0600054254", "Công ty TNHH A", "Công ty TNHH", "1079", date(2018, 12, 24), 1_800_000_000, 259.2,
+            dia_chi, "ps_x", "ps_y", True, "Đang hoạt động")
+    given(con, "src_dang_ky_kinh_doanh", DN_COLUMNS, [firm])
+    given(con, "src_dang_ky_kinh_doanh_cu", DN_COLUMNS, [])
+    given(con, "staging.dm_xa", XA_COLUMNS, [("14401", "Xã Gia Vân", "37"), ("13750", "Xã Yên Đồng", "37"),
+                                             ("14677", "Xã Yên Mô", "37")])
+    given(con, "staging.dm_xa_cu_moi", CU_MOI_COLUMNS, [
+        ("Xã Yên Phong", "Huyện Ý Yên", "13750", "37"), ("Xã Yên Phong", "Huyện Yên Mô", "14677", "37"),
+        ("Phường Tiên Nội", "Thị xã Duy Tiên", "13500", "37"), ("Phường Tiên Nội", "Thị xã Duy Tiên", "13501", "37")])
+    given(con, "staging.dm_don_vi_tra_cuu", LOOKUP_COLUMNS, [
+        ("ten_rut_gon", "37", "giavan", "14401", "ten_hien_hanh", 1, ["14401"], "37")])
+    build(con, "staging.doanh_nghiep")
+    (row,) = rows(con, "SELECT ma_xa, ma_tinh, cach_khop_don_vi, trang_thai_khop_don_vi, ma_so_thue, "
+                       "is_ma_so_thue_valid, nguoi_dai_dien_token FROM staging.doanh_nghiep")
+    assert tuple(row.values())[:4] == expected
+    # 0600054254 passes the tax code's check digit; the representative arrives pseudonymised
+    assert (row["ma_so_thue"], row["is_ma_so_thue_valid"], row["nguoi_dai_dien_token"]) == ("0600054254", True, "ps_x")
+    build(con, "staging.dia_chi_chua_khop")
+    listed = rows(con, "SELECT trang_thai_khop_don_vi, n_ban_ghi FROM staging.dia_chi_chua_khop")
+    assert listed == ([] if expected[3] == "da_khop" else [{"trang_thai_khop_don_vi": expected[3], "n_ban_ghi": 1}])
