@@ -88,7 +88,7 @@ demo: airflow-init
 app: setup
 	@echo "App: http://127.0.0.1:$(APP_PORT)  (Ctrl+C to stop)"
 	TONGHOP_TENANT=$(TENANT) $(BIN)/streamlit run apps/tong_quan.py --server.address 127.0.0.1 \
-	  --server.port $(APP_PORT) --server.headless true
+	  --server.port $(APP_PORT) --server.headless true --server.enableStaticServing true
 
 run: setup $(VAR)/pii.key
 	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/tonghop run --tenant $(TENANT)
@@ -114,4 +114,4 @@ test: setup browser
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VAR) .pytest_cache .ruff_cache
+	rm -rf $(VAR) .pytest_cache .ruff_cache apps/static/data_docs

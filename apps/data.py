@@ -106,37 +106,3 @@ def anomalies(_version: float | None, limit: int = 50):
     return query("SELECT loai, doi_tuong, ky, gia_tri, gia_tri_ky_vong, diem_z, mo_ta FROM marts.bat_thuong "
                  "ORDER BY abs(diem_z) DESC, loai, doi_tuong, ky LIMIT ?", [limit])
 
-
-def data_docs_dir() -> Path:
-    cfg = load_tenant(tenant_id())
-    return TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).data_docs
-
-
-def data_docs_pages() -> list[tuple[str, str, Path]]:
-    """The tenant's Great Expectations Data Docs pages: (kind, name, file), newest validation first.
-
-    kind is "index", "suite" (one per expectation suite) or "validation" (one per suite per run, named
-    `<run>__<suite>`). Empty when no validation has run yet.
-    """
-    root = data_docs_dir()
-    if not (root / "index.html").is_file():
-        return []
-    pages = [("index", "index", root / "index.html")]
-    pages += [("suite", p.stem, p) for p in sorted((root / "expectations").glob("*.html"))]
-    runs = sorted((root / "validations").glob("*/*/*/*.html"), key=lambda p: p.parent.name, reverse=True)
-    pages += [("validation", p.parent.parent.name, p) for p in runs]
-    return pages
-
-
-def data_docs_zip() -> bytes:
-    """The whole Data Docs site as a zip, to open offline in any browser (index.html)."""
-    import io
-    import zipfile
-
-    root = data_docs_dir()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                zf.write(path, f"data_docs/{path.relative_to(root).as_posix()}")
-    return buffer.getvalue()

@@ -61,14 +61,20 @@ TEXT: dict[str, dict[str, str]] = {
     "dq_no_anomalies": {"vi": "Không có bất thường nào.", "en": "No anomalies."},
     "dq_docs": {"vi": "Báo cáo kiểm tra của Great Expectations (Data Docs)",
                 "en": "Great Expectations report (Data Docs)"},
-    "dq_docs_help": {"vi": "Trang do Great Expectations tạo sau mỗi lần kiểm tra: bộ kỳ vọng và kết quả từng lần "
-                           "chạy. Tải về để mở đầy đủ trong trình duyệt (index.html).",
-                     "en": "Pages Great Expectations builds after each validation: the suites and each run's "
-                           "results. Download to browse them in full (index.html)."},
-    "dq_docs_page": {"vi": "Trang", "en": "Page"},
-    "dq_docs_index": {"vi": "Trang chủ", "en": "Home"},
-    "dq_docs_suite": {"vi": "Bộ kỳ vọng", "en": "Suite"},
-    "dq_docs_validation": {"vi": "Kết quả kiểm tra", "en": "Validation"},
+    "dq_docs_help": {"vi": "Trang do Great Expectations tạo sau mỗi lần kiểm tra (tiếng Anh): các bộ kỳ vọng và "
+                           "kết quả từng lần chạy, mở trong thẻ mới; hoặc tải cả bộ về và mở index.html.",
+                     "en": "Pages Great Expectations builds after each validation (in English): the suites and "
+                           "each run's results, opened in a new tab; or download the whole site and open index.html."},
+    "dq_docs_open": {"vi": "Mở Data Docs", "en": "Open Data Docs"},
+    "dq_docs_suite": {"vi": "Bộ kỳ vọng: {suite}", "en": "Suite: {suite}"},
+    "dq_docs_latest": {"vi": "Kết quả kiểm tra mới nhất: {suite}", "en": "Latest validation: {suite}"},
+    "dq_docs_static_off": {"vi": "Ứng dụng chưa bật phục vụ tệp tĩnh (server.enableStaticServing) nên chưa mở "
+                                 "trực tiếp được; hãy chạy bằng `make app` hoặc tải về bên dưới.",
+                           "en": "The app does not serve static files (server.enableStaticServing), so the pages "
+                                 "cannot open here; start it with `make app` or download them below."},
+    "dq_docs_copy_failed": {"vi": "Không chép được Data Docs vào {folder} để phục vụ ({error}); hãy tải về bên dưới.",
+                            "en": "Could not copy the Data Docs into {folder} to serve them ({error}); download "
+                                  "them below."},
     "dq_docs_download": {"vi": "Tải toàn bộ Data Docs (.zip)", "en": "Download all Data Docs (.zip)"},
     "dq_docs_none": {"vi": "Chưa có Data Docs: chưa lần kiểm tra nào chạy.", "en": "No Data Docs yet: no validation has run."},
 }

@@ -1,18 +1,26 @@
 """Chất lượng dữ liệu (data quality): scores per dimension and their trend, promotion counts, latest checks.
 
 Everything comes from the serving snapshot (marts.chat_luong_du_lieu, meta.loads, meta.validations), so it
-works in any browser: the check results GX's Data Docs would show are rendered as a table here.
+works in any browser. Below, Great Expectations' own Data Docs of the tenant (built by `validate`) open in a
+new tab, served as static files (`server.enableStaticServing`, see docs/gx-duckdb.md), or download as a zip.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import altair as alt
 import streamlit as st
-import streamlit.components.v1 as components
 
 from apps import data, fmt
 from apps.i18n import t
 from apps.layout import page_header
+from pipelines.config import load_tenant
+from pipelines.quality import data_docs
+from pipelines.settings import TenantPaths
+
+# Streamlit serves `<main script's folder>/static` at /app/static/ (the main script is apps/tong_quan.py).
+APP_STATIC = Path(__file__).resolve().parents[1] / "static"
 
 lang, version = page_header("dq_title")
 
@@ -59,14 +67,33 @@ if flags is not None:
             "mo_ta": t("dq_anomaly_note", lang)}), hide_index=True, width="stretch")
 
 st.subheader(t("dq_docs", lang))
-pages = data.data_docs_pages()
-if not pages:
+tenant = load_tenant(data.tenant_id())
+site = TenantPaths.for_tenant(tenant.tenant_id, tenant.data_dir).data_docs
+if not (site / "index.html").is_file():
     st.info(t("dq_docs_none", lang))
 else:
     st.caption(t("dq_docs_help", lang))
-    labels = [f"{t('dq_docs_' + kind, lang)}: {name}" if kind != "index" else t("dq_docs_index", lang)
-              for kind, name, _ in pages]
-    chosen = st.selectbox(t("dq_docs_page", lang), range(len(pages)), format_func=labels.__getitem__)
-    components.html(pages[chosen][2].read_text(encoding="utf-8"), height=700, scrolling=True)
-    st.download_button(t("dq_docs_download", lang), data.data_docs_zip(), file_name="data_docs.zip",
-                       mime="application/zip")
+    if st.get_option("server.enableStaticServing"):
+        # A copy in the static folder, refreshed when `validate` rebuilt the site; relative links keep working.
+        try:
+            served = data_docs.publish(site, APP_STATIC / "data_docs" / tenant.tenant_id)
+        except OSError as exc:  # e.g. the app's folder is read-only: the zip below still works
+            served = None
+            st.warning(t("dq_docs_copy_failed", lang).format(folder=APP_STATIC, error=exc))
+        if served is not None:
+            base = f"app/static/data_docs/{tenant.tenant_id}"  # relative: also right under server.baseUrlPath
+            st.link_button(t("dq_docs_open", lang), f"{base}/index.html", icon=":material/open_in_new:")
+            # Direct links too: GX's home page lists suites and runs with JavaScript from CDNs (empty offline).
+            suites, results = data_docs.suite_pages(served), data_docs.newest_validation_pages(served)
+            for suite in sorted(suites.keys() | results.keys()):
+                left, right = st.columns(2)
+                if suite in suites:
+                    left.link_button(t("dq_docs_suite", lang).format(suite=suite), f"{base}/{suites[suite]}",
+                                     icon=":material/open_in_new:")
+                if suite in results:
+                    right.link_button(t("dq_docs_latest", lang).format(suite=suite), f"{base}/{results[suite]}",
+                                      icon=":material/open_in_new:")
+    else:
+        st.caption(t("dq_docs_static_off", lang))
+    st.download_button(t("dq_docs_download", lang), lambda: data_docs.site_zip(site),
+                       file_name=f"data_docs_{tenant.tenant_id}.zip", mime="application/zip")

@@ -45,6 +45,11 @@ DEFAULT_SEVERITY = "block"
 # Counts only: no sample of offending values is copied into results/Data Docs (the tables hold
 # personal data: so_cccd, so_dien_thoai, ho_ten). Raise partial_unexpected_count to get samples.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+# DuckDB settings of every validation connection unless the caller passes its own: a memory cap (DuckDB
+# spills to `<db>.tmp` instead of growing past it, read-only files included) and no insertion-order
+# bookkeeping, which counts never need. At 10M rows the GX process then peaks ~840 MB instead of ~1.0 GB
+# (benchmarks/bench_quality.py, docs/performance.md).
+VALIDATION_DUCKDB_SETTINGS = {"memory_limit": "600MB", "preserve_insertion_order": "false"}
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,7 @@ def validate_query(
 
     Runs as SQL inside DuckDB through GX's SQL datasource (no DataFrame of the table is built),
     opens ``db_path`` read-only itself and releases every connection before returning.
+    ``duckdb_settings`` defaults to :data:`VALIDATION_DUCKDB_SETTINGS` (pass ``{}`` for DuckDB's own).
     Raises ``LookupError`` if the suite is missing, ``FileNotFoundError`` if ``db_path`` is.
     """
     from pipelines.quality.rowchecks import expectation_dicts
@@ -309,7 +315,8 @@ def validate_query(
         raise FileNotFoundError(f"DuckDB file {db_path} does not exist; nothing to validate.")
 
     validated_at = datetime.now(UTC)
-    with _duckdb_query_batch(db_path, query, duckdb_settings) as batch:
+    settings = VALIDATION_DUCKDB_SETTINGS if duckdb_settings is None else duckdb_settings
+    with _duckdb_query_batch(db_path, query, settings) as batch:
         result = batch.validate(suite, result_format=RESULT_FORMAT)
 
     result.meta["run_name"] = run_name

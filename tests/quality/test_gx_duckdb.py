@@ -340,6 +340,29 @@ def test_validation_connections_are_read_only(ho_so_db: Path) -> None:
         gx_duckdb.release(engine)
 
 
+def test_validation_connections_get_the_memory_settings_by_default(ho_so_db: Path, project: Path) -> None:
+    from pipelines.quality.suites import VALIDATION_DUCKDB_SETTINGS
+
+    seen: list[tuple] = []
+
+    def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_connection.cursor()
+        cur.execute("SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')")
+        seen.append(tuple(cur.fetchone()))
+        cur.close()
+
+    sa.event.listen(sa.pool.Pool, "connect", on_connect)
+    try:
+        validate_query(ho_so_db, BATCH_QUERY, "ho_so", expectations_dir=project, run_name="mem")
+    finally:
+        sa.event.remove(sa.pool.Pool, "connect", on_connect)
+    # What DuckDB reports for the same settings on a plain connection (it prints the cap in MiB).
+    with duckdb.connect(config=VALIDATION_DUCKDB_SETTINGS) as con:
+        capped = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with duckdb.connect() as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] != capped  # a real change
+    assert seen and set(seen) == {(capped, False)}
+
 # 5 -------------------------------------------------------------------- suite lookup
 
 

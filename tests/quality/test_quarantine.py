@@ -270,17 +270,10 @@ def test_quality_page_shows_scores_from_the_snapshot(demo_tenant, monkeypatch):
     assert len(at.dataframe) == (3 if n_flags else 2)
     if n_flags:
         assert len(at.dataframe[2].value) == shown
-    # Great Expectations' Data Docs of this tenant, rebuilt by `validate`: home, one page per suite, one per
-    # suite per run; the chosen page is shown inline and the whole site can be downloaded.
-    docs = at.selectbox[0]
-    labels = list(docs.options)  # as shown (format_func applied)
-    assert labels[0] == "Trang chủ" and {"Bộ kỳ vọng: ho_so", "Kết quả kiểm tra: app__ho_so"} <= set(labels)
-    frames = at.get("iframe")
-    assert len(frames) == 1 and "Expectation Suite" in frames[0].proto.srcdoc
-    assert "Unsuccessful" not in frames[0].proto.srcdoc
-    docs.set_value(labels.index("Kết quả kiểm tra: app__ho_so")).run()
-    page = at.get("iframe")[0].proto.srcdoc  # the run's results: the planted duplicate ids fail
-    assert "Unsuccessful" in page and "ma_ho_so must be unique" in page
-    assert len(at.get("download_button")) == 1
+    # Great Expectations' Data Docs, rebuilt by `validate`: without static serving (AppTest's default, as for
+    # a bare `streamlit run`) nothing can open them in the app, so the page says so and offers the zip.
+    # With it (`make app`): tests/quality/test_data_docs_app.py.
+    assert any("server.enableStaticServing" in c.value for c in at.caption)
+    assert not at.get("link_button") and len(at.get("download_button")) == 1
     at.sidebar.radio[0].set_value("English").run()
     assert at.title[0].value == "Data quality" and "Completeness" in [m.label for m in at.metric]
