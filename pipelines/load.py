@@ -80,6 +80,18 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             skipped[source.name] = LoadResult(source.name, "skipped", error=str(err))
 
     results: list[LoadResult] = []
+    # Row order inside `raw` means nothing (batches are read back by key and batch id), so DuckDB may insert
+    # in parallel without keeping the input's order: this is most of what separates a load from a bare CTAS.
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        return _load_all(con, tenant, paths, run_id, sources, prepared, skipped, results)
+    finally:
+        con.execute("RESET preserve_insertion_order")
+
+
+def _load_all(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str,
+              sources: list[SourceConfig], prepared: dict[str, Extract], skipped: dict[str, LoadResult],
+              results: list[LoadResult]) -> list[LoadResult]:
     with transaction(con):
         for i, source in enumerate(sources, 1):
             if source.name in skipped:
