@@ -201,10 +201,12 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
         con.execute(f"""
             CREATE OR REPLACE TEMP VIEW src_{source.name} AS
             SELECT * {f'REPLACE ({replace})' if replace else ''}{''.join(', ' + f for f in flags)}
-            FROM raw."{source.name}"
+            FROM raw."{source.name}" AS "{source.name}"
             WHERE _batch_id IN ({promoted})
               AND {exclusion_sql(source.name, source.primary_key, source.personal_columns)}
-            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC) = 1""")
+            -- newest load wins; two rows of one key in one batch are ordered by their content (the row's
+            -- hash), so every rebuild picks the same one
+            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC, hash("{source.name}")) = 1""")
         available.add(source.name)
     return available
 
