@@ -23,3 +23,9 @@ class ValidationBlocked(TonghopError):
     """A blocking expectation failed: the batch is not promoted and the snapshot keeps serving."""
 
     exit_code = 3
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when empty), cut to `limit` characters:
+    what goes into a one-line error for the data engineer."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

@@ -20,10 +20,12 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipelines.errors import SourceError
+from pipelines.errors import SourceError, first_line
 from pipelines.sources import Extract, reader_for
 from pipelines.sources.base import ReadState
 from pipelines.warehouse import columns_of, now, table_exists, transaction
@@ -80,19 +82,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             skipped[source.name] = LoadResult(source.name, "skipped", error=str(err))
 
     results: list[LoadResult] = []
-    # Row order inside `raw` means nothing (batches are read back by key and batch id), so DuckDB may insert
-    # in parallel without keeping the input's order: this is most of what separates a load from a bare CTAS.
-    con.execute("SET preserve_insertion_order = false")
-    try:
-        return _load_all(con, tenant, paths, run_id, sources, prepared, skipped, results)
-    finally:
-        con.execute("RESET preserve_insertion_order")
-
-
-def _load_all(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str,
-              sources: list[SourceConfig], prepared: dict[str, Extract], skipped: dict[str, LoadResult],
-              results: list[LoadResult]) -> list[LoadResult]:
-    with transaction(con):
+    with _unordered_inserts(con), transaction(con):
         for i, source in enumerate(sources, 1):
             if source.name in skipped:
                 results.append(skipped[source.name])
@@ -117,6 +107,17 @@ def _load_all(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Tenan
                      f"{result.n_rows_rejected:,}", result.seconds)
             results.append(result)
     return results
+
+
+@contextmanager
+def _unordered_inserts(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Row order inside `raw` means nothing (batches are read back by key and batch id), so DuckDB may insert
+    in parallel without keeping the input's order: most of what separates a load from a bare CTAS."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute("RESET preserve_insertion_order")
 
 
 def stored_watermark(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str) -> str | None:
@@ -153,14 +154,14 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
         # `on_error: skip_source` holds and a `fail_run` source rolls back cleanly (traceback at debug).
         log.debug("source '%s' reader raised", source.name, exc_info=True)
         raise SourceError(source.name, source.location or "(connection)",
-                          f"unexpected {type(exc).__name__} while reading ({_first_line(exc)})",
+                          f"unexpected {type(exc).__name__} while reading ({first_line(exc)})",
                           f"check the source's options and input; if they look right, report this with the log "
                           f"(the '{source.kind}' reader should have named the problem)") from exc
     return extract
 
 
 def _read_error(source: SourceConfig, location: str, exc: Exception) -> SourceError:
-    text = _first_line(exc)
+    text = first_line(exc)
     if "unicode" in text.lower() or "utf" in text.lower():
         return SourceError(source.name, location, f"the file is not valid in the declared encoding ({text})",
                            "set 'options.encoding' (utf-8, utf-16, windows-1258, tcvn3) to the file's encoding")
@@ -226,7 +227,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     except duckdb.Error as exc:
         if "unicode" in str(exc).lower():
             raise _read_error(source, extract.location, exc) from None
-        raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({_first_line(exc)})",
+        raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({first_line(exc)})",
                           "a column changed type or a value is malformed; fix the export or the source's "
                           "'types' option, then re-run") from None
     n_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
@@ -306,6 +307,3 @@ def _record(con, source: SourceConfig, extract: Extract, batch_id: str, run_id: 
         [batch_id, run_id, source.name, source.kind, extract.location, extract.fingerprint, status, n_read,
          n_loaded, n_rejected, new_columns, watermark, earlier[0][0] if earlier else now()])
 
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300]

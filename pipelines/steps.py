@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import ConfigError, ValidationBlocked
+from pipelines.errors import ConfigError, ValidationBlocked, first_line
 from pipelines.settings import EXPECTATIONS_DIR, WAREHOUSE_SQL_DIR, TenantPaths
 from pipelines.warehouse import (
     PII_KEY_ENV,
@@ -143,7 +143,7 @@ def _build_data_docs(ctx: RunContext) -> None:
                                 max_results=DATA_DOCS_MAX_RESULTS)
     except Exception as exc:  # noqa: BLE001 — GX rendering problems must not stop the data
         log.warning("Data Docs not rebuilt for tenant '%s' (%s); the data quality page shows the checks anyway",
-                    ctx.tenant.tenant_id, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+                    ctx.tenant.tenant_id, first_line(exc))
         return
     log.info("Data Docs rebuilt in %.1f s: %s", time.perf_counter() - started, index)
 

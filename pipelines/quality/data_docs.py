@@ -45,23 +45,31 @@ def publish(site: Path, target: Path) -> Path | None:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    old = None
     try:
         shutil.copytree(site, fresh, dirs_exist_ok=True)
         (fresh / _STAMP).write_text(stamp, encoding="utf-8")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.rmdir(old)
-            target.rename(old)
-        fresh.rename(target)
+        swap_in(fresh, target)
     except OSError:
         if not (target / "index.html").is_file():  # lost a race and have nothing to show: say so
             raise
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
+    return target
+
+
+def swap_in(fresh: Path, target: Path) -> None:
+    """Replace the folder ``target`` by ``fresh`` (same parent) with two renames, so a reader sees the old
+    folder or the new one, never half of each; the old one is then deleted."""
+    old = None
+    try:
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.rmdir(old)
+            target.rename(old)
+        fresh.rename(target)
+    finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def suite_pages(site: Path) -> dict[str, str]:

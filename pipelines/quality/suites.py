@@ -380,6 +380,7 @@ def _build_site(expectations_dir: Path, site_dir: Path, results_dir: Path | None
     import shutil
     import tempfile
 
+    from pipelines.quality.data_docs import swap_in
     from pipelines.quality.gx_duckdb import quiet_gx
 
     quiet_gx()
@@ -412,13 +413,7 @@ def _build_site(expectations_dir: Path, site_dir: Path, results_dir: Path | None
         if results_dir is not None:
             _import_results(context, Path(results_dir), max_results)
         context.build_data_docs()
-        # Swap the finished site in; readers see the old site or the new one (a rename each way).
-        old = site_dir.with_name(f".{site_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if site_dir.exists():
-            site_dir.rename(old)
-        (building / "site").rename(site_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(building / "site", site_dir)  # readers see the old site or the new one
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return site_dir / "index.html"

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.errors import SourceError
+from pipelines.errors import SourceError, first_line
 from pipelines.sources import encodings
 from pipelines.sources.base import Extract, ReadState, check_options, files_fingerprint, resolve_files
 
@@ -68,10 +68,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     except duckdb.Error as exc:
         for undo in cleanup:
             undo()
-        raise SourceError(source.name, location, f"cannot read as CSV ({_first_line(exc)})",
+        raise SourceError(source.name, location, f"cannot read as CSV ({first_line(exc)})",
                           "check the file's encoding, delimiter and date formats against 'options'") from None
     return Extract(relation=rel, fingerprint=fingerprint, location=location, cleanup=cleanup)
 
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300]

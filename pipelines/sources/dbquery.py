@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import SourceError
+from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import (
     Extract,
     ReadState,
@@ -60,7 +60,7 @@ def read_query(source: SourceConfig, con: duckdb.DuckDBPyConnection, state: Read
     try:
         rel, n, numeric = _fetch(con, connect, sql, staged)
     except errors as exc:
-        raise SourceError(source.name, location, f"query failed ({_first_line(exc)})", fix) from None
+        raise SourceError(source.name, location, f"query failed ({first_line(exc)})", fix) from None
     if source.incremental_column and source.incremental_column not in rel.columns:
         raise SourceError(source.name, location, f"incremental column '{source.incremental_column}' is not "
                           f"in the result (columns: {rel.columns})", "fix 'incremental_column' or the query")
@@ -107,6 +107,3 @@ def _numeric_types(schema: Any) -> dict[str, str]:
         out[f.name] = f"DECIMAL({precision},{scale})" if 0 < precision <= 38 else "DOUBLE"
     return out
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

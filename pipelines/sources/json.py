@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.errors import SourceError
+from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import (
     Extract,
     ReadState,
@@ -45,7 +45,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
             rel = con.read_json(names, format="auto")
         rel.columns  # noqa: B018 — samples the files now, so a malformed one fails here, named
     except duckdb.Error as exc:
-        raise SourceError(source.name, location, f"cannot read as JSON ({str(exc).splitlines()[0][:300]})",
+        raise SourceError(source.name, location, f"cannot read as JSON ({first_line(exc)})",
                           "check that the file is complete JSON and that 'records_path' points at the list "
                           "of records") from None
     rel = apply_types(source, location, rel, opts.get("types"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.errors import SourceError
+from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import (
     Extract,
     ReadState,
@@ -35,7 +35,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         rel = con.read_parquet([str(f) for f in files], union_by_name=bool(opts.get("union_by_name", False)))
         rel.columns  # noqa: B018 — reads the footers now, so a damaged file fails here, named
     except duckdb.Error as exc:
-        raise SourceError(source.name, location, f"cannot read as Parquet ({str(exc).splitlines()[0][:300]})",
+        raise SourceError(source.name, location, f"cannot read as Parquet ({first_line(exc)})",
                           "check that the file is complete Parquet (re-export it); for files with different "
                           "columns set 'union_by_name: true'") from None
     rel = apply_types(source, location, rel, opts.get("types"))
