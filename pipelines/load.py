@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
 from pipelines.sources import Extract, reader_for
-from pipelines.sources.base import ReadState
+from pipelines.sources.base import ReadState, content_fingerprint, drop_temp, sql_literal
 from pipelines.warehouse import columns_of, now, table_exists, transaction
 
 if TYPE_CHECKING:
@@ -70,11 +70,11 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                 extract = _read(con, source, paths, run_id)
                 try:
                     con.execute(f'CREATE OR REPLACE TEMP TABLE "_pre_{source.name}" AS SELECT * FROM {_VIEW}')
+                    extract.single_pass = False
                 except duckdb.Error as exc:
                     raise _read_error(source, extract.location, exc) from None
                 finally:
-                    con.unregister(_VIEW)
-                    _cleanup(extract)
+                    _release(con, extract)
             extract.relation = con.table(f"_pre_{source.name}")
             prepared[source.name] = extract
         except SourceError as err:
@@ -98,9 +98,8 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             try:
                 result = _land(con, source, extract, run_id)
             finally:
-                con.unregister(_VIEW)
-                _cleanup(extract)
-                con.execute(f'DROP TABLE IF EXISTS temp."_pre_{source.name}"')
+                extract.cleanup.append(drop_temp(con, f"_pre_{source.name}"))
+                _release(con, extract)
             result.seconds = time.perf_counter() - started
             log.info("[%s] source '%s': %s, %s rows read, %s loaded, %s rejected (%.1f s)", tenant.tenant_id,
                      source.name, result.status, f"{result.n_rows_read:,}", f"{result.n_rows_loaded:,}",
@@ -169,9 +168,19 @@ def _read_error(source: SourceConfig, location: str, exc: Exception) -> SourceEr
                        "check the source's options (encoding, delimiter, types) and the file itself")
 
 
-def _cleanup(extract: Extract) -> None:
-    for undo in extract.cleanup:
-        undo()
+def _release(con: duckdb.DuckDBPyConnection, extract: Extract) -> None:
+    """Unregister the extract's view and run the reader's cleanups (temp tables, connections, files).
+
+    After a failed statement DuckDB refuses every statement until the rollback, which undoes this
+    transaction's temp tables anyway: such refusals are ignored, so the load's own error is what surfaces.
+    """
+    import duckdb
+
+    for undo in (lambda: con.unregister(_VIEW), *extract.cleanup):
+        try:
+            undo()
+        except duckdb.TransactionException:
+            pass
     extract.cleanup.clear()
 
 
@@ -180,11 +189,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     import duckdb
 
     batch_id = run_id
-    promoted = con.execute(
-        "SELECT batch_id FROM meta.loads WHERE source = ? AND fingerprint = ? AND status = 'passed' "
-        "AND batch_id <> ? LIMIT 1", [source.name, extract.fingerprint, batch_id]).fetchall()
-    nothing_new = extract.n_rows_read == 0 and source.incremental_column and extract.watermark is not None
-    if promoted or nothing_new:
+    if extract.fingerprint is not None and _nothing_to_load(con, source, extract, batch_id):
         _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
         return LoadResult(source.name, "unchanged", watermark=extract.watermark)
 
@@ -203,6 +208,12 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     else:
         existing = columns_of(con, "raw", source.name)
         missing = [c for c in existing if c not in incoming and c not in LINEAGE_COLUMNS]
+        if extract.single_pass and (missing or any(existing.get(c, t).upper() != t.upper()
+                                                   for c, t in incoming.items())):
+            _stage(con, source, extract, list(incoming))  # drift is examined in several passes
+            if _nothing_to_load(con, source, extract, batch_id):
+                _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
+                return LoadResult(source.name, "unchanged", watermark=extract.watermark)
         if missing and source.on_drift == "fail":
             raise SourceError(source.name, extract.location, f"column(s) {missing} disappeared from the input",
                               "ask the agency whether the export changed; if on purpose, drop the column "
@@ -227,11 +238,23 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     except duckdb.Error as exc:
         if "unicode" in str(exc).lower():
             raise _read_error(source, extract.location, exc) from None
+        if extract.single_pass:  # the source is read during this insert: its failures surface here
+            raise SourceError(source.name, extract.location, f"reading or landing the rows failed "
+                              f"({first_line(exc)})", "check that the source is reachable and that its rows "
+                              f"fit raw.{source.name} (or the source's 'types' option), then re-run") from None
         raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({first_line(exc)})",
                           "a column changed type or a value is malformed; fix the export or the source's "
                           "'types' option, then re-run") from None
     n_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
     n_read = extract.n_rows_read if extract.n_rows_read is not None else n_loaded + n_rejected
+    if extract.fingerprint is None:  # a single-pass stream: identify the input by the rows that landed
+        extract.fingerprint = content_fingerprint(con, table, *extract.fingerprint_parts, columns=list(incoming),
+                                                  where=f"WHERE _batch_id = {sql_literal(batch_id)}")
+        extract.n_rows_read = n_read
+        if _nothing_to_load(con, source, extract, batch_id):
+            con.execute(f"DELETE FROM {table} WHERE _batch_id = ?", [batch_id])
+            _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
+            return LoadResult(source.name, "unchanged", watermark=extract.watermark)
     watermark = extract.watermark
     if source.incremental_column:
         newest = con.execute(f'SELECT max("{source.incremental_column}")::VARCHAR FROM {table} '
@@ -241,6 +264,33 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         log.warning("source '%s': new column(s) %s added to raw.%s", source.name, new_columns, source.name)
     _record(con, source, extract, batch_id, run_id, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark)
     return LoadResult(source.name, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark=watermark)
+
+
+def _nothing_to_load(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str) -> bool:
+    """The same input as a batch already promoted, or an incremental read that found nothing new."""
+    promoted = con.execute(
+        "SELECT batch_id FROM meta.loads WHERE source = ? AND fingerprint = ? AND status = 'passed' "
+        "AND batch_id <> ? LIMIT 1", [source.name, extract.fingerprint, batch_id]).fetchall()
+    nothing_new = extract.n_rows_read == 0 and source.incremental_column and extract.watermark is not None
+    return bool(promoted or nothing_new)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, columns: list[str]) -> None:
+    """Materialise a single-pass stream into a temp table, so that it can be scanned several times."""
+    import duckdb
+
+    name = f"_stage_{source.name}"
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM {_VIEW}')
+    except duckdb.Error as exc:
+        raise _read_error(source, extract.location, exc) from None
+    con.unregister(_VIEW)
+    con.register(_VIEW, con.table(f'temp."{name}"'))
+    extract.cleanup.append(drop_temp(con, name))
+    extract.single_pass = False
+    extract.n_rows_read = con.execute(f'SELECT count(*) FROM temp."{name}"').fetchall()[0][0]
+    if extract.fingerprint is None:
+        extract.fingerprint = content_fingerprint(con, f'temp."{name}"', *extract.fingerprint_parts, columns=columns)
 
 
 def _retyped(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, existing: dict[str, str],

@@ -29,17 +29,25 @@ if TYPE_CHECKING:
 class Extract:
     """What a reader hands the loader: the rows (as a relation) and what identifies this input.
 
-    `n_rows_read` is set by readers that know it cheaply (databases, APIs); the loader counts otherwise.
-    `cleanup` callbacks drop what the reader staged (temp tables, transcoded files) once the load ends.
+    `n_rows_read` is set by readers that know it cheaply (APIs); the loader counts otherwise.
+    `cleanup` callbacks drop what the reader staged (temp tables, transcoded files, open connections) once
+    the load ends.
+
+    A `single_pass` relation (a database's Arrow stream) can be scanned once: the loader inserts it into
+    `raw` directly and, when `fingerprint` is None, fingerprints the landed rows with `fingerprint_parts`
+    (what was asked: kind, query, watermark); it stages the stream first only when schema drift must be
+    examined, which takes several passes.
     """
 
     relation: duckdb.DuckDBPyRelation
-    fingerprint: str
+    fingerprint: str | None
     location: str
     notes: list[str] = field(default_factory=list)
     n_rows_read: int | None = None
     watermark: str | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    single_pass: bool = False
+    fingerprint_parts: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,9 +225,15 @@ def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> tuple[d
     return con.table(f'temp."{name}"'), n
 
 
-def content_fingerprint(con: duckdb.DuckDBPyConnection, table: str, *parts: object) -> str:
-    """sha256 of what was asked (query/URL, watermark range) and an order-independent hash of the rows."""
-    n, h = con.execute(f'SELECT count(*), coalesce(sum(hash(t))::VARCHAR, \'0\') FROM {table} t').fetchall()[0]
+def content_fingerprint(con: duckdb.DuckDBPyConnection, table: str, *parts: object,
+                        columns: list[str] | None = None, where: str = "") -> str:
+    """sha256 of what was asked (query/URL, watermark range) and an order-independent hash of the rows.
+
+    With `columns`, only those are hashed (and faster: no row struct is built), e.g. a batch in `raw`
+    without its lineage columns, filtered by `where`.
+    """
+    row = "hash(" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns) + ")" if columns else "hash(t)"
+    n, h = con.execute(f"SELECT count(*), coalesce(sum({row})::VARCHAR, '0') FROM {table} t {where}").fetchall()[0]
     text = "\x1f".join(str(p) for p in (*parts, n, h))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 

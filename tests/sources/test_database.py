@@ -112,6 +112,38 @@ def test_postgres_query_with_types_and_fingerprint(pg, paths):
         assert again.status == "unchanged"
         fp1, fp2 = (row[6] for row in _loads(con))
         assert fp1 == fp2 and fp1.startswith("sha256:")
+        # The stream was landed to be fingerprinted, then taken back out: raw holds r1's rows only.
+        assert con.execute("SELECT _batch_id, count(*) FROM raw.ho_so GROUP BY ALL").fetchall() == [("r1", 20)]
+
+
+def test_query_failing_midway_leaves_nothing(pg, paths):
+    """The stream is landed as it arrives: an error after thousands of rows must still roll everything back."""
+    ok = _pg_source(incremental_column=None)
+    # 1 / (i - 30000) divides by zero at row 30,000, after several Arrow batches have been sent.
+    failing = _pg_source("chia", options={"query": "SELECT i AS ma_ho_so, 1.0 / (i - 30000) AS ty_le "
+                                                   "FROM generate_series(1, 60000) i"}, incremental_column=None)
+    with connect(paths.warehouse) as con:
+        with pytest.raises(SourceError) as err:
+            load_sources(con, _tenant(ok, failing), paths, "r1")
+        text = str(err.value)
+        assert "source 'chia'" in text and "division by zero" in text and "re-run" in text
+        assert con.execute("SELECT count(*) FROM meta.loads").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw'"
+                           ).fetchone()[0] == 0
+
+
+def test_numeric_precision_survives_the_text_transfer(pg, paths):
+    src = _pg_source("so", options={"query": "SELECT 'a' AS ma_ho_so, 12345678901234.56::numeric(16,2) AS tien, "
+                                             "1.5::numeric AS ty_le, 'NaN'::numeric AS khong_so, 7 AS n"},
+                     incremental_column=None)
+    with connect(paths.warehouse) as con:
+        load_sources(con, _tenant(src), paths, "r1")
+        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_name = 'so'").fetchall())
+        assert (types["tien"], types["ty_le"], types["khong_so"], types["n"]) == (
+            "DECIMAL(16,2)", "DOUBLE", "DOUBLE", "INTEGER")
+        tien, ty_le, khong_so = con.execute("SELECT tien, ty_le, isnan(khong_so) FROM raw.so").fetchone()
+        assert (tien, ty_le, khong_so) == (Decimal("12345678901234.56"), 1.5, True)
 
 
 def test_unreachable_database_rolls_back_and_skip_source_keeps_others(pg, paths, monkeypatch):
