@@ -116,9 +116,12 @@ _FINGERPRINT_CACHE = "meta.file_fingerprints"
 def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
     """Content hash of an input file: the same bytes load once, whatever the file is called.
 
-    sha256 runs at ~1.3 GB/s here (SHA extensions), a tenth of DuckDB's parse time. With a warehouse
-    connection the hash is remembered per (path, size, mtime): a re-run over an unchanged file costs a
-    `stat`, not a re-read (the same trust `git status` and `rsync` put in size and mtime).
+    XXH3-128 (`xxhash`): 908 MB in 0.09 s here, where sha256 took 0.6 s (with the CPU's SHA extensions),
+    an eighth of DuckDB's whole load of that file. The digest identifies an input so that the same bytes
+    load once; it is not a signature (an agency able to craft a colliding file could simply not send one).
+    With a warehouse connection the hash is remembered per (path, size, mtime): a re-run over an unchanged
+    file costs a `stat`, not a re-read (the same trust `git status` and `rsync` put in size and mtime).
+    Digests cached before the switch from sha256 stay valid for their files.
     """
     stat = path.stat()
     key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
@@ -130,8 +133,10 @@ def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -
                           "AND mtime_ns = ?", key).fetchall()
         if hit:
             return hit[0][0]
+    import xxhash
+
     with path.open("rb") as fh:
-        digest = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = "xxh3_128:" + hashlib.file_digest(fh, xxhash.xxh3_128).hexdigest()
     if cache:
         con.execute(f"INSERT OR REPLACE INTO {_FINGERPRINT_CACHE} VALUES (?, ?, ?, ?)", [*key, digest])
     return digest
@@ -142,7 +147,9 @@ def files_fingerprint(files: list[Path], con: duckdb.DuckDBPyConnection | None =
     digests = sorted(file_fingerprint(f, con) for f in files)
     if len(digests) == 1:
         return digests[0]
-    return "sha256:" + hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    import xxhash
+
+    return "xxh3_128:" + xxhash.xxh3_128_hexdigest("\n".join(digests).encode())
 
 
 def _has_meta(con: duckdb.DuckDBPyConnection) -> bool:
