@@ -39,7 +39,7 @@ START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LG
 	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
 	    sleep 0.1; done;
 
-.PHONY: setup browser demo test lint airflow airflow-init app run clean help
+.PHONY: setup test-deps demo test lint airflow airflow-init app run clean help
 
 help:
 	@echo "make demo     set up, build the demo province, run its pipeline through Airflow, serve the app"
@@ -99,17 +99,23 @@ airflow: airflow-init
 	@echo "  the demo province's LGSP API and CKAN portal run on 127.0.0.1:$(DEMO_PORT) alongside"
 	@$(START_DEMO_SERVER) TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/airflow standalone
 
-# The browser test drives Debian's Chromium (Playwright cannot download its own browsers here).
-browser:
-	@command -v chromium > /dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the end-to-end browser test"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+# What the tests drive besides Python, from Debian: Chromium for the end-to-end browser test (Playwright
+# cannot download its own browsers here) and MariaDB for the `mysql` source tests (its service is not
+# started: the test fixture runs a throwaway server on a random loopback port).
+test-deps:
+	@missing=""; \
+	 command -v chromium > /dev/null 2>&1 || missing="chromium"; \
+	 { command -v mariadbd || test -x /usr/sbin/mariadbd; } > /dev/null 2>&1 || missing="$$missing mariadb-server"; \
+	 if [ -n "$$missing" ]; then \
+	   echo "installing Debian's $$missing for the tests"; \
+	   SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing > /dev/null; \
+	 fi
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup browser
+test: setup test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -11,8 +11,9 @@ import pytest
 from pipelines.config import load_tenant
 from pipelines.settings import PROJECT_ROOT, TenantPaths
 
-# Real components: a throwaway PostgreSQL server (`postgres_server`), a local HTTP server (`http_server`).
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.http"]
+# Real components: throwaway PostgreSQL (`postgres_server`) and MariaDB (`mysql_server`) servers, a local
+# HTTP server (`http_server`).
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.mysql", "tests.fixtures.http"]
 
 DEMO_TENANT = "ninh-binh"
 DEMO_ROWS = 3_000  # enough dossiers for the model's 200-row floor and a realistic weekly chart

@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "excel": "pipelines.sources.excel",
     "postgres": "pipelines.sources.postgres",
     "sqlite": "pipelines.sources.sqlite",
+    "mysql": "pipelines.sources.mysql",
     "parquet": "pipelines.sources.parquet",
     "json": "pipelines.sources.json",
     "api": "pipelines.sources.api",

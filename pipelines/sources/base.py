@@ -195,6 +195,11 @@ def secret(source: SourceConfig, what: str) -> str | None:
     return conn.password or conn.extra_dejson.get("token")
 
 
+def redact_dsn(dsn: str) -> str:
+    """A connection string without its password, fit for logs and meta.loads."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
+
+
 def sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

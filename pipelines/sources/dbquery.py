@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import SourceError, first_line
@@ -29,7 +30,27 @@ KNOWN_OPTIONS = {"table", "query", "columns", "types"}
 _QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
-def build_query(source: SourceConfig, location: str, opts: dict[str, Any], watermark: str | None) -> str:
+@dataclass(frozen=True)
+class Dialect:
+    """How a database spells identifiers and string literals."""
+
+    quote: str = '"'
+    backslash_escapes: bool = False  # MySQL/MariaDB read `\'` inside a string literal as an escaped quote
+
+    def ident(self, name: str) -> str:
+        return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
+
+    def literal(self, value: str) -> str:
+        text = str(value).replace("\\", "\\\\") if self.backslash_escapes else str(value)
+        return sql_literal(text)
+
+
+ANSI = Dialect()
+MYSQL = Dialect(quote="`", backslash_escapes=True)
+
+
+def build_query(source: SourceConfig, location: str, opts: dict[str, Any], watermark: str | None,
+                dialect: Dialect = ANSI) -> str:
     """The SELECT sent to the database: the watermark filter is pushed down so the origin does the work."""
     table, query = opts.get("table"), opts.get("query")
     if (table is None) == (query is None):
@@ -39,36 +60,44 @@ def build_query(source: SourceConfig, location: str, opts: dict[str, Any], water
         if not _QUALIFIED.match(str(table)):
             raise SourceError(source.name, location, f"'{table}' is not a table name (schema.table)",
                               "use 'query' for anything more than a table")
-        quoted = ".".join(f'"{part}"' for part in str(table).split("."))
-        cols = ", ".join(f'"{c}"' for c in opts.get("columns") or []) or "*"
+        quoted = ".".join(dialect.ident(part) for part in str(table).split("."))
+        cols = ", ".join(dialect.ident(c) for c in opts.get("columns") or []) or "*"
         sql = f"SELECT {cols} FROM {quoted}"
     else:
         sql = f"SELECT * FROM ({str(query).strip().rstrip(';')}) AS q"
     if source.incremental_column and watermark is not None:
-        sql += f' WHERE "{source.incremental_column}" > {sql_literal(watermark)}'
+        sql += f" WHERE {dialect.ident(source.incremental_column)} > {dialect.literal(watermark)}"
     return sql
 
 
-def read_query(source: SourceConfig, con: duckdb.DuckDBPyConnection, state: ReadState | None, location: str,
-               connect: Callable[[], Any], errors: tuple[type[BaseException], ...], fix: str,
-               numeric_as_text: bool = False, any_rows: Callable[[str], bool] | None = None) -> Extract:
-    """Run the source's query through an ADBC connection; the loader lands its Arrow stream in one pass.
+OpenStream = Callable[[str], tuple[Any, dict[str, str], Callable[[], None]]]
 
-    The stream is not staged first: the loader inserts it straight into `raw` and fingerprints the rows
-    that landed (`Extract.single_pass`), which saves a second copy of every row. `numeric_as_text`
-    (PostgreSQL): `numeric` columns are sent as text by the server, see `_open_stream`. `any_rows(sql)`, when
+
+def adbc_stream(connect: Callable[[], Any], numeric_as_text: bool = False) -> OpenStream:
+    """`open_stream` for the ADBC kinds (postgres, sqlite): `sql` → (Arrow stream, column types, close)."""
+    return lambda sql: _open_stream(connect, sql, numeric_as_text)
+
+
+def read_query(source: SourceConfig, con: duckdb.DuckDBPyConnection, state: ReadState | None, location: str,
+               open_stream: OpenStream, errors: tuple[type[BaseException], ...], fix: str,
+               any_rows: Callable[[str], bool] | None = None, dialect: Dialect = ANSI) -> Extract:
+    """Run the source's query; the loader lands the Arrow stream `open_stream(sql)` returns in one pass.
+
+    `open_stream(sql)` gives (record-batch stream, column → DuckDB type to cast to, close). The stream is
+    not staged first: the loader inserts it straight into `raw` and fingerprints the rows that landed
+    (`Extract.single_pass`), which saves a second copy of every row. `any_rows(sql)`, when
     given, is asked first on an incremental re-run: a cheaper connection than ADBC's (which reads the type
     catalogue, ~30 ms) tells whether anything is past the watermark at all.
     """
     opts = check_options(source, location, KNOWN_OPTIONS)
     watermark = state.watermark if state else None
-    sql = build_query(source, location, opts, watermark)
+    sql = build_query(source, location, opts, watermark, dialect)
     try:
         if any_rows is not None and watermark is not None and not any_rows(sql):
             return Extract(relation=con.sql("SELECT NULL::VARCHAR AS _empty WHERE false"), location=location,
                            fingerprint=content_fingerprint(con, "(SELECT 1 WHERE false)", source.kind, sql,
                                                            watermark), n_rows_read=0)
-        stream, numeric, close = _open_stream(connect, sql, numeric_as_text)
+        stream, types, close = open_stream(sql)
     except errors as exc:
         raise SourceError(source.name, location, f"query failed ({first_line(exc)})", fix) from None
     try:
@@ -76,7 +105,7 @@ def read_query(source: SourceConfig, con: duckdb.DuckDBPyConnection, state: Read
         if source.incremental_column and source.incremental_column not in rel.columns:
             raise SourceError(source.name, location, f"incremental column '{source.incremental_column}' is not "
                               f"in the result (columns: {rel.columns})", "fix 'incremental_column' or the query")
-        rel = apply_types(source, location, rel, {**numeric, **(opts.get("types") or {})})
+        rel = apply_types(source, location, rel, {**types, **(opts.get("types") or {})})
     except BaseException:
         close()
         raise

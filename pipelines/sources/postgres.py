@@ -8,12 +8,11 @@ incremental re-run first asks through psycopg whether any row is past the waterm
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
-from pipelines.sources.base import Extract, ReadState, secret
-from pipelines.sources.dbquery import read_query
+from pipelines.sources.base import Extract, ReadState, redact_dsn, secret
+from pipelines.sources.dbquery import adbc_stream, read_query
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,7 +30,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     if not dsn:
         raise SourceError(source.name, "(no connection)", "no connection string",
                           "set 'connection: {env: VAR}' with VAR holding postgresql://user:pass@host/db")
-    location = _redact(dsn)
+    location = redact_dsn(dsn)
 
     def any_rows(sql: str) -> bool:
         import psycopg  # only re-runs need it: not imported by every worker
@@ -42,14 +41,10 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         except psycopg.Error as exc:
             raise SourceError(source.name, location, f"query failed ({first_line(exc)})", _FIX) from None
 
-    return read_query(source, con, state, location, lambda: pg.connect(dsn), (adbc_driver_manager.Error,), _FIX,
-                      numeric_as_text=True, any_rows=any_rows)
+    return read_query(source, con, state, location, adbc_stream(lambda: pg.connect(dsn), numeric_as_text=True),
+                      (adbc_driver_manager.Error,), _FIX, any_rows=any_rows)
 
 
 _FIX = ("check that the database is reachable, the credentials in the connection variable, and the table/query "
         "in 'options'")
 
-
-def _redact(dsn: str) -> str:
-    """The DSN without its password, fit for logs and meta.loads."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError
 from pipelines.sources.base import Extract, ReadState, resolve_file, secret
-from pipelines.sources.dbquery import read_query
+from pipelines.sources.dbquery import adbc_stream, read_query
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,5 +32,5 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
                               "check 'location', or the kind of the source (csv? excel?)")
     # Read-only URI: the loader must never create or change the agency's file.
     uri = f"file:{path}?mode=ro"
-    return read_query(source, con, state, str(path), lambda: sqlite.connect(uri),
+    return read_query(source, con, state, str(path), adbc_stream(lambda: sqlite.connect(uri)),
                       (adbc_driver_manager.Error,), "check the table/query in 'options' against the file")
