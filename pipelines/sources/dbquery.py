@@ -145,6 +145,7 @@ def _open_stream(connect: Callable[[], Any], sql: str, numeric_as_text: bool):
                 stmt.set_sql_query(_cast_to_text(sql, schema.names, set(numeric)))
         handle, _ = stmt.execute_query()
         stream = pa.RecordBatchReader.from_stream(handle)
+        handles.append(stream)  # released first: the driver's stream must not outlive its statement
         return stream, numeric or _numeric_types(stream.schema), close
     except BaseException:
         close()

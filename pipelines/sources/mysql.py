@@ -59,7 +59,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
                                for n in schema.names)
             sql = f"SELECT {select} FROM ({sql}) AS n"
         stream = cx.read_sql(dsn, sql, return_type="arrow_stream", batch_size=_BATCH_ROWS)
-        return stream, types, lambda: None
+        return stream, types, stream.close
 
     return read_query(source, con, state, location, open_stream, (RuntimeError, ValueError), _FIX, any_rows=any_rows,
                       dialect=MYSQL)
