@@ -116,6 +116,22 @@ def test_postgres_query_with_types_and_fingerprint(pg, paths):
         assert con.execute("SELECT _batch_id, count(*) FROM raw.ho_so GROUP BY ALL").fetchall() == [("r1", 20)]
 
 
+def test_skip_source_stages_the_stream_and_still_recognises_the_same_input(pg, paths):
+    """`skip_source` reads the stream into a temp table first; the fingerprint then comes from the landed rows."""
+    src = _pg_source(incremental_column=None, on_error="skip_source")
+    with connect(paths.warehouse) as con:
+        [first] = load_sources(con, _tenant(src), paths, "r1")
+        assert (first.status, first.n_rows_read, first.n_rows_loaded) == ("loaded", 1000, 1000)
+        _promote(con, "r1")
+        [again] = load_sources(con, _tenant(src), paths, "r2")
+        assert again.status == "unchanged"
+        assert con.execute("SELECT count(*) FROM raw.ho_so").fetchone()[0] == 1000
+        # Without skip_source the same rows give the same fingerprint: one identity per input, whatever the path.
+        [third] = load_sources(con, _tenant(src.model_copy(update={"on_error": "fail_run"})), paths, "r3")
+        assert third.status == "unchanged"
+        assert len({row[6] for row in _loads(con)}) == 1
+
+
 def test_query_failing_midway_leaves_nothing(pg, paths):
     """The stream is landed as it arrives: an error after thousands of rows must still roll everything back."""
     ok = _pg_source(incremental_column=None)
