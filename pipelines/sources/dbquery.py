@@ -1,7 +1,7 @@
-"""Shared by the database kinds (`postgres`, `sqlite`): a table or query, filtered past the watermark.
+"""Shared by the database kinds (`postgres`, `mysql`, `sqlite`): a table or query, filtered past the watermark.
 
-Rows come through ADBC as Arrow record batches that DuckDB inserts into `raw`: no Python row loop, no
-intermediate copy.
+Rows come as Arrow record batches (ADBC, or ConnectorX for MySQL) that DuckDB inserts into `raw`: no
+Python row loop, no intermediate copy.
 """
 
 from __future__ import annotations
