@@ -128,9 +128,23 @@ def bench_files(rows: int, work: Path, repeat: int = 1) -> list[str]:
     return lines
 
 
-def bench_postgres(rows: int, work: Path, repeat: int = 1) -> list[str]:
+def alternate(baseline, source: SourceConfig, work: Path, repeat: int) -> tuple[float, float, float, int]:
+    """`baseline()` and our load alternated `repeat` times, so both see the same machine.
+
+    Medians of (baseline s, load + CHECKPOINT s, re-run s), and the rows loaded.
+    """
     import statistics
 
+    runs = []
+    for _ in range(repeat):
+        base = timed(baseline)
+        _, full, rerun, n = ours(source, work)
+        runs.append((base, full, rerun))
+    base, full, rerun = (statistics.median(x) for x in zip(*runs, strict=True))
+    return base, full, rerun, n
+
+
+def bench_postgres(rows: int, work: Path, repeat: int = 1) -> list[str]:
     from tests.fixtures.postgres import running_postgres
 
     with running_postgres() as pg:
@@ -159,13 +173,7 @@ def bench_postgres(rows: int, work: Path, repeat: int = 1) -> list[str]:
         src = SourceConfig(name="ho_so", kind="postgres", connection={"env": "BENCH_PG_DSN"},
                            options={"table": "public.ho_so"}, primary_key=["ma_ho_so"],
                            incremental_column="ngay_cap_nhat")
-        bases, fulls, reruns = [], [], []
-        for _ in range(repeat):  # alternated, so both sides see the same machine; medians reported
-            bases.append(timed(lambda: subprocess.run(copy, check=True)))
-            _, full, rerun, n = ours(src, work)
-            fulls.append(full)
-            reruns.append(rerun)
-        base, full, rerun = (statistics.median(x) for x in (bases, fulls, reruns))
+        base, full, rerun, n = alternate(lambda: subprocess.run(copy, check=True), src, work, repeat)
     line = (f"| postgres {n:,} rows | {base:.2f} s (psql \\copy) | {full:.2f} s (+ {import_s:.2f} s imports once per "
             f"process) | {full / base:.2f}x the time ({(full + import_s) / base:.2f}x with the imports) "
             f"| {rerun:.3f} s ({100 * rerun / full:.1f} %) |")
@@ -175,8 +183,6 @@ def bench_postgres(rows: int, work: Path, repeat: int = 1) -> list[str]:
 
 def bench_mysql(rows: int, work: Path, repeat: int = 1) -> list[str]:
     """MariaDB: `load_sources` vs the `mariadb` client dumping the same table to a file (its `\\copy`)."""
-    import statistics
-
     from tests.fixtures.mysql import _binary, running_mysql
 
     with running_mysql() as my:
@@ -203,13 +209,7 @@ def bench_mysql(rows: int, work: Path, repeat: int = 1) -> list[str]:
         import pyarrow  # noqa: F401
         src = SourceConfig(name="ho_so", kind="mysql", connection={"env": "BENCH_MYSQL_DSN"},
                            options={"table": "ho_so"}, primary_key=["ma_ho_so"], incremental_column="ngay_cap_nhat")
-        bases, fulls, reruns = [], [], []
-        for _ in range(repeat):
-            bases.append(timed(run_dump))
-            _, full, rerun, n = ours(src, work)
-            fulls.append(full)
-            reruns.append(rerun)
-        base, full, rerun = (statistics.median(x) for x in (bases, fulls, reruns))
+        base, full, rerun, n = alternate(run_dump, src, work, repeat)
     line = (f"| mysql (MariaDB) {n:,} rows | {base:.2f} s (mariadb --batch > file) | {full:.2f} s | "
             f"{full / base:.2f}x the time | {rerun:.3f} s ({100 * rerun / full:.1f} %) |")
     print(line, flush=True)

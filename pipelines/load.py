@@ -190,8 +190,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
 
     batch_id = run_id
     if extract.fingerprint is not None and _nothing_to_load(con, source, extract, batch_id):
-        _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
-        return LoadResult(source.name, "unchanged", watermark=extract.watermark)
+        return _unchanged(con, source, extract, batch_id, run_id)
 
     table = f'raw."{source.name}"'
     rel = con.table(_VIEW)
@@ -212,8 +211,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
                                                    for c, t in incoming.items())):
             _stage(con, source, extract, list(incoming))  # drift is examined in several passes
             if _nothing_to_load(con, source, extract, batch_id):
-                _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
-                return LoadResult(source.name, "unchanged", watermark=extract.watermark)
+                return _unchanged(con, source, extract, batch_id, run_id)
         if missing and source.on_drift == "fail":
             raise SourceError(source.name, extract.location, f"column(s) {missing} disappeared from the input",
                               "ask the agency whether the export changed; if on purpose, drop the column "
@@ -253,8 +251,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         extract.n_rows_read = n_read
         if _nothing_to_load(con, source, extract, batch_id):
             con.execute(f"DELETE FROM {table} WHERE _batch_id = ?", [batch_id])
-            _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
-            return LoadResult(source.name, "unchanged", watermark=extract.watermark)
+            return _unchanged(con, source, extract, batch_id, run_id)
     watermark = extract.watermark
     if source.incremental_column:
         newest = con.execute(f'SELECT max("{source.incremental_column}")::VARCHAR FROM {table} '
@@ -264,6 +261,12 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         log.warning("source '%s': new column(s) %s added to raw.%s", source.name, new_columns, source.name)
     _record(con, source, extract, batch_id, run_id, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark)
     return LoadResult(source.name, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark=watermark)
+
+
+def _unchanged(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str,
+               run_id: str) -> LoadResult:
+    _record(con, source, extract, batch_id, run_id, "unchanged", 0, 0, 0, [], extract.watermark)
+    return LoadResult(source.name, "unchanged", watermark=extract.watermark)
 
 
 def _nothing_to_load(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str) -> bool:

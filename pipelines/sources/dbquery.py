@@ -18,6 +18,8 @@ from pipelines.sources.base import (
     apply_types,
     check_options,
     content_fingerprint,
+    redact_dsn,
+    secret,
     sql_literal,
 )
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
 
 KNOWN_OPTIONS = {"table", "query", "columns", "types"}
+FIX = ("check that the database is reachable, the credentials in the connection variable, and the table/query "
+       "in 'options'")
 _QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -68,6 +72,15 @@ def build_query(source: SourceConfig, location: str, opts: dict[str, Any], water
     if source.incremental_column and watermark is not None:
         sql += f" WHERE {dialect.ident(source.incremental_column)} > {dialect.literal(watermark)}"
     return sql
+
+
+def server_dsn(source: SourceConfig, example: str) -> tuple[str, str]:
+    """(connection string, the same with its password hidden for messages and meta.loads)."""
+    dsn = secret(source, "connection string") or source.location
+    if not dsn:
+        raise SourceError(source.name, "(no connection)", "no connection string",
+                          f"set 'connection: {{env: VAR}}' with VAR holding {example}")
+    return dsn, redact_dsn(dsn)
 
 
 OpenStream = Callable[[str], tuple[Any, dict[str, str], Callable[[], None]]]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipelines.errors import SourceError, first_line
-from pipelines.sources.base import Extract, ReadState, redact_dsn, secret
-from pipelines.sources.dbquery import MYSQL, read_query
+from pipelines.sources.base import Extract, ReadState
+from pipelines.sources.dbquery import FIX, MYSQL, read_query, server_dsn
 
 if TYPE_CHECKING:
     import duckdb
@@ -26,19 +26,13 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
 
-_FIX = ("check that the database is reachable, the credentials in the connection variable, and the table/query "
-        "in 'options'")
 _BATCH_ROWS = 65_536
 _CONNECT_TIMEOUT_S = 10
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
          state: ReadState | None = None) -> Extract:
-    dsn = secret(source, "connection string") or source.location
-    if not dsn:
-        raise SourceError(source.name, "(no connection)", "no connection string",
-                          "set 'connection: {env: VAR}' with VAR holding mysql://user:pass@host:3306/db")
-    location = redact_dsn(dsn)
+    dsn, location = server_dsn(source, "mysql://user:pass@host:3306/db")
     _check_reachable(source, dsn, location)
     table = (source.options or {}).get("table")
 
@@ -61,7 +55,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         stream = cx.read_sql(dsn, sql, return_type="arrow_stream", batch_size=_BATCH_ROWS)
         return stream, types, stream.close
 
-    return read_query(source, con, state, location, open_stream, (RuntimeError, ValueError), _FIX, any_rows=any_rows,
+    return read_query(source, con, state, location, open_stream, (RuntimeError, ValueError), FIX, any_rows=any_rows,
                       dialect=MYSQL)
 
 
@@ -93,4 +87,4 @@ def _check_reachable(source: SourceConfig, dsn: str, location: str) -> None:
             pass
     except OSError as exc:
         raise SourceError(source.name, location, f"cannot reach {parts.hostname}:{parts.port or 3306} "
-                          f"({first_line(exc)})", _FIX) from None
+                          f"({first_line(exc)})", FIX) from None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
-from pipelines.sources.base import Extract, ReadState, redact_dsn, secret
-from pipelines.sources.dbquery import adbc_stream, read_query
+from pipelines.sources.base import Extract, ReadState
+from pipelines.sources.dbquery import FIX, adbc_stream, read_query, server_dsn
 
 if TYPE_CHECKING:
     import duckdb
@@ -26,11 +26,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     import adbc_driver_manager
     import adbc_driver_postgresql as pg
 
-    dsn = secret(source, "connection string") or source.location
-    if not dsn:
-        raise SourceError(source.name, "(no connection)", "no connection string",
-                          "set 'connection: {env: VAR}' with VAR holding postgresql://user:pass@host/db")
-    location = redact_dsn(dsn)
+    dsn, location = server_dsn(source, "postgresql://user:pass@host/db")
 
     def any_rows(sql: str) -> bool:
         import psycopg  # only re-runs need it: not imported by every worker
@@ -39,12 +35,9 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
             with psycopg.connect(dsn, autocommit=True) as conn:
                 return conn.execute(f"SELECT 1 FROM ({sql}) AS q LIMIT 1").fetchone() is not None
         except psycopg.Error as exc:
-            raise SourceError(source.name, location, f"query failed ({first_line(exc)})", _FIX) from None
+            raise SourceError(source.name, location, f"query failed ({first_line(exc)})", FIX) from None
 
     return read_query(source, con, state, location, adbc_stream(lambda: pg.connect(dsn), numeric_as_text=True),
-                      (adbc_driver_manager.Error,), _FIX, any_rows=any_rows)
+                      (adbc_driver_manager.Error,), FIX, any_rows=any_rows)
 
-
-_FIX = ("check that the database is reachable, the credentials in the connection variable, and the table/query "
-        "in 'options'")
 

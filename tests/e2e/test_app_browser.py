@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +17,16 @@ from apps import fmt
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
 from tests.conftest import project_path
+from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served_app(demo_tenant, tmp_path):
     assert run(demo_tenant, run_id="e2e").ok
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(project_path("apps", "tong_quan.py")),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from pipelines.quality import data_docs
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
+from tests.fixtures.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = "2_Chat_luong_du_lieu.py"
@@ -70,12 +70,6 @@ def test_publish_copies_once_per_build_and_links_the_newest_run_per_suite(tmp_pa
     assert "data_docs/index.html" in names and not [n for n in names if n.endswith(".built")] and len(names) == 4
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> tuple[str, str]:
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200, url
@@ -118,7 +112,7 @@ def test_data_docs_open_from_the_quality_page_over_http(demo_tenant, tmp_path: P
     assert links["Kết quả kiểm tra mới nhất: ho_so"].startswith(f"{base}/validations/ho_so/docs__ho_so/")
     assert (app / "static" / "data_docs" / demo_tenant.tenant_id / "index.html").is_file()
 
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app / "tong_quan.py"), "--server.address", "127.0.0.1",

@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.config import SourceConfig, TenantConfig
+from pipelines.config import SourceConfig
 from pipelines.errors import SourceError
 from pipelines.load import load_sources
-from pipelines.settings import TenantPaths
 from pipelines.warehouse import connect
-
-
-def _tenant(*sources: SourceConfig) -> TenantConfig:
-    return TenantConfig(tenant_id="test", display_name="Tỉnh Thử", kind="province", admin_code="99",
-                        sources=list(sources))
+from tests.fixtures.tenants import tenant_of
 
 
 def _pg_source(name: str = "ho_so", **overrides) -> SourceConfig:
@@ -40,11 +35,6 @@ def pg(postgres_server, monkeypatch):
     return postgres_server
 
 
-@pytest.fixture
-def paths(tmp_path):
-    return TenantPaths(tmp_path / "t").ensure()
-
-
 def _loads(con, source="ho_so"):
     return con.execute("SELECT batch_id, status, n_rows_read, n_rows_loaded, n_rows_rejected, watermark, "
                        "fingerprint FROM meta.loads WHERE source = ? ORDER BY loaded_at", [source]).fetchall()
@@ -56,7 +46,7 @@ def _promote(con, batch_id):
 
 
 def test_postgres_incremental_by_watermark(pg, paths):
-    tenant = _tenant(_pg_source())
+    tenant = tenant_of(_pg_source())
     with connect(paths.warehouse) as con:
         [first] = load_sources(con, tenant, paths, "r1")
         # All 1,000 rows; the watermark is the newest update, row 1000 = 08:00 + 1000 min = 2025-07-02 00:40.
@@ -88,7 +78,7 @@ def test_postgres_incremental_by_watermark(pg, paths):
 
 
 def test_blocked_batch_watermark_is_not_used(pg, paths):
-    tenant = _tenant(_pg_source())
+    tenant = tenant_of(_pg_source())
     with connect(paths.warehouse) as con:
         load_sources(con, tenant, paths, "r1")
         # r1 failed validation: its rows were never promoted, so r2 must fetch them again (all 1,000).
@@ -101,7 +91,7 @@ def test_postgres_query_with_types_and_fingerprint(pg, paths):
     src = _pg_source(options={"query": "SELECT ma_ho_so, ma_xa, ngay_cap_nhat FROM ho_so WHERE ma_xa = '00007';",
                               "types": {"ma_xa": "VARCHAR"}}, incremental_column=None,
                      write_disposition="replace")
-    tenant = _tenant(src)
+    tenant = tenant_of(src)
     with connect(paths.warehouse) as con:
         [first] = load_sources(con, tenant, paths, "r1")
         # ma_xa = i % 50 = 7 for i = 7, 57, ..., 957: 20 rows.
@@ -120,14 +110,14 @@ def test_skip_source_stages_the_stream_and_still_recognises_the_same_input(pg, p
     """`skip_source` reads the stream into a temp table first; the fingerprint then comes from the landed rows."""
     src = _pg_source(incremental_column=None, on_error="skip_source")
     with connect(paths.warehouse) as con:
-        [first] = load_sources(con, _tenant(src), paths, "r1")
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
         assert (first.status, first.n_rows_read, first.n_rows_loaded) == ("loaded", 1000, 1000)
         _promote(con, "r1")
-        [again] = load_sources(con, _tenant(src), paths, "r2")
+        [again] = load_sources(con, tenant_of(src), paths, "r2")
         assert again.status == "unchanged"
         assert con.execute("SELECT count(*) FROM raw.ho_so").fetchone()[0] == 1000
         # Without skip_source the same rows give the same fingerprint: one identity per input, whatever the path.
-        [third] = load_sources(con, _tenant(src.model_copy(update={"on_error": "fail_run"})), paths, "r3")
+        [third] = load_sources(con, tenant_of(src.model_copy(update={"on_error": "fail_run"})), paths, "r3")
         assert third.status == "unchanged"
         assert len({row[6] for row in _loads(con)}) == 1
 
@@ -140,7 +130,7 @@ def test_query_failing_midway_leaves_nothing(pg, paths):
                                                    "FROM generate_series(1, 60000) i"}, incremental_column=None)
     with connect(paths.warehouse) as con:
         with pytest.raises(SourceError) as err:
-            load_sources(con, _tenant(ok, failing), paths, "r1")
+            load_sources(con, tenant_of(ok, failing), paths, "r1")
         text = str(err.value)
         assert "source 'chia'" in text and "division by zero" in text and "re-run" in text
         assert con.execute("SELECT count(*) FROM meta.loads").fetchone()[0] == 0
@@ -153,7 +143,7 @@ def test_numeric_precision_survives_the_text_transfer(pg, paths):
                                              "1.5::numeric AS ty_le, 'NaN'::numeric AS khong_so, 7 AS n"},
                      incremental_column=None)
     with connect(paths.warehouse) as con:
-        load_sources(con, _tenant(src), paths, "r1")
+        load_sources(con, tenant_of(src), paths, "r1")
         types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
                                  "WHERE table_name = 'so'").fetchall())
         assert (types["tien"], types["ty_le"], types["khong_so"], types["n"]) == (
@@ -175,7 +165,7 @@ def test_unreachable_database_rolls_back_and_skip_source_keeps_others(pg, paths,
     dead = _pg_source("ho_so_chet", connection={"env": "DEAD_PG_DSN"})
     with connect(paths.warehouse) as con:
         with pytest.raises(SourceError) as err:
-            load_sources(con, _tenant(good, dead), paths, "r1")
+            load_sources(con, tenant_of(good, dead), paths, "r1")
         # The message names the source and the server (password hidden) and says what to check.
         text = str(err.value)
         assert "source 'ho_so_chet'" in text and "127.0.0.1:1" in text and "secret" not in text
@@ -186,7 +176,7 @@ def test_unreachable_database_rolls_back_and_skip_source_keeps_others(pg, paths,
                            ).fetchone()[0] == 0
 
         skipping = dead.model_copy(update={"on_error": "skip_source"})
-        results = {r.source: r for r in load_sources(con, _tenant(good, skipping), paths, "r2")}
+        results = {r.source: r for r in load_sources(con, tenant_of(good, skipping), paths, "r2")}
         assert results["ho_so_chet"].status == "skipped" and "reachable" in results["ho_so_chet"].error
         assert results["xa"].n_rows_loaded == 1
 
@@ -194,7 +184,7 @@ def test_unreachable_database_rolls_back_and_skip_source_keeps_others(pg, paths,
 def test_missing_env_variable(paths, monkeypatch):
     monkeypatch.delenv("TEST_PG_DSN", raising=False)
     with connect(paths.warehouse) as con, pytest.raises(SourceError, match="TEST_PG_DSN is not set"):
-        load_sources(con, _tenant(_pg_source()), paths, "r1")
+        load_sources(con, tenant_of(_pg_source()), paths, "r1")
 
 
 def test_sqlite_incremental_and_type_drift(paths):
@@ -206,17 +196,17 @@ def test_sqlite_incremental_and_type_drift(paths):
     src = SourceConfig(name="cu", kind="sqlite", location="cu.sqlite", options={"table": "ho_so"},
                        primary_key=["ma_ho_so"], incremental_column="ngay_cap_nhat")
     with connect(paths.warehouse) as con:
-        [first] = load_sources(con, _tenant(src), paths, "r1")
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
         assert (first.n_rows_loaded, first.watermark) == (20, "2025-06-20 10:00:00")
         # A new dossier arrives with a page count typed as text ("12 trang"): it no longer fits BIGINT.
         db.execute("INSERT INTO ho_so VALUES ('C0021', '12 trang', '2025-06-21 10:00:00')")
         db.execute("INSERT INTO ho_so VALUES ('C0022', '7', '2025-06-22 10:00:00')")
         db.commit()
         with pytest.raises(SourceError, match="column 'so_trang' changed type.*'12 trang'"):
-            load_sources(con, _tenant(src), paths, "r2")
+            load_sources(con, tenant_of(src), paths, "r2")
         # on_drift: quarantine keeps the misfit row out of raw and loads the other one.
         quarantining = src.model_copy(update={"on_drift": "quarantine"})
-        [second] = load_sources(con, _tenant(quarantining), paths, "r2")
+        [second] = load_sources(con, tenant_of(quarantining), paths, "r2")
         assert (second.n_rows_read, second.n_rows_loaded, second.n_rows_rejected) == (2, 1, 1)
         assert con.execute("SELECT row_json->>'ma_ho_so', _reason FROM raw._rejected_cu").fetchall() == [
             ("C0021", "column 'so_trang' does not fit BIGINT")]
@@ -228,11 +218,11 @@ def test_sqlite_not_a_database(paths):
     (paths.root / "x.sqlite").write_bytes(b"ma;ten\n1;a\n")
     src = SourceConfig(name="x", kind="sqlite", location="x.sqlite", options={"table": "x"}, primary_key=["ma"])
     with connect(paths.warehouse) as con, pytest.raises(SourceError, match="not a SQLite database"):
-        load_sources(con, _tenant(src), paths, "r1")
+        load_sources(con, tenant_of(src), paths, "r1")
 
 
 def test_missing_column_is_named(pg, paths):
-    tenant = _tenant(_pg_source(incremental_column=None))
+    tenant = tenant_of(_pg_source(incremental_column=None))
     with connect(paths.warehouse) as con:
         load_sources(con, tenant, paths, "r1")
         pg.execute("ALTER TABLE ho_so DROP COLUMN trang_thai")

@@ -11,12 +11,12 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.config import SourceConfig, TenantConfig
+from pipelines.config import SourceConfig
 from pipelines.errors import SourceError
 from pipelines.load import load_sources
-from pipelines.settings import TenantPaths
 from pipelines.sources import encodings, reader_for, tcvn3
 from pipelines.warehouse import connect
+from tests.fixtures.tenants import tenant_of
 
 NAMES = ["Nguyễn Văn Tuấn", "Trần Thị Hà", "Lê Đức Thắng"]
 CSV_TEXT = "ma;ho_ten;dia_chi;so_tien;ngay\n" + "".join(
@@ -32,11 +32,6 @@ def to_cp1258(text: str) -> bytes:
         tones = "".join(m for m in parts[1:] if m not in shape)
         out += unicodedata.normalize("NFC", parts[0] + shape).encode("cp1258") + tones.encode("cp1258")
     return out
-
-
-@pytest.fixture
-def paths(tmp_path):
-    return TenantPaths(tmp_path / "t").ensure()
 
 
 @pytest.fixture
@@ -108,18 +103,13 @@ def test_wrong_encoding_is_named(paths, con, declared, payload, expected):
     assert "x.csv" in err.value.location and "encoding" in str(err.value)
 
 
-def _tenant(*sources: SourceConfig) -> TenantConfig:
-    return TenantConfig(tenant_id="test", display_name="Tỉnh Thử", kind="province", admin_code="99",
-                        sources=list(sources))
-
-
 def test_bad_encoding_with_skip_source_leaves_the_other_sources_loading(paths):
     (paths.sources / "bad.csv").write_bytes(tcvn3.encode(CSV_TEXT))
     (paths.sources / "good.csv").write_text(CSV_TEXT, encoding="utf-8")
     bad = _csv("sources/bad.csv").model_copy(update={"name": "bad", "on_error": "skip_source"})
     good = _csv("sources/good.csv").model_copy(update={"name": "good"})
     with connect(paths.warehouse) as con:
-        res = {r.source: r for r in load_sources(con, _tenant(bad, good), paths, "r1")}
+        res = {r.source: r for r in load_sources(con, tenant_of(bad, good), paths, "r1")}
         assert res["bad"].status == "skipped" and "options.encoding" in res["bad"].error
         assert res["good"].n_rows_loaded == 3
         assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'bad'"
@@ -129,11 +119,11 @@ def test_bad_encoding_with_skip_source_leaves_the_other_sources_loading(paths):
 def test_header_that_does_not_match(paths):
     (paths.sources / "a.csv").write_text(CSV_TEXT.replace("ma;", "ma_ho_so;"), encoding="utf-8")
     with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
-        load_sources(con, _tenant(_csv("sources/a.csv", types={"ma_ho_so": "VARCHAR"})), paths, "r1")
+        load_sources(con, tenant_of(_csv("sources/a.csv", types={"ma_ho_so": "VARCHAR"})), paths, "r1")
     # The declared key `ma` is not in the header any more: named, with the columns the file has.
     assert "primary key column(s) ['ma']" in str(err.value) and "ma_ho_so" in str(err.value)
     with connect(paths.warehouse) as con, pytest.raises(SourceError, match="cannot read as CSV"):
-        load_sources(con, _tenant(_csv("sources/a.csv")), paths, "r1")  # `types` names `ma`, not in the file
+        load_sources(con, tenant_of(_csv("sources/a.csv")), paths, "r1")  # `types` names `ma`, not in the file
 
 
 def test_parquet_load_and_unchanged_rerun_without_rehashing(paths, monkeypatch):
@@ -141,12 +131,12 @@ def test_parquet_load_and_unchanged_rerun_without_rehashing(paths, monkeypatch):
                f"'{paths.sources / 'a.parquet'}' (FORMAT parquet)")
     src = SourceConfig(name="p", kind="parquet", location="sources/*.parquet", primary_key=["ma"])
     with connect(paths.warehouse) as con:
-        [first] = load_sources(con, _tenant(src), paths, "r1")
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
         assert first.n_rows_loaded == 1000
         con.execute("UPDATE meta.loads SET status = 'passed'")
         # Same file, same size and mtime: the fingerprint comes from meta.file_fingerprints, not a re-read.
         monkeypatch.setattr(hashlib, "file_digest", lambda *a: pytest.fail("the file was hashed again"))
-        [again] = load_sources(con, _tenant(src), paths, "r2")
+        [again] = load_sources(con, tenant_of(src), paths, "r2")
         assert again.status == "unchanged"
 
 

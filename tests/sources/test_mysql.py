@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.config import SourceConfig, TenantConfig
+from pipelines.config import SourceConfig
 from pipelines.errors import SourceError
 from pipelines.load import load_sources
-from pipelines.settings import TenantPaths
 from pipelines.warehouse import connect
-
-
-def _tenant(*sources: SourceConfig) -> TenantConfig:
-    return TenantConfig(tenant_id="test", display_name="Tỉnh Thử", kind="province", admin_code="99",
-                        sources=list(sources))
+from tests.fixtures.tenants import tenant_of
 
 
 def _source(name: str = "can_bo", **overrides) -> SourceConfig:
@@ -42,13 +37,8 @@ def my(mysql_server, monkeypatch):
     return mysql_server
 
 
-@pytest.fixture
-def paths(tmp_path):
-    return TenantPaths(tmp_path / "t").ensure()
-
-
 def test_mysql_incremental_exact_decimals_and_unicode(my, paths):
-    tenant = _tenant(_source())
+    tenant = tenant_of(_source())
     with connect(paths.warehouse) as con:
         [first] = load_sources(con, tenant, paths, "r1")
         assert (first.status, first.n_rows_read, first.n_rows_loaded) == ("loaded", 500, 500)
@@ -80,10 +70,10 @@ def test_mysql_query_source_is_idempotent(my, paths):
     src = _source("can_bo_xa", options={"query": "SELECT ma_can_bo, ma_xa, cap_nhat FROM can_bo WHERE ma_xa = '00007'"},
                   incremental_column=None, write_disposition="replace")
     with connect(paths.warehouse) as con:
-        [first] = load_sources(con, _tenant(src), paths, "r1")
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
         assert first.n_rows_loaded == 13  # seq % 40 = 7 for 7, 47, ..., 487
         con.execute("UPDATE meta.loads SET status = 'passed'")
-        [again] = load_sources(con, _tenant(src), paths, "r2")
+        [again] = load_sources(con, tenant_of(src), paths, "r2")
         assert again.status == "unchanged"
         assert con.execute("SELECT count(*) FROM raw.can_bo_xa").fetchone()[0] == 13
 
@@ -93,7 +83,7 @@ def test_mysql_unreachable_fails_fast_and_rolls_back(paths, monkeypatch):
     with connect(paths.warehouse) as con:
         started = time.monotonic()
         with pytest.raises(SourceError) as err:
-            load_sources(con, _tenant(_source()), paths, "r1")
+            load_sources(con, tenant_of(_source()), paths, "r1")
         text = str(err.value)
         assert "source 'can_bo'" in text and "cannot reach 127.0.0.1:1" in text and "secret" not in text
         assert time.monotonic() - started < 10
@@ -102,7 +92,7 @@ def test_mysql_unreachable_fails_fast_and_rolls_back(paths, monkeypatch):
 
 def test_mysql_missing_table_is_named(my, paths):
     with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
-        load_sources(con, _tenant(_source(options={"table": "khong_co"})), paths, "r1")
+        load_sources(con, tenant_of(_source(options={"table": "khong_co"})), paths, "r1")
     assert "source 'can_bo'" in str(err.value) and "khong_co" in str(err.value)
 
 

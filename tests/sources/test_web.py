@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pipelines.config import SourceConfig, TenantConfig
+from pipelines.config import SourceConfig
 from pipelines.errors import SourceError
 from pipelines.load import load_sources
-from pipelines.settings import TenantPaths
 from pipelines.warehouse import connect
 from tests.fixtures.http import Reply
+from tests.fixtures.tenants import tenant_of
 
 FAST = {"retries": 2, "backoff": 0.01, "timeout": 2, "rate_limit": 0}
 
@@ -23,16 +23,6 @@ def _records(n: int, start: int = 1) -> list[dict]:
     t0 = datetime(2025, 7, 1)
     return [{"ma_ho_so": f"HS{i:05d}", "ten_thu_tuc": "Cấp giấy phép xây dựng", "so_ngay": i % 15,
              "ngay_cap_nhat": (t0 + timedelta(minutes=i)).isoformat()} for i in range(start, start + n)]
-
-
-def _tenant(*sources: SourceConfig) -> TenantConfig:
-    return TenantConfig(tenant_id="test", display_name="Tỉnh Thử", kind="province", admin_code="99",
-                        sources=list(sources))
-
-
-@pytest.fixture
-def paths(tmp_path):
-    return TenantPaths(tmp_path / "t").ensure()
 
 
 def _paged_service(server, data: list[dict], token: str = "tok-123"):
@@ -62,7 +52,7 @@ def test_api_paginated_incremental(http_server, paths, monkeypatch):
     _paged_service(http_server, data)
     src = _api_source(http_server)
     with connect(paths.warehouse) as con:
-        [first] = load_sources(con, _tenant(src), paths, "r1")
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
         # 250 records in pages of 100: pages 1, 2 (full) and 3 (50, short → last).
         assert (first.status, first.n_rows_loaded) == ("loaded", 250)
         assert [r.query["page"] for r in http_server.hits("/api/v1/ho-so")] == ["1", "2", "3"]
@@ -70,12 +60,12 @@ def test_api_paginated_incremental(http_server, paths, monkeypatch):
         assert first.watermark == "2025-07-01 04:10:00"
 
         # The service's `updated_since` is inclusive: it sends record 250 again; the reader drops it.
-        [again] = load_sources(con, _tenant(src), paths, "r2")
+        [again] = load_sources(con, tenant_of(src), paths, "r2")
         assert http_server.requests[-1].query["updated_since"] == "2025-07-01 04:10:00"
         assert (again.status, again.n_rows_loaded) == ("unchanged", 0)
 
         data += _records(5, start=251)  # five new dossiers (251..255), all later than the watermark
-        [third] = load_sources(con, _tenant(src), paths, "r3")
+        [third] = load_sources(con, tenant_of(src), paths, "r3")
         assert (third.status, third.n_rows_loaded) == ("loaded", 5)
 
 
@@ -83,7 +73,7 @@ def test_api_401_names_the_variable_and_does_not_retry(http_server, paths, monke
     monkeypatch.setenv("TEST_LGSP_TOKEN", "expired")
     _paged_service(http_server, _records(3))
     with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
-        load_sources(con, _tenant(_api_source(http_server)), paths, "r1")
+        load_sources(con, tenant_of(_api_source(http_server)), paths, "r1")
     assert "HTTP 401" in str(err.value) and "TEST_LGSP_TOKEN" in str(err.value)
     assert len(http_server.requests) == 1  # a retry cannot fix a token
     with connect(paths.warehouse) as con:
@@ -101,7 +91,7 @@ def test_api_retries_5xx_then_succeeds(http_server, paths, monkeypatch):
     src = SourceConfig(name="flaky", kind="api", location=f"{http_server.url}/flaky", options=FAST,
                        primary_key=["ma_ho_so"])
     with connect(paths.warehouse) as con:
-        [res] = load_sources(con, _tenant(src), paths, "r1")
+        [res] = load_sources(con, tenant_of(src), paths, "r1")
     # Two 503s, then the answer: three requests with retries = 2.
     assert (res.n_rows_loaded, len(calls)) == (4, 3)
 
@@ -113,7 +103,7 @@ def test_api_failing_and_slow_services_end_with_a_source_error(http_server, path
         src = SourceConfig(name="svc", kind="api", location=f"{http_server.url}{path}",
                            options={**FAST, "timeout": 0.3}, primary_key=["ma_ho_so"])
         with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
-            load_sources(con, _tenant(src), paths, "r1")
+            load_sources(con, tenant_of(src), paths, "r1")
         assert problem in str(err.value) and "source 'svc'" in str(err.value)
         assert len(http_server.hits(path)) == 3
 
@@ -139,7 +129,7 @@ def test_api_cursor_and_offset_pagination_and_rate_limit(http_server, paths):
                           options={**FAST, "records_path": "rows",
                                    "pagination": {"type": "offset", "page_size": 12, "total_path": "total"}})
     with connect(paths.warehouse) as con:
-        res = {r.source: r for r in load_sources(con, _tenant(cursor, offset), paths, "r1")}
+        res = {r.source: r for r in load_sources(con, tenant_of(cursor, offset), paths, "r1")}
     assert (res["c"].n_rows_loaded, res["o"].n_rows_loaded) == (30, 30)
     # Offsets 0, 12, 24: the third page reaches total = 30 and paging stops.
     assert [r.query["offset"] for r in http_server.hits("/offset")] == ["0", "12", "24"]
@@ -153,7 +143,7 @@ def test_api_wrong_records_path(http_server, paths):
     src = SourceConfig(name="x", kind="api", location=f"{http_server.url}/x", primary_key=["ma_ho_so"],
                        options={**FAST, "records_path": "data.rows"})
     with connect(paths.warehouse) as con, pytest.raises(SourceError, match="no list of records at 'data.rows'"):
-        load_sources(con, _tenant(src), paths, "r1")
+        load_sources(con, tenant_of(src), paths, "r1")
 
 
 # --- CKAN -----------------------------------------------------------------------------------------------
@@ -200,7 +190,7 @@ def test_ckan_datastore_paginated_and_typed(http_server, paths):
     rows = [{"_id": i, "ma_xa": f"{i:05d}", "nam": 2025, "ty_le": str(i / 2)} for i in range(1, 26)]
     _ckan_portal(http_server, rows)
     with connect(paths.warehouse) as con:
-        [res] = load_sources(con, _tenant(_ckan(http_server, resource_id="res-ds", page_size=10)), paths, "r1")
+        [res] = load_sources(con, tenant_of(_ckan(http_server, resource_id="res-ds", page_size=10)), paths, "r1")
         # 25 records in pages of 10: offsets 0, 10, 20 (the last reaches total = 25).
         assert res.n_rows_loaded == 25
         assert [r.query["offset"] for r in http_server.hits("/api/3/action/datastore_search")] == ["0", "10", "20"]
@@ -216,7 +206,7 @@ def test_ckan_catalog_and_download(http_server, paths):
     download = _ckan(http_server, mode="download", dataset="chi-so-xa-hoi-so", resource_format="CSV",
                      types={"ma_xa": "VARCHAR"})
     with connect(paths.warehouse) as con:
-        res = {r.source: r for r in load_sources(con, _tenant(catalog, download), paths, "r1")}
+        res = {r.source: r for r in load_sources(con, tenant_of(catalog, download), paths, "r1")}
         # The one dataset has two resources: two catalogue rows. The CSV resource has two data rows.
         assert (res["danh_muc"].n_rows_loaded, res["du_lieu_mo"].n_rows_loaded) == (2, 2)
         assert http_server.hits("/api/3/action/package_search")[0].query["q"] == "xã hội số"
@@ -228,7 +218,7 @@ def test_ckan_catalog_and_download(http_server, paths):
 def test_ckan_error_message_from_portal(http_server, paths):
     _ckan_portal(http_server, [])
     with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
-        load_sources(con, _tenant(_ckan(http_server, resource_id="khong-co")), paths, "r1")
+        load_sources(con, tenant_of(_ckan(http_server, resource_id="khong-co")), paths, "r1")
     # A 404 from CKAN is not retried; the message keeps the HTTP status and names the source.
     assert "HTTP 404" in str(err.value) and "du_lieu_mo" in str(err.value)
 
@@ -243,7 +233,7 @@ def test_unset_variable_in_a_url_is_named_and_skip_source_holds(paths, monkeypat
     (paths.root / "x.json").write_text('[{"a": 1}]', encoding="utf-8")
     local = SourceConfig(name="tep", kind="json", location="x.json", primary_key=["a"])
     with connect(paths.warehouse) as con:
-        skipped, loaded = load_sources(con, _tenant(portal, local), paths, "r1")
+        skipped, loaded = load_sources(con, tenant_of(portal, local), paths, "r1")
         assert loaded.status == "loaded" and loaded.n_rows_loaded == 1
     assert skipped.status == "skipped"
     assert "source 'du_lieu_mo'" in skipped.error and "TONGHOP_DEMO_PORT not set" in skipped.error
@@ -259,7 +249,7 @@ def test_json_files_nested_and_plain(paths):
                           options={"records_path": "data.items", "types": {"ngay_cap_nhat": "TIMESTAMP"}})
     plain = SourceConfig(name="plain", kind="json", location="sources/plain.json", primary_key=["ma_ho_so"])
     with connect(paths.warehouse) as con:
-        res = {r.source: r for r in load_sources(con, _tenant(nested, plain), paths, "r1")}
+        res = {r.source: r for r in load_sources(con, tenant_of(nested, plain), paths, "r1")}
         # a.json has 3 records and b.json 2: one batch of 5.
         assert (res["nested"].n_rows_loaded, res["plain"].n_rows_loaded) == (5, 4)
         assert con.execute("SELECT typeof(ngay_cap_nhat) FROM raw.nested LIMIT 1").fetchone()[0] == "TIMESTAMP"
@@ -269,7 +259,7 @@ def test_json_truncated_file(paths):
     (paths.sources / "t.json").write_text(json.dumps(_records(3))[:-20], encoding="utf-8")
     src = SourceConfig(name="t", kind="json", location="sources/t.json", primary_key=["ma_ho_so"])
     with connect(paths.warehouse) as con, pytest.raises(SourceError, match="t.json"):
-        load_sources(con, _tenant(src), paths, "r1")
+        load_sources(con, tenant_of(src), paths, "r1")
 
 
 def test_rate_limit_is_a_real_pause():
