@@ -68,6 +68,10 @@ class SourceConfig(_Strict):
     # merge: staging keeps the latest row per primary key over every promoted batch (incremental feeds);
     # replace: staging holds only the latest promoted batch (full snapshots where deletions matter).
     write_disposition: Literal["merge", "replace"] = "merge"
+    # The shared data contract this source feeds (warehouse/contracts/<name>.yml) and how: contract column →
+    # source column or SQL expression over the source's raw columns (pipelines/contracts.py checks both).
+    contract: Identifier | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("kind")
     @classmethod
