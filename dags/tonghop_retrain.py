@@ -16,10 +16,7 @@ from pathlib import Path
 from airflow.sdk import DAG, task
 
 from pipelines.config import load_tenant_file, tenant_files
-from pipelines.errors import ConfigError
 from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset
-
-TENANTS_DIR = Path(__file__).resolve().parent.parent / "tenants"
 
 
 @task
@@ -35,10 +32,17 @@ def build_retrain_dag(path: Path) -> DAG | None:
     the error) or the tenant lists no models."""
     try:
         cfg = load_tenant_file(path)
-    except ConfigError:
+    except Exception:  # noqa: BLE001 — any bad file: its pipeline DAG carries the error, other tenants go on
         return None
     if not cfg.models:
         return None
+    try:
+        return _build(cfg)
+    except Exception:  # noqa: BLE001 — e.g. a schedule Airflow refuses: the pipeline DAG reports it
+        return None
+
+
+def _build(cfg) -> DAG:
     with DAG(
         dag_id=f"tonghop_retrain_{cfg.tenant_id}",
         description=f"Retrain the models of {cfg.display_name} when its marts change",
@@ -57,7 +61,7 @@ def build_retrain_dag(path: Path) -> DAG | None:
     return dag
 
 
-for _path in tenant_files(TENANTS_DIR):
+for _path in tenant_files():  # TONGHOP_TENANTS_DIR, default tenants/
     _dag = build_retrain_dag(_path)
     if _dag is not None:
         globals()[_dag.dag_id] = _dag

@@ -4,12 +4,14 @@ Each DAG runs extract_load → validate → transform → train → publish for 
 `pipelines.steps` (the same functions as `tonghop run`); every task takes the tenant's one-slot pool so
 two writers never open the same warehouse. `publish` updates the Asset `tonghop://<tenant>/serving`, so
 downstream DAGs (open data, retraining) can be data-aware. Parse time stays cheap: YAML and pydantic only.
-A tenant file that does not validate yields a one-task DAG that fails with the config error, so the
-problem shows in the UI instead of silently dropping the tenant.
+A tenant file that does not validate (or fails in any other way) yields a one-task DAG that fails with the
+one-line error, so the problem shows in the UI instead of silently dropping the tenant — and never takes
+the other tenants' DAGs with it. Tenant files are read from `TONGHOP_TENANTS_DIR` (default: tenants/).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from airflow.sdk import DAG, task
@@ -17,8 +19,7 @@ from airflow.sdk import DAG, task
 from pipelines.config import load_tenant_file, tenant_files
 from pipelines.errors import ConfigError
 from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset
-
-TENANTS_DIR = Path(__file__).resolve().parent.parent / "tenants"
+from pipelines.redact import redact
 
 
 @task
@@ -36,13 +37,19 @@ def report_config_error(message: str) -> None:
 
 def build_dag(path: Path) -> DAG:
     try:
-        cfg = load_tenant_file(path)
-    except ConfigError as exc:
-        with DAG(dag_id=f"tonghop_{path.stem}", schedule=None, start_date=START, catchup=False,
-                 tags=["tonghop", "config-error"], default_args=DEFAULT_ARGS, doc_md=__doc__) as broken:
-            report_config_error(str(exc))
+        return _build_dag(path)
+    except Exception as exc:  # noqa: BLE001 — one bad file must not empty the DagBag for every tenant
+        message = str(exc) if isinstance(exc, ConfigError) else f"{path}: {type(exc).__name__}: {exc}"
+        # the dag_id comes from the file name: keep it to the characters Airflow accepts
+        with DAG(dag_id=f"tonghop_{re.sub(r'[^A-Za-z0-9_.-]', '_', path.stem)[:200]}", schedule=None,
+                 start_date=START, catchup=False, tags=["tonghop", "config-error"], default_args=DEFAULT_ARGS,
+                 doc_md=__doc__) as broken:
+            report_config_error(redact(message.splitlines()[0] if message else type(exc).__name__)[:1000])
         return broken
 
+
+def _build_dag(path: Path) -> DAG:
+    cfg = load_tenant_file(path)
     with DAG(
         dag_id=f"tonghop_{cfg.tenant_id}",
         description=f"Pipeline of {cfg.display_name}",
@@ -67,6 +74,6 @@ def build_dag(path: Path) -> DAG:
     return dag
 
 
-for _path in tenant_files(TENANTS_DIR):
+for _path in tenant_files():
     _dag = build_dag(_path)
     globals()[_dag.dag_id] = _dag

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,17 +20,47 @@ from pydantic import (
     model_validator,
 )
 
+from pipelines import locations
 from pipelines.errors import ConfigError
-from pipelines.settings import tenants_dir
+from pipelines.redact import redact
+from pipelines.settings import TenantPaths, resolve_data_dir, tenants_dir
 from pipelines.sources import REGISTRY as SOURCE_REGISTRY
+from pipelines.yamlsafe import load_yaml_file
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+# A source's own column, as its system names it (`applicationNo`, `SO_GIAY_PHEP`): always quoted in SQL.
+ColumnName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
 Severity = Literal["block", "warn"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_AIRFLOW_PRESETS = {"@once", "@continuous"}
+
+
+def check_schedule(value: str | None) -> str | None:
+    """A cron expression (5 fields, or @daily-style presets) croniter accepts, as Airflow will parse it."""
+    if value is None:
+        return value
+    from croniter import croniter
+
+    if value.strip() in _AIRFLOW_PRESETS or croniter.is_valid(value):
+        return value
+    raise ValueError(f"'{value[:60]}' is not a cron expression — use 5 fields 'minute hour day month weekday', "
+                     "e.g. '0 2 * * *' (02:00 daily), or @daily / @hourly / @weekly")
+
+
+def check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value[:60]}' is not an IANA time zone — e.g. Asia/Ho_Chi_Minh") from None
+    return value
 
 
 class ConnectionRef(_Strict):
@@ -56,9 +85,9 @@ class SourceConfig(_Strict):
     location: str | None = None
     connection: ConnectionRef | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    primary_key: list[Identifier] = Field(min_length=1)
-    incremental_column: Identifier | None = None
-    personal_columns: list[Identifier] = Field(default_factory=list)
+    primary_key: list[ColumnName] = Field(min_length=1)
+    incremental_column: ColumnName | None = None
+    personal_columns: list[ColumnName] = Field(default_factory=list)
     expectation_suite: str | None = None
     schedule: str | None = None
     on_error: Literal["fail_run", "skip_source"] = "fail_run"
@@ -85,6 +114,30 @@ class SourceConfig(_Strict):
         if self.location is None and self.connection is None:
             raise ValueError("give 'location' (a file path or URL) or 'connection' (env / airflow_conn_id)")
         return self
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return check_schedule(value)
+
+    @field_validator("location")
+    @classmethod
+    def _safe_location(cls, location: str | None) -> str | None:
+        """Tenant-independent location rules (the tenant's variable allow-list: `check_tenant`)."""
+        if location is None:
+            return location
+        locations.check_inline_credentials(location, {})
+        for name in locations.variables(location):
+            locations.check_variable(name, None)
+        if not locations.is_url(location):
+            locations.check_path_text(location)
+        return location
+
+    @field_validator("options")
+    @classmethod
+    def _no_inline_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
+        locations.check_inline_credentials(None, options)
+        return options
 
 
 class RetentionConfig(_Strict):
@@ -131,6 +184,23 @@ class TenantConfig(_Strict):
     models: list[Identifier] = Field(default_factory=list)
     catalogue: CatalogueConfig | None = None
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return check_schedule(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _inside_home(cls, value: str | None) -> str | None:
+        if value is not None:
+            resolve_data_dir(value)
+        return value
+
     @model_validator(mode="after")
     def _unique_sources(self) -> TenantConfig:
         names = [s.name for s in self.sources]
@@ -150,6 +220,43 @@ class TenantConfig(_Strict):
     def pool(self) -> str:
         """Airflow pool (one slot) serialising every writer of this tenant's warehouse."""
         return f"warehouse_{self.tenant_id.replace('-', '_')}"
+
+
+def check_tenant(cfg: TenantConfig) -> list[str]:
+    """The rules that need the tenant: variables in locations from its allow-list, absolute file paths inside
+    its data folder (or an operator-listed root). One line per problem, naming the field."""
+    problems = []
+    root = TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).root
+    for s in cfg.sources:
+        if not s.location:
+            continue
+        field = f"field 'sources[{s.name}].location'"
+        try:
+            for name in locations.variables(s.location):
+                locations.check_variable(name, cfg.tenant_id)
+            if not locations.is_url(s.location) and not locations.variables(s.location) \
+                    and Path(s.location).is_absolute():
+                locations.confine(Path(s.location), root, "this path")
+        except locations.LocationRefused as exc:
+            problems.append(f"{field}: {exc}")
+    return problems
+
+
+def _short(value: Any) -> str:
+    """What was got, for an error message: its type, and a short redacted scalar — never a whole mapping
+    or list (a config object may carry an inline password)."""
+    if isinstance(value, dict):
+        return f"a mapping with {len(value)} key(s)"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        text = redact(value)
+        if text != value:
+            return "a string (hidden: it looks like a secret)"
+        return repr(text if len(text) <= 40 else text[:37] + "...")
+    return f"a {type(value).__name__}"
 
 
 def _describe(err: dict[str, Any], data: Any) -> str:
@@ -175,8 +282,10 @@ def _describe(err: dict[str, Any], data: Any) -> str:
     if kind == "missing":
         return f"field '{field}': required but missing"
     if kind == "literal_error":
-        return f"field '{field}': got {err.get('input')!r}, expected {err['ctx']['expected']}"
-    return f"field '{field}': {err['msg']} (got {err.get('input')!r})"
+        return f"field '{field}': got {_short(err.get('input'))}, expected {err['ctx']['expected']}"
+    if kind == "value_error":  # our own validators' messages already say what was wrong and how to fix it
+        return f"field '{field}': {redact(err['msg'])}"
+    return f"field '{field}': {redact(err['msg'])} (got {_short(err.get('input'))})"
 
 
 def load_tenant_file(path: Path) -> TenantConfig:
@@ -186,11 +295,16 @@ def load_tenant_file(path: Path) -> TenantConfig:
         raise ConfigError(f"{path}: tenant file not found — create it or check the tenant id "
                           f"(tenant files live in {tenants_dir()})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        return _load_tenant_file(path)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — any surprise in one file is still one line naming it
+        raise ConfigError(f"{path}: cannot be checked ({type(exc).__name__}: {str(exc)[:200]}) — fix the file "
+                          "or report this message") from None
+
+
+def _load_tenant_file(path: Path) -> TenantConfig:
+    data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of tenant settings at the top level")
     try:
@@ -201,6 +315,9 @@ def load_tenant_file(path: Path) -> TenantConfig:
     if cfg.tenant_id != path.stem:
         raise ConfigError(f"{path}: field 'tenant_id' is '{cfg.tenant_id}' but the file is named "
                           f"'{path.name}' — name the file '{cfg.tenant_id}.yaml'")
+    problems = check_tenant(cfg)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
     return cfg
 
 

@@ -19,30 +19,55 @@ from typing import Any
 
 MASK = "***"
 # Environment variables whose names say they hold a secret.
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY$|^KEY$|DSN|CREDENTIAL|API_?KEY|PII_KEY)", re.I)
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|_KEY$|^KEY$|_KEY_|DSN|CREDENTIAL|API_?KEY|PII_KEY)", re.I)
 _MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
 
 _registered: set[str] = set()
 
+_KEYS = r"(?:password|passwd|pwd|secret|client[_-]?secret|token|access[_-]?token|refresh[_-]?token|api[_-]?key|apikey)"
+# A value after `key=`: ODBC braces ({a;b}}c}), quotes ('a b', "a b", with \ or doubled escapes), or bare.
+_VALUE = r"(?:\{(?:[^}]|\}\})*\}|'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\")"
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # scheme://user:password@host — password up to the last '@' before the host part
-    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^@\s]*)(?P<post>@)"), r"\g<pre>***\g<post>"),
-    # key=value DSN fields, quoted ('a b' or "a b") or bare
-    (re.compile(r"(?P<pre>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token)\s*[=:]\s*)"
-                r"(?P<pw>'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,'\"]+)", re.I), r"\g<pre>***"),
+    # scheme://user:password@host — the password runs to the LAST '@' of the authority ('@', ':' and '/'
+    # may appear in it unencoded), i.e. the '@' followed by a host with no further '@'.
+    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)(?P<pw>[^\s'\"/]*?)"
+                r"(?P<post>@(?=[^@\s'\"/?#]*(?:[/?#\s'\"]|$)))"), r"\g<pre>***\g<post>"),
+    # `;password=…;` (JDBC, ADO.NET, ODBC): the value runs to the next ';' (spaces included) unless braced/quoted
+    (re.compile(r"(?P<pre>;\s*" + _KEYS + r"\s*=\s*)(?P<pw>" + _VALUE + r"|[^;\r\n]*)", re.I), r"\g<pre>***"),
+    # key=value / key: value fields (libpq DSN, query strings, JSON-ish text), quoted, braced or bare
+    (re.compile(r"(?P<pre>\b" + _KEYS + r"\s*[=:]\s*)(?P<pw>" + _VALUE + r"|[^\s&;,'\"})\]]+)", re.I),
+     r"\g<pre>***"),
+    # "password": "…" (JSON, Python reprs): the quoted value only
+    (re.compile(r"(?P<pre>\b" + _KEYS + r"[\"']\s*:\s*)(?P<pw>" + _VALUE + r")", re.I), r"\g<pre>***"),
     # HTTP authorisation headers
     (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.I), r"\g<pre>***"),
 ]
+
+
+def _parts(value: str) -> set[str]:
+    """The passwords inside a DSN-shaped secret, raw, unquoted and percent-decoded (printed alone too)."""
+    from urllib.parse import quote, unquote
+
+    found: set[str] = set()
+    m = re.search(r"://[^:/@\s]*:(.*)@[^@\s]*$", value.split("?")[0])
+    if m:
+        found.add(m.group(1))
+    for m in re.finditer(r"(?:^|[\s;?&])" + _KEYS + r"\s*=\s*(" + _VALUE + r"|[^\s;&]+)", value, re.I):
+        found.add(m.group(1))
+    out: set[str] = set()
+    for pw in found:
+        inner = pw[1:-1] if len(pw) >= 2 and pw[0] + pw[-1] in ("''", '""', "{}") else pw
+        unescaped = inner.replace("}}", "}").replace("\\'", "'").replace("''", "'").replace('\\"', '"')
+        out |= {pw, inner, unescaped, unquote(inner), quote(unescaped, safe="")}
+    return {p for p in out if len(p) >= 3}
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value read at run time (a DSN, a token): it is masked wherever it appears."""
     if value and len(value) >= _MIN_SECRET_LEN:
         _registered.add(value)
-        # the parts of a DSN are secrets too (a password printed alone)
-        m = re.search(r"://[^:/@\s]*:([^@\s]+)@", value)
-        if m and len(m.group(1)) >= 3:
-            _registered.add(m.group(1))
+        _registered.update(_parts(value))  # the parts of a DSN are secrets too (a password printed alone)
 
 
 def register_env(names: Iterable[str]) -> None:
@@ -55,8 +80,16 @@ def _known_values() -> list[str]:
     for name, value in os.environ.items():
         if value and len(value) >= _MIN_SECRET_LEN and _SECRET_NAME.search(name):
             values.add(value)
+            values.update(_parts(value))
     # longest first, so a DSN is masked whole before its password alone
     return sorted(values, key=len, reverse=True)
+
+
+def mask_shapes(text: str) -> str:
+    """Only the shape net: passwords in connection strings, tokens in query strings and headers."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
 
 
 def redact(text: Any) -> Any:
@@ -66,9 +99,7 @@ def redact(text: Any) -> Any:
     for value in _known_values():
         if value in text:
             text = text.replace(value, MASK)
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(repl, text)
-    return text
+    return mask_shapes(text)
 
 
 def redact_obj(obj: Any) -> Any:
@@ -86,23 +117,53 @@ class RedactingFilter:
     """A logging filter masking secrets in every record's final message (install on handlers)."""
 
     def filter(self, record: Any) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 — a bad format string is logging's problem, not ours
-            return True
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+        _redact_record(record)
         return True
 
 
+def _redact_record(record: Any) -> None:
+    if getattr(record, "_tonghop_redacted", False):
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 — a bad format string is logging's problem, not ours
+        return
+    cleaned = redact(message)
+    if cleaned != message or record.args:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and not record.exc_text:
+        import logging
+
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    record._tonghop_redacted = True
+
+
+_factory_installed = False
+
+
 def install_log_redaction() -> None:
-    """Mask secrets in everything the root logger's handlers write (CLI, Airflow task processes)."""
+    """Mask secrets in every log record of this process (CLI, Airflow task processes).
+
+    Two hooks: the record factory redacts each record as it is made (whatever logger or handler later
+    writes it, including handlers added after this call), and a filter on the root logger's handlers catches
+    records made by code that builds LogRecords itself. Idempotent."""
     import logging
 
-    root = logging.getLogger()
-    for handler in root.handlers:
+    global _factory_installed
+    if not _factory_installed:
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _redact_record(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+    for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

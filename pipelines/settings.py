@@ -26,6 +26,22 @@ def tenants_dir() -> Path:
     return Path(os.environ.get("TONGHOP_TENANTS_DIR", TENANTS_DIR)).resolve()
 
 
+def resolve_data_dir(data_dir: str) -> Path:
+    """A tenant's `data_dir`: relative to (or absolute inside) TONGHOP_HOME, after symlinks; no `~`, no
+    variables, no `..` (a tenant file must not point its warehouse at another tenant's or the system's files).
+    Raises ValueError with the fix (the config check names the file and field)."""
+    home = tonghop_home()
+    if data_dir.startswith("~") or "$" in data_dir or ".." in Path(data_dir).parts:
+        raise ValueError(f"'{data_dir}' uses '~', a variable or '..' — give a folder inside the data root "
+                         f"{home} (relative to it, e.g. 'ninh-binh-2')")
+    path = Path(data_dir)
+    real = (path if path.is_absolute() else home / path).resolve()
+    if real == home or not real.is_relative_to(home):
+        raise ValueError(f"'{data_dir}' resolves to {real}, not a folder inside the data root {home} "
+                         "(TONGHOP_HOME) — give a folder inside it, or leave data_dir out")
+    return real
+
+
 @dataclass(frozen=True)
 class TenantPaths:
     """Files of one tenant; every writer and reader gets its paths from here."""
@@ -35,7 +51,12 @@ class TenantPaths:
     @classmethod
     def for_tenant(cls, tenant_id: str, data_dir: str | None = None) -> TenantPaths:
         if data_dir:
-            return cls(Path(os.path.expandvars(data_dir)).expanduser().resolve())
+            try:
+                return cls(resolve_data_dir(data_dir))
+            except ValueError as exc:
+                from pipelines.errors import ConfigError
+
+                raise ConfigError(f"tenant '{tenant_id}': field 'data_dir': {exc}") from None
         return cls(tonghop_home() / tenant_id)
 
     @property

@@ -81,6 +81,6 @@ def test_validate_config_command(tmp_path, capsys):
     data = _demo()
     data["sources"][0]["kind"] = "oracle"
     bad = _write(tmp_path, data, "ninh-binh")
-    assert main(["validate-config", str(bad)]) == 1
+    assert main(["validate-config", str(bad)]) == 2  # like every config error of the CLI
     captured = capsys.readouterr()
     assert "unknown source kind 'oracle'" in captured.err and "0 valid, 1 invalid" in captured.out

@@ -10,13 +10,15 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipelines import locations
 from pipelines.errors import SourceError
+from pipelines.locations import LocationRefused
+from pipelines.redact import mask_shapes, register_secret
 
 if TYPE_CHECKING:
     import duckdb
@@ -48,6 +50,9 @@ class Extract:
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     single_pass: bool = False
     fingerprint_parts: tuple[object, ...] = ()
+    # SQL queries run after the rows landed, giving rows the reader itself set aside (a CSV reader's reject table):
+    # columns _row (line), _reason, row_json; the loader keeps them in raw."_rejected_<source>".
+    rejects_sql: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class ReadState:
 
     watermark: str | None = None
     run_id: str | None = None
+    # Whether an input with this fingerprint was already promoted: a reader that can fingerprint before
+    # reading (a workbook: a `stat` with the cache) skips the read when it was.
+    is_promoted: Callable[[str], bool] | None = None
 
 
 class SourceReader(Protocol):
@@ -66,48 +74,71 @@ class SourceReader(Protocol):
                  state: ReadState | None = None) -> Extract: ...
 
 
-def resolve_file(source: SourceConfig, paths: TenantPaths) -> Path:
-    """A file location: absolute, or relative to the tenant's data folder; env vars expanded."""
+def _refused(source: SourceConfig, location: str, exc: LocationRefused) -> SourceError:
+    return SourceError(source.name, location, f"field 'sources[{source.name}].location' of the tenant file: "
+                       f"{exc.problem}", exc.fix)
+
+
+def _file_location(source: SourceConfig, paths: TenantPaths, tenant_id: str | None) -> Path:
+    """The source's location as a path under the tenant's data folder (not resolved yet), vars expanded."""
     if not source.location:
         raise SourceError(source.name, "(no location)", "this file source has no 'location'",
                           "set 'location' in the tenant file")
-    path = Path(os.path.expandvars(source.location)).expanduser()
-    if not path.is_absolute():
-        path = paths.root / path
+    try:
+        locations.check_path_text(source.location)
+        text = locations.expand(source.location, tenant_id)
+        locations.check_path_text(text)  # a variable's value may not bring '..' or '~' either
+    except LocationRefused as exc:
+        raise _refused(source, source.location, exc) from None
+    path = Path(text)
+    return path if path.is_absolute() else paths.root / path
+
+
+def resolve_file(source: SourceConfig, paths: TenantPaths, tenant_id: str | None = None) -> Path:
+    """A file location: relative to the tenant's data folder (or absolute inside it or an operator-listed
+    root), after symlinks; allowed variables expanded (`pipelines.locations`)."""
+    path = _file_location(source, paths, tenant_id)
+    try:
+        locations.confine(path, paths.root)
+    except LocationRefused as exc:
+        raise _refused(source, source.location or "", exc) from None
     if not path.is_file():
         raise SourceError(source.name, str(path), "file not found",
                           "check the path in the tenant file or that the agency's export arrived")
     return path
 
 
-_ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+def resolve_url(source: SourceConfig, tenant_id: str | None = None) -> str:
+    """A URL location with its allowed variables expanded (`http://127.0.0.1:${TONGHOP_DEMO_PORT}/api`).
 
-
-def resolve_url(source: SourceConfig) -> str:
-    """A URL location with environment variables expanded (`http://127.0.0.1:${DEMO_PORT}/api`).
-
-    A variable that is not set is a clear error naming it, not a URL with `${…}` left in it."""
+    A variable that is not set is a clear error naming it, not a URL with `${…}` left in it; a variable
+    outside the allow-list or named like a secret is refused (`pipelines.locations`)."""
     location = source.location or ""
-    missing = sorted({m.group(1) for m in _ENV_REFERENCE.finditer(location) if m.group(1) not in os.environ})
-    if missing:
-        raise SourceError(source.name, location, f"environment variable(s) {', '.join(missing)} not set",
-                          f"set {', '.join(missing)} where the pipeline runs (for the demo: `make demo` or "
-                          "`make airflow` set TONGHOP_DEMO_PORT and serve the demo's services)")
-    return os.path.expandvars(location)
+    try:
+        locations.check_inline_credentials(location, {})
+        return locations.expand(location, tenant_id)
+    except LocationRefused as exc:
+        raise SourceError(source.name, location, exc.problem, exc.fix) from None
 
 
-def resolve_files(source: SourceConfig, paths: TenantPaths) -> list[Path]:
-    """A file location that may be a glob (`exports/*.parquet`): the matching files, sorted."""
+def resolve_files(source: SourceConfig, paths: TenantPaths, tenant_id: str | None = None) -> list[Path]:
+    """A file location that may be a glob (`exports/*.parquet`): the matching files, sorted, every one
+    inside the tenant's data folder (checked after symlinks)."""
     if source.location and glob.has_magic(source.location):
-        pattern = Path(os.path.expandvars(source.location)).expanduser()
-        if not pattern.is_absolute():
-            pattern = paths.root / pattern
-        found = sorted(Path(p) for p in glob.glob(str(pattern)) if Path(p).is_file())
+        pattern = _file_location(source, paths, tenant_id)
+        found = []
+        for match in sorted(glob.glob(str(pattern))):
+            try:
+                locations.confine(Path(match), paths.root, f"'{Path(match).name}' (matched by the pattern)")
+            except LocationRefused as exc:
+                raise _refused(source, source.location, exc) from None
+            if Path(match).is_file():
+                found.append(Path(match))
         if not found:
             raise SourceError(source.name, str(pattern), "no file matches this pattern",
                               "check the pattern in the tenant file or that the agency's export arrived")
         return found
-    return [resolve_file(source, paths)]
+    return [resolve_file(source, paths, tenant_id)]
 
 
 _FINGERPRINT_CACHE = "meta.file_fingerprints"
@@ -177,6 +208,7 @@ def secret(source: SourceConfig, what: str) -> str | None:
         if not value:
             raise SourceError(source.name, f"${ref.env}", f"environment variable {ref.env} is not set",
                               f"set {ref.env} to the {what} (secrets never go in the tenant file)")
+        register_secret(value)  # masked wherever it might appear from now on (messages, logs, records)
         return value
     try:
         from airflow.sdk import Connection
@@ -190,14 +222,18 @@ def secret(source: SourceConfig, what: str) -> str | None:
                           f"cannot get the Airflow connection ({type(exc).__name__}: {exc})",
                           "create the connection in Airflow, or use 'connection: {env: VAR}' outside a task"
                           ) from None
+    register_secret(conn.password)
+    register_secret(conn.extra_dejson.get("token"))
     if what == "connection string":
-        return conn.get_uri()
+        uri = conn.get_uri()
+        register_secret(uri)
+        return uri
     return conn.password or conn.extra_dejson.get("token")
 
 
 def redact_dsn(dsn: str) -> str:
     """A connection string without its password, fit for logs and meta.loads."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", re.sub(r"password=\S+", "password=***", dsn))
+    return mask_shapes(dsn)
 
 
 def sql_literal(value: str) -> str:
