@@ -39,13 +39,14 @@ START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LG
 	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
 	    sleep 0.1; done;
 
-.PHONY: setup test-deps demo test lint airflow airflow-init app run clean help
+.PHONY: setup test-deps demo test lint airflow airflow-init app run clean help bench
 
 help:
 	@echo "make demo     set up, build the demo province, run its pipeline through Airflow, serve the app"
 	@echo "make test     set up, lint (ruff incl. AIR rules) and run the whole test suite"
 	@echo "make airflow  Airflow scheduler + web UI on 127.0.0.1:$(AIRFLOW_PORT) with every tenant's DAG"
 	@echo "make app      serve the Streamlit app on 127.0.0.1:$(APP_PORT)"
+	@echo "make bench    run every benchmark, rewrite the summary table of docs/performance.md"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -118,6 +119,11 @@ lint: setup
 test: setup test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# Every benchmark, then one summary table rewritten in docs/performance.md (`make bench BENCH=quick`: small
+# sizes, a few minutes). Needs the test tools (PostgreSQL from the machine, MariaDB from Debian).
+bench: setup test-deps
+	$(BIN)/python benchmarks/run_all.py $(if $(filter quick,$(BENCH)),--quick,)
 
 clean:
 	rm -rf $(VAR) .pytest_cache .ruff_cache apps/static/data_docs

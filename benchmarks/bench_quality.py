@@ -24,6 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from report import command_line, row  # noqa: E402
+
 from pipelines.quality.suites import VALIDATION_DUCKDB_SETTINGS  # noqa: E402 - after the path (GX not imported)
 
 # Same DuckDB settings for both routes: the ones `validate_query` gives every validation connection by default
@@ -173,6 +176,10 @@ def main() -> None:
         print(f"GX SQL   : {gx_s:6.2f} s   peak RSS {max(r['rss_mb'] for r in runs['gx']):6.0f} MB "
               f"(+ GX import {statistics.median(r['import_seconds'] for r in runs['gx']):.1f} s per process)")
         print(f"GX / SQL : {gx_s / sql_s:.2f}x")
+        row(f"data quality, GX on DuckDB, {args.rows:,} rows, 9 checks", "hand-written DuckDB SQL", sql_s, gx_s, "s",
+            command_line(), target="≤ 2×")
+        row(f"data quality peak RSS, {args.rows:,} rows", "hand SQL peak", max(r["rss_mb"] for r in runs["sql"]),
+            max(r["rss_mb"] for r in runs["gx"]), "MB", command_line(), target="< 1,000 MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

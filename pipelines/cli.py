@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
     sources = [s.strip() for s in args.sources.split(",")] if args.sources else None
-    report = run(args.tenant, steps=steps, run_id=args.run_id, only_sources=sources)
+    report = run(args.tenant, steps=steps, run_id=args.run_id, only_sources=sources, wait=getattr(args, "wait", None))
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", help="comma-separated: extract_load,validate,transform,train,publish")
     r.add_argument("--sources", help="comma-separated source names to load (default: all)")
     r.add_argument("--run-id", help="fixed batch/run id (re-running the same id is idempotent)")
+    r.add_argument("--wait", type=float, metavar="SECONDS", help="if another run holds the tenant's warehouse, "
+                   "wait this long for it before giving up with exit code 2 (default: $TONGHOP_LOCK_WAIT or 0)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="generate the demo province's source data (and --run its pipeline)")

@@ -120,14 +120,18 @@ def _unordered_inserts(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def stored_watermark(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str) -> str | None:
-    """The watermark of the source's last loaded/passed batch, other than the one being (re)loaded.
+    """The watermark of the source's last promoted batch, other than the one being (re)loaded.
 
-    A blocked batch was never promoted, so its rows must be fetched again: its watermark does not count.
+    Watermarks advance only with promoted batches: `passed`, or `unchanged` carrying a promoted batch's
+    watermark. A batch still `loaded` (its run may have died before validating it), `blocked` or
+    `abandoned` was never promoted, so its rows must be fetched again: its watermark does not count.
     """
     rows = con.execute(
-        "SELECT watermark FROM meta.loads WHERE source = ? AND batch_id <> ? AND watermark IS NOT NULL "
-        "AND status IN ('loaded', 'passed', 'unchanged') ORDER BY loaded_at DESC LIMIT 1",
-        [source.name, batch_id]).fetchall()
+        "SELECT watermark FROM meta.loads l WHERE source = ? AND batch_id <> ? AND watermark IS NOT NULL "
+        "AND (status = 'passed' OR (status = 'unchanged' AND watermark IN (SELECT watermark FROM meta.loads "
+        "  WHERE source = l.source AND status = 'passed' AND batch_id <> ?))) "
+        "ORDER BY loaded_at DESC LIMIT 1",
+        [source.name, batch_id, batch_id]).fetchall()
     return rows[0][0] if rows else None
 
 

@@ -1,12 +1,11 @@
 """Run a tenant's pipeline outside Airflow (CLI, tests): the same step functions, in order, with a summary.
 
-Every run, good or bad, appends one line per step to `<tenant>/runs.jsonl` — kept outside the warehouse so
-that a failed run can be reported without touching the warehouse it must leave as it was.
+The whole run holds the tenant's writer lock and is recorded in `<tenant>/runs.jsonl` (start, each step,
+end) by `pipelines.runcontrol`, which also finds runs that died and resolves what they left behind.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -15,6 +14,8 @@ from datetime import UTC, datetime
 
 from pipelines.config import TenantConfig, load_tenant
 from pipelines.errors import TonghopError
+from pipelines.runcontrol import Orphan, WarehouseBusy, controlled
+from pipelines.settings import TenantPaths
 from pipelines.steps import STEPS, RunContext, StepResult, run_step
 
 log = logging.getLogger("tonghop.run")
@@ -27,6 +28,7 @@ class RunReport:
     results: list[StepResult] = field(default_factory=list)
     failed_step: str | None = None
     error: str | None = None
+    orphans: list[Orphan] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -38,6 +40,7 @@ class RunReport:
         for r in self.results:
             m.update(r.metrics)
         lines = [f"Run {self.run_id} of tenant '{self.tenant_id}': {'OK' if self.ok else 'FAILED'}"]
+        lines += [f"  earlier {o.sentence(self.tenant_id)}" for o in self.orphans]
         if "n_rows_loaded" in m:
             lines.append(f"  rows loaded: {m['n_rows_loaded']:,}   rejected at load: {m['n_rows_rejected']:,}"
                          f"   sources skipped: {m['n_sources_skipped']}")
@@ -62,31 +65,43 @@ def new_run_id() -> str:
 
 
 def run(tenant: TenantConfig | str, steps: list[str] | None = None, run_id: str | None = None,
-        only_sources: list[str] | None = None) -> RunReport:
-    """Run the named steps (default: all) for a tenant; stops at the first failing step."""
+        only_sources: list[str] | None = None, wait: float | None = None) -> RunReport:
+    """Run the named steps (default: all) for a tenant; stops at the first failing step.
+
+    Holds the tenant's writer lock throughout: a second run waits up to `wait` s (default
+    `TONGHOP_LOCK_WAIT`, else 0) and then raises `WarehouseBusy` (exit 2) naming the run in progress.
+    """
     cfg = load_tenant(tenant) if isinstance(tenant, str) else tenant
     chosen = list(steps or STEPS)
     unknown = [s for s in chosen if s not in STEPS]
     if unknown:
         raise TonghopError(f"unknown step(s) {unknown}; steps are: {', '.join(STEPS)}")
-    ctx = RunContext(cfg, run_id or new_run_id(), only_sources=only_sources)
-    report = RunReport(cfg.tenant_id, ctx.run_id)
-    for i, step in enumerate([s for s in STEPS if s in chosen], 1):
-        log.info("[%s] step %d/%d: %s", cfg.tenant_id, i, len(chosen), step)
-        started = time.perf_counter()
-        try:
-            result = run_step(ctx, step)
-        except TonghopError as exc:
-            report.failed_step, report.error = step, str(exc)
-            _log_step(ctx, step, "failed", time.perf_counter() - started, error=str(exc))
-            return report
-        report.results.append(result)
-        _log_step(ctx, step, "success", result.seconds, metrics=result.metrics)
+    run_id = run_id or new_run_id()
+    paths = TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).ensure()
+    with controlled(paths, cfg.tenant_id, run_id, "cli", wait=wait) as rc:
+        ctx = RunContext(cfg, run_id, only_sources=only_sources)
+        report = RunReport(cfg.tenant_id, ctx.run_id, orphans=rc.orphans)
+        ordered = [s for s in STEPS if s in chosen]
+        rc.start_run(ordered)
+        for i, step in enumerate(ordered, 1):
+            log.info("[%s] step %d/%d: %s", cfg.tenant_id, i, len(ordered), step)
+            rc.start_step(step)
+            started = time.perf_counter()
+            try:
+                result = run_step(ctx, step)
+            except TonghopError as exc:
+                report.failed_step, report.error = step, str(exc)
+                rc.end_step(step, "failed", time.perf_counter() - started, error=str(exc))
+                rc.end_run("failed", step=step)
+                if isinstance(exc, WarehouseBusy):
+                    raise
+                return report
+            except BaseException as exc:
+                # A bug, not a data problem: still recorded as this run's end before it propagates.
+                rc.end_step(step, "failed", time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}"[:300])
+                rc.end_run("failed", step=step)
+                raise
+            report.results.append(result)
+            rc.end_step(step, "success", result.seconds, metrics=result.metrics)
+        rc.end_run("ok")
     return report
-
-
-def _log_step(ctx: RunContext, step: str, status: str, seconds: float, **extra) -> None:
-    line = {"run_id": ctx.run_id, "tenant_id": ctx.tenant.tenant_id, "step": step, "status": status,
-            "seconds": round(seconds, 3), "at": datetime.now(UTC).isoformat(), **extra}
-    with ctx.paths.run_log.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

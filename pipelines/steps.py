@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import ConfigError, ValidationBlocked, first_line
+from pipelines.errors import ConfigError, TonghopError, ValidationBlocked, first_line
 from pipelines.settings import EXPECTATIONS_DIR, WAREHOUSE_SQL_DIR, TenantPaths
 from pipelines.warehouse import (
     PII_KEY_ENV,
@@ -67,13 +67,20 @@ def extract_load(ctx: RunContext) -> StepResult:
 
 
 def validate(ctx: RunContext) -> StepResult:
-    """Run each loaded batch's expectation suite inside DuckDB; a blocking failure stops promotion."""
+    """Run each loaded batch's expectation suite inside DuckDB; a blocking failure stops promotion.
+
+    Every batch still `loaded` is validated, this run's or not (e.g. one landed by an Airflow run between two
+    of its tasks): a committed batch never stays unpromoted (`pipelines.runcontrol` abandons those of dead runs).
+    """
     from pipelines.quality.promotion import mark_unchecked_loads, record_batch
     from pipelines.quality.suites import validate_query
 
     with connect(ctx.paths.warehouse) as con:
-        batches = con.execute("SELECT source, batch_id FROM meta.loads WHERE run_id = ? AND status = 'loaded' "
-                              "ORDER BY source", [ctx.run_id]).fetchall()
+        batches = con.execute("SELECT source, batch_id FROM meta.loads WHERE status = 'loaded' "
+                              "ORDER BY source, loaded_at", []).fetchall()
+        others = sorted({b for _, b in batches if b != ctx.run_id})
+    if others:
+        log.warning("validating batch(es) %s left 'loaded' by other runs as well", ", ".join(others))
     outcomes = []
     for source_name, batch_id in batches:
         suite = ctx.tenant.source(source_name).expectation_suite
@@ -230,13 +237,39 @@ STEP_FUNCTIONS = {"extract_load": extract_load, "validate": validate, "transform
 
 
 def run_step(ctx: RunContext, step: str) -> StepResult:
-    """Run one step, timing it and recording it in `meta.step_runs` once it has succeeded."""
+    """Run one step, timing it and recording it in `meta.step_runs` once it has succeeded.
+
+    Callers hold the tenant's writer lock (`pipelines.runcontrol`); DuckDB's own lock error (another program
+    has the warehouse open) becomes a one-line `WarehouseBusy`. `TONGHOP_FAULT_AFTER=<step>` raises after
+    that step's work, before it is recorded — the crash trials' injected failure (tests/reliability).
+    """
     import json
 
+    import duckdb
+
+    from pipelines.runcontrol import busy_error
+
     started_at, started = now(), time.perf_counter()
-    result = STEP_FUNCTIONS[step](ctx)
-    result.seconds = time.perf_counter() - started
-    with connect(ctx.paths.warehouse) as con:
-        con.execute("INSERT OR REPLACE INTO meta.step_runs VALUES (?, ?, ?, ?, ?)",
-                    [ctx.run_id, step, started_at, now(), json.dumps(result.metrics, default=str)])
+    try:
+        result = STEP_FUNCTIONS[step](ctx)
+        if os.environ.get(FAULT_ENV) == step:
+            raise InjectedFault(f"fault injected after step '{step}' ({FAULT_ENV}={step})")
+        result.seconds = time.perf_counter() - started
+        with connect(ctx.paths.warehouse) as con:
+            con.execute("INSERT OR REPLACE INTO meta.step_runs VALUES (?, ?, ?, ?, ?)",
+                        [ctx.run_id, step, started_at, now(), json.dumps(result.metrics, default=str)])
+    except duckdb.IOException as exc:
+        busy = busy_error(exc, ctx.paths, ctx.tenant.tenant_id)
+        if busy is None:
+            raise
+        raise busy from None
     return result
+
+
+FAULT_ENV = "TONGHOP_FAULT_AFTER"
+
+
+class InjectedFault(TonghopError):
+    """The failure `TONGHOP_FAULT_AFTER` injects (crash trials only)."""
+
+    exit_code = 1

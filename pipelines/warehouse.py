@@ -123,9 +123,13 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     """Copy the serving layers into a new file, then rename it over the old snapshot in one step.
 
     Readers holding the old file keep reading it (the rename swaps the directory entry, not the inode);
-    new readers open the new file. A crash before the rename leaves the old snapshot serving.
+    new readers open the new file. A crash before the rename leaves the old snapshot serving; its temp
+    files (`.<snapshot>.<pid>.tmp` and `.wal`) are removed by the next publish once their process is gone.
     """
+    from pipelines.runcontrol import remove_dead_temp_files
+
     tmp = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.tmp")
+    remove_dead_temp_files(snapshot)
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
     tables = con.execute(

@@ -127,6 +127,7 @@ def _timeliness(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: So
 
 
 def mark_unchecked_loads(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Loads that landed nothing new (`unchanged`) promote and quarantine nothing."""
+    """Loads that landed nothing new (`unchanged`) promote and quarantine nothing (also those of an earlier
+    run that did not get as far as validating)."""
     con.execute("UPDATE meta.loads SET n_rows_promoted = 0, n_rows_quarantined = 0 "
-                "WHERE run_id = ? AND status = 'unchanged'", [run_id])
+                "WHERE status = 'unchanged' AND (run_id = ? OR n_rows_promoted IS NULL)", [run_id])
