@@ -157,6 +157,7 @@ def _build_data_docs(ctx: RunContext) -> None:
 
 def transform(ctx: RunContext) -> StepResult:
     """Rebuild `staging` and `marts` from promoted raw batches, personal data pseudonymised on the way."""
+    from pipelines.contracts import build_contract_views
     from pipelines.dictionary import write_dictionary_table
     from pipelines.reference.retention import purge_raw
 
@@ -169,6 +170,9 @@ def transform(ctx: RunContext) -> StepResult:
         con.execute("SET VARIABLE tonghop_pii_key = ?", [key])
         con.execute((WAREHOUSE_SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
         available = _source_views(con, ctx.tenant)
+        # contract_<name> views over the sources feeding each shared contract; what core models read
+        contracts = build_contract_views(con, ctx.tenant, available)
+        available = {f"src_{s}" for s in available} | {f"contract_{c}" for c in contracts}
         skipped: set[str] = set()
         for model in sql_models():
             if model.sources - available or model.refs & skipped:
@@ -188,18 +192,26 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
 
     A personal column is normalised before it is pseudonymised ('+84 912 345 678' and '0912345678' give one
     token) and its validity flag (`is_<column>_valid`) is computed from the raw value and kept; the raw
-    value itself never leaves this view. Reference tables (`ref_*`, `seed_*`) are registered alongside.
+    value itself never leaves this view. A source feeding a contract also has every column a personal contract
+    column is mapped from pseudonymised, with the contract's kind, declared in `personal_columns` or not.
+    Reference tables (`ref_*`, `seed_*`) are registered alongside.
     """
+    from pipelines.contracts import load_contracts, personal_kinds, personal_sql
     from pipelines.quality.rowchecks import exclusion_sql  # quarantined rows are never promoted
     from pipelines.reference.identifiers import personal_column_sql
     from pipelines.reference.register import register_reference
+    from pipelines.warehouse import columns_of
 
     register_reference(con, tenant)
     available: set[str] = set()
     for source in tenant.sources:
         if not table_exists(con, "raw", source.name):
             continue
-        replaced, flags = personal_column_sql(source.personal_columns)
+        if source.contract:
+            existing = set(columns_of(con, "raw", source.name))
+            replaced, flags = personal_sql(personal_kinds(source, load_contracts().get(source.contract), existing))
+        else:
+            replaced, flags = personal_column_sql(source.personal_columns)
         replace = ", ".join(replaced)
         keys = ", ".join(f'"{c}"' for c in source.primary_key)
         promoted = f"SELECT batch_id FROM meta.loads WHERE source = '{source.name}' AND status = 'passed'"

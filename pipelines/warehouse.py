@@ -87,8 +87,9 @@ class SqlModel:
 
     @property
     def sources(self) -> set[str]:
-        """Sources it reads (`src_<source>` views): a tenant without one of them skips the model."""
-        return set(re.findall(r"\bsrc_([a-z][a-z0-9_]*)\b", self.sql))
+        """The views it reads: `contract_<name>` (shared contracts, what core models read) or `src_<source>`;
+        a tenant without one of them skips the model."""
+        return set(re.findall(r"\b((?:contract|src)_[a-z][a-z0-9_]*)\b", _without_comments(self.sql)))
 
     @property
     def refs(self) -> set[str]:
@@ -97,6 +98,10 @@ class SqlModel:
     @property
     def qualified(self) -> str:
         return f"{self.layer}.{self.name}"
+
+
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
 
 
 def sql_models(root: Path = WAREHOUSE_SQL_DIR, layers: tuple[str, ...] = ("staging", "marts")) -> list[SqlModel]:

@@ -83,3 +83,16 @@ CREATE OR REPLACE TEMP MACRO unit_name_key_bare(v) AS
     unit_name_key(regexp_replace(lower(nfc_normalize(CAST(v AS VARCHAR))),
                   '^[ \t\r\n]*((ubnd|ủy ban nhân dân|uỷ ban nhân dân|uy ban nhan dan)[ \t\r\n]+)?'
                   || '(xã|phường|đặc khu|thị trấn|xa|phuong|dac khu|thi tran)[ \t\r\n]+', ''));
+
+-- Vietnamese formats, for source mappings onto shared contracts (pipelines/contracts.py, docs/contracts.md).
+-- vn_date('15/06/2023') -> 2023-06-15 (also dd-mm-yyyy, dd.mm.yyyy, yyyy-mm-dd); text that is not a date -> NULL.
+CREATE OR REPLACE TEMP MACRO vn_date(v) AS
+    CAST(try_strptime(nullif(trim(CAST(v AS VARCHAR)), ''), ['%d/%m/%Y', '%d-%m-%Y', '%d.%m.%Y', '%Y-%m-%d']) AS DATE);
+-- vn_number('1.234,5') -> 1234.5: thousands dots (and spaces) out, the decimal comma to a point; a value that
+-- is already a number stays as it is; text that is not a number -> NULL.
+CREATE OR REPLACE TEMP MACRO vn_number(v) AS
+    CASE WHEN typeof(v) IN ('DOUBLE', 'FLOAT', 'INTEGER', 'BIGINT', 'SMALLINT', 'TINYINT', 'HUGEINT')
+              OR starts_with(typeof(v), 'DECIMAL') THEN TRY_CAST(v AS DOUBLE)
+         ELSE TRY_CAST(replace(replace(replace(nullif(trim(CAST(v AS VARCHAR)), ''), ' ', ''), '.', ''), ',', '.')
+                       AS DOUBLE)
+    END;

@@ -1,9 +1,9 @@
 -- staging.can_bo: one-stop-shop officers (cán bộ một cửa) per receiving agency, from the latest roster.
--- Grain: co_quan. Feeds the staffing model's capacity per officer.
+-- Reads the shared contract `can_bo` (warehouse/contracts/can_bo.yml). Grain: co_quan. Feeds the staffing model's capacity per officer.
 with
 
 source as (
-    select * from src_can_bo
+    select * from contract_can_bo
 ),
 
 final as (

@@ -1,6 +1,6 @@
--- staging.doanh_nghiep: one row per enterprise of the business registry (both exports: the current one and
--- the pre-2008 TCVN3 one), typed, tax code validated, the representative's name and phone pseudonymised
--- (src views), and the head office's free-text address resolved to the current (post-July-2025) commune:
+-- staging.doanh_nghiep: one row per enterprise of the business registry (every source feeding the shared
+-- contract `doanh_nghiep`, `nguon` naming it), typed, tax code validated, the representative's name and phone
+-- pseudonymised (by the contract view), and the head office's free-text address resolved to the current (post-July-2025) commune:
 --   * an address that still names a district ('…, xã X, huyện Y, tỉnh Z') is a pre-2025 address: the ward is
 --     looked up among the legacy wards of that district (dm_xa_cu_moi), so equal ward names in two districts
 --     are told apart;
@@ -10,9 +10,8 @@
 with
 
 source as (
-    select *, 'dang_ky_kinh_doanh' as nguon from src_dang_ky_kinh_doanh
-    union all by name
-    select *, 'dang_ky_kinh_doanh_cu' as nguon from src_dang_ky_kinh_doanh_cu
+    -- every source feeding the contract (the demo: the current export and the pre-2008 TCVN3 one)
+    select *, _source as nguon from contract_doanh_nghiep
 ),
 
 legacy_wards as (
@@ -42,11 +41,11 @@ parsed as (
     select
         *,
         -- the address part that starts with a commune kind (with or without diacritics), after a comma
-        nullif(trim(regexp_extract(dia_chi,
+        nullif(trim(regexp_extract(dia_chi_tru_so,
             '(^|,)\s*((xã|xa|phường|phuong|thị trấn|thi tran|đặc khu|dac khu)\s+[^,]+)', 2, 'i')), '')
                                                                                         as xa_trong_dia_chi,
         -- a district part before the province: only pre-2025 addresses have one
-        nullif(trim(regexp_extract(dia_chi,
+        nullif(trim(regexp_extract(dia_chi_tru_so,
             ',\s*(huyện|huyen|quận|quan|thị xã|thi xa|thành phố|thanh pho)\s+([^,]+),\s*(tỉnh|tinh|thành phố|thanh pho)',
             2, 'i')), '')                                                              as huyen_trong_dia_chi
     from source
@@ -82,8 +81,8 @@ final as (
         dien_tich_tru_so_m2,
         trim(trang_thai)                                       as trang_thai,
         ho_ten_nguoi_dai_dien                                  as nguoi_dai_dien_token,
-        so_dien_thoai                                          as dien_thoai_token,
-        is_so_dien_thoai_valid                                 as is_phone_valid,
+        so_dien_thoai_nguoi_dai_dien                           as dien_thoai_token,
+        is_so_dien_thoai_nguoi_dai_dien_valid                  as is_phone_valid,
         xa_trong_dia_chi,
         huyen_trong_dia_chi,
         matched.ma_xa,

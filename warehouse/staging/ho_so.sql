@@ -1,12 +1,12 @@
 -- staging.ho_so: one row per dossier (hồ sơ) of the one-stop-shop, typed, with derived flags.
--- Personal columns arrive already normalised and pseudonymised by `src_ho_so` (pipelines/steps.py), with
--- their validity flags computed from the raw values. The commune code is normalised to the current
+-- Reads the shared contract `ho_so` (every feeding source): personal columns arrive normalised and
+-- pseudonymised by the contract view (pipelines/contracts.py), with validity flags computed from the raw values. The commune code is normalised to the current
 -- (post-July-2025) unit through staging.dm_don_vi_tra_cuu; what does not resolve is listed in
 -- the don_vi_chua_khop table, never guessed.
 with
 
 source as (
-    select * from src_ho_so
+    select * from contract_ho_so
 ),
 
 unit_codes as (
@@ -31,10 +31,10 @@ renamed as (
         ngay_hen_tra,
         ngay_tra,
         trang_thai,
-        so_cccd                                as nguoi_nop_token,
-        so_dien_thoai                          as dien_thoai_token,
-        is_so_cccd_valid                       as is_cccd_valid,
-        is_so_dien_thoai_valid                 as is_phone_valid,
+        so_cccd_nguoi_nop                      as nguoi_nop_token,
+        so_dien_thoai_nguoi_nop                as dien_thoai_token,
+        is_so_cccd_nguoi_nop_valid             as is_cccd_valid,
+        is_so_dien_thoai_nguoi_nop_valid       as is_phone_valid,
         ngay_cap_nhat                          as cap_nhat_at,
         as_of.data_as_of
     from source cross join as_of

@@ -1,11 +1,12 @@
--- staging.xa_hoi_so: digital-society indicators, one row per commune, quarter and component (long form).
+-- staging.xa_hoi_so: digital-society indicators, one row per commune, quarter and component (long form),
+-- from the shared contract `chi_so_xa_hoi_so` (every feeding source).
 -- The commune is normalised to its current code: by code (current or legacy), else by name within the
 -- tenant's province (with or without diacritics and 'Xã'/'Phường'); unresolved rows keep ma_xa NULL and
 -- are listed in the don_vi_chua_khop table.
 with
 
 source as (
-    select * from src_chi_so_xa_hoi_so
+    select * from contract_chi_so_xa_hoi_so
 ),
 
 unit_keys as (
@@ -23,7 +24,7 @@ unpivoted as (
 renamed as (
     select
         nullif(trim(ma_xa), '')                                             as ma_xa_goc,
-        ten_xa_phuong                                                       as ten_xa,
+        ten_xa,
         ky_bao_cao,
         cast(regexp_extract(ky_bao_cao, '(\d{4})', 1) as integer)           as nam,
         cast(regexp_extract(ky_bao_cao, 'Quý\s*(\d)', 1) as integer)        as quy,
