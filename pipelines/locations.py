@@ -123,7 +123,7 @@ def confine(path: Path, root: Path, what: str = "the file") -> Path:
 
 _INLINE = [
     (re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^/@\s:]*:[^/\s]*@"), "a password in a URL/DSN (user:password@host)"),
-    (re.compile(r"(?:^|[\s;?&{,])(?:password|passwd|pwd)\s*=\s*(?!\$\{?[A-Za-z_])\S", re.I), "a password= value"),
+    (re.compile(r"(?:^|[\s;?&{,])(?:password|passwd|pwd)\s*=\s*(?!\$\{?[A-Za-z_])\S", re.I), "a password field"),
     (re.compile(r"[?&;](?:token|access_token|api_?key|apikey|key|secret|client_secret|sig|signature)="
                 r"(?!\$\{?[A-Za-z_]|&|$)", re.I), "a token/api_key query parameter"),
     (re.compile(r"\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), "an Authorization value"),
