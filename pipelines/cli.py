@@ -48,7 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.config import load_tenant
-    from pipelines.demo import generate
+    from pipelines.demo import generate_for
+    from pipelines.demo.ministry import TENANT_ID as MINISTRY
     from pipelines.settings import TenantPaths
 
     cfg = load_tenant(args.tenant)
@@ -56,17 +57,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging.getLogger("tonghop.demo").info("generating %s demo rows for %s into %s", f"{args.rows:,}",
                                            cfg.display_name, paths.sources)
     dsn = args.postgres_dsn or os.environ.get("TONGHOP_DEMO_POSTGRES_DSN")
-    written = generate(paths.sources, rows=args.rows, seed=args.seed, postgres_dsn=dsn)
+    dsn = None if cfg.tenant_id == MINISTRY else dsn  # the ministry's dossiers come from its API, not a database
+    written = generate_for(cfg.tenant_id, paths.sources, rows=args.rows, seed=args.seed, postgres_dsn=dsn)
     for name, path in written.items():
-        print(f"wrote {name}: {path} ({path.stat().st_size:,} bytes)")
+        size = sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
+        print(f"wrote {name}: {path} ({size:,} bytes)")
     if dsn:
         print("loaded tables ho_so, thu_tuc, co_quan into PostgreSQL (COPY)")
     if args.run:
+        from pipelines.demo.ministry.api import TOKEN_ENV as MINISTRY_TOKEN_ENV
         from pipelines.demo.servers import PORT_ENV, TOKEN_ENV, serve_demo_portals
 
         # The demo's API and open-data portal must answer while its pipeline runs: serve them for that long.
         server, _ = serve_demo_portals(0, rows=args.rows, seed=args.seed)
         os.environ[PORT_ENV], os.environ[TOKEN_ENV] = str(server.server_address[1]), server.token
+        os.environ[MINISTRY_TOKEN_ENV] = server.ministry_token
         try:
             return cmd_run(argparse.Namespace(tenant=cfg.tenant_id, steps=None, run_id=None, sources=None))
         finally:
@@ -84,7 +89,11 @@ def cmd_demo_serve(args: argparse.Namespace) -> int:
         raise TonghopError(f"cannot serve the demo portals on 127.0.0.1:{args.port} ({exc.strerror}): "
                            "choose another port with --port (make demo DEMO_PORT=…)") from None
     print(f"LGSP API:  {server.base_url}{FEEDBACK_PATH}  (Authorization: Bearer ${TOKEN_ENV})", flush=True)
-    print(f"CKAN:      {server.base_url}{CKAN_ROOT}/api/3/action/package_search   (Ctrl+C to stop)", flush=True)
+    print(f"CKAN:      {server.base_url}{CKAN_ROOT}/api/3/action/package_search", flush=True)
+    from pipelines.demo.ministry import api as ministry_api
+
+    print(f"BKHCN API: {server.base_url}{ministry_api.APPLICATIONS_PATH}  ({ministry_api.KEY_HEADER}: "
+          f"${ministry_api.TOKEN_ENV})   (Ctrl+C to stop)", flush=True)
     try:
         thread.join()
     except KeyboardInterrupt:

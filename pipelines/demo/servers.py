@@ -6,6 +6,8 @@
 - `/ckan/api/3/action/{package_search, package_show, datastore_search}` and resource downloads: the
   provincial open-data portal in CKAN's action-API shape, with two datasets (digital-society indicators
   per commune, public service points), each a DataStore resource and a CSV download.
+- `/bkhcn/dvc/api/v2/applications`: the second demo tenant's (Bộ Khoa học và Công nghệ) dossier system —
+  API key in `X-Api-Key` (`$BKHCN_API_TOKEN`), cursor pages with a `next` link (`pipelines.demo.ministry.api`).
 
 Data is generated from the seed (the same numbers as `tonghop demo`'s files). `serve_demo_portals(port)`
 starts it in a thread (tests); `tonghop demo-serve` runs it in the foreground.
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from pipelines.demo.feedback import feedback
+from pipelines.demo.ministry import api as ministry_api
 from pipelines.demo.places import PROVINCE_NAME, communes
 from pipelines.demo.workbooks import COMPONENTS, indicator_values, quarter_labels
 
@@ -57,6 +60,14 @@ class DemoData:
     @cached_property
     def feedback(self) -> list[dict[str, Any]]:
         return feedback(max(200, self.rows // 10), self.as_of, np.random.default_rng([self.seed, 11]))
+
+    @cached_property
+    def ministry_applications(self) -> list[dict[str, Any]]:
+        """The second demo tenant's dossiers (Bộ Khoa học và Công nghệ), served at ministry_api.APPLICATIONS_PATH."""
+        from pipelines.demo.ministry import n_dossiers
+        from pipelines.demo.ministry.applications import applications
+
+        return applications(n_dossiers(self.rows), self.seed, self.as_of)
 
     @cached_property
     def datasets(self) -> dict[str, tuple[dict[str, Any], list[dict[str, str]], list[dict[str, Any]]]]:
@@ -100,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if url.path == FEEDBACK_PATH:
                 self._feedback(query)
+            elif url.path == ministry_api.APPLICATIONS_PATH:
+                ministry_api.handle(self, self.server.base_url, query, self.server.data.ministry_applications,
+                                    self.server.ministry_token)
             elif url.path.startswith(f"{CKAN_ROOT}/api/3/action/"):
                 self._ckan(url.path.rsplit("/", 1)[-1], query)
             elif url.path.startswith(f"{CKAN_ROOT}/dataset/") and url.path.endswith(".csv"):
@@ -218,14 +232,16 @@ class _DemoServer(ThreadingHTTPServer):
 
 
 def serve_demo_portals(port: int = 0, *, rows: int = 20_000, seed: int = 37,
-                       token: str | None = None) -> tuple[_DemoServer, threading.Thread]:
+                       token: str | None = None, ministry_token: str | None = None
+                       ) -> tuple[_DemoServer, threading.Thread]:
     """Start the services on 127.0.0.1:`port` (0: any free port) in a daemon thread; `server.shutdown()` stops.
 
     The data is built before the first request is accepted, so the first pipeline read is not slowed.
     """
     data = DemoData(rows=rows, seed=seed)
-    data.feedback, data.datasets  # noqa: B018 - build now
+    data.feedback, data.datasets, data.ministry_applications  # noqa: B018 - build now
     server = _DemoServer(port, data, token or os.environ.get(TOKEN_ENV) or DEMO_TOKEN)
+    server.ministry_token = ministry_token or os.environ.get(ministry_api.TOKEN_ENV) or ministry_api.DEMO_TOKEN
     thread = threading.Thread(target=server.serve_forever, name="tonghop-demo-portals", daemon=True)
     thread.start()
     return server, thread

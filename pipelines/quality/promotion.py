@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pipelines.quality import rowchecks
@@ -116,14 +116,33 @@ def _timeliness(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: So
     if not source.incremental_column or not cron:
         return None
     newest, loaded_at = con.execute(
-        f'SELECT max("{source.incremental_column}")::TIMESTAMP, min(_loaded_at) FROM raw."{source.name}" '
+        f'SELECT max("{source.incremental_column}"), min(_loaded_at) FROM raw."{source.name}" '
         "WHERE _batch_id = ?", [batch_id]).fetchone()
     if loaded_at is None:
         return None
     zone = ZoneInfo(tenant.timezone)
     local_load = loaded_at.astimezone(zone)
     interval = rowchecks.schedule_interval(cron, local_load.replace(tzinfo=None))
-    return rowchecks.timeliness(newest.replace(tzinfo=zone) if newest else None, loaded_at, interval)
+    return rowchecks.timeliness(_as_moment(newest, zone), loaded_at, interval)
+
+
+def _as_moment(value: Any, zone: ZoneInfo) -> datetime | None:
+    """An incremental column's newest value as an aware time: a timestamp or date (local time), an epoch number
+    (UTC; milliseconds when above 1e11, as APIs send them, else seconds) or ISO text; None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, zone)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=zone)
+    return None
 
 
 def mark_unchecked_loads(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
