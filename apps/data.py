@@ -40,6 +40,13 @@ def query(sql: str, params: list | None = None):
 
 
 @st.cache_data(show_spinner=False)
+def tables(_version: float | None) -> set[str]:
+    """Every `schema.table` the snapshot holds: pages ask before they read, and explain what is missing."""
+    found = query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables")
+    return set(found["t"])
+
+
+@st.cache_data(show_spinner=False)
 def tenant_name(_version: float | None, lang: str) -> str:
     cfg = load_tenant(tenant_id())
     return cfg.display_name if lang == "vi" or not cfg.display_name_en else cfg.display_name_en
@@ -99,9 +106,7 @@ def promotion_counts(_version: float | None):
 @st.cache_data(show_spinner=False)
 def anomalies(_version: float | None, limit: int = 50):
     """The anomaly model's flags (marts.bat_thuong), strongest first; empty when the tenant does not run it."""
-    found = query("SELECT count(*) AS n FROM information_schema.tables "
-                  "WHERE table_schema = 'marts' AND table_name = 'bat_thuong'")
-    if not found["n"].iloc[0]:
+    if "marts.bat_thuong" not in tables(_version):
         return None
     return query("SELECT loai, doi_tuong, ky, gia_tri, gia_tri_ky_vong, diem_z, mo_ta FROM marts.bat_thuong "
                  "ORDER BY abs(diem_z) DESC, loai, doi_tuong, ky LIMIT ?", [limit])

@@ -24,6 +24,13 @@ TEXT: dict[str, dict[str, str]] = {
     "dossier": {"vi": "Mã hồ sơ", "en": "Dossier"},
     "due": {"vi": "Hạn trả", "en": "Due"},
     "model_version": {"vi": "Phiên bản mô hình", "en": "Model version"},
+    "needs_data": {"vi": "Phần «{what}» cần dữ liệu mà đơn vị này chưa có ({tables}). Để có phần này, khai báo một "
+                          "nguồn theo hợp đồng dữ liệu dùng chung tương ứng (contract) hoặc bật mô hình trong tệp cấu "
+                          "hình đơn vị, rồi chạy lại pipeline. Xem docs/onboarding.md.",
+                   "en": "The part '{what}' needs data this tenant does not have yet ({tables}). To get it, declare a "
+                         "source for the matching shared data contract, or list the model in the tenant file, then "
+                         "run the pipeline again. See docs/onboarding.md."},
+    "dossier_kpis": {"vi": "Chỉ số hồ sơ thủ tục hành chính", "en": "Administrative-procedure dossier figures"},
     "no_snapshot": {"vi": "Chưa có bản dữ liệu phục vụ. Hãy chạy pipeline của đơn vị trước (tonghop run).",
                     "en": "No serving snapshot yet. Run the tenant's pipeline first (tonghop run)."},
     "dq_title": {"vi": "Chất lượng dữ liệu", "en": "Data quality"},

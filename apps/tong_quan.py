@@ -7,9 +7,10 @@ import streamlit as st
 
 from apps import data, fmt
 from apps.i18n import t
-from apps.layout import page_header
+from apps.layout import has_data, page_header
 
 lang, version = page_header("title")
+has_data(version, lang, ["marts.kpi_tong_quan", "marts.ho_so_tuan"], "dossier_kpis", stop=True)
 
 st.caption(f"{data.tenant_name(version, lang)} · {t('data_as_of', lang)} "
            f"{fmt.day(data.kpis(version)['data_as_of'], lang)} · {t('snapshot_at', lang)} "
@@ -37,6 +38,7 @@ if lang == "vi":
 st.altair_chart(chart, width="stretch")
 
 st.subheader(t("risk_title", lang))
+has_data(version, lang, ["marts.ho_so_nguy_co_qua_han"], "risk_title", stop=True)
 risks = data.top_risks(version)
 risks["ngay_hen_tra"] = risks["ngay_hen_tra"].map(lambda d: fmt.day(d, lang))
 risks["xac_suat_qua_han"] = risks["xac_suat_qua_han"].map(lambda p: fmt.percent(p, 0, lang))
