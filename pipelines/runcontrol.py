@@ -23,7 +23,8 @@ A run's state is its last event. Only the lock holder appends, so the file has o
 **Orphans.** Whoever takes the lock looks at the records: a run (other than its own) whose last event shows
 work in progress — a `step_start`, or for a CLI run anything but `run_end` — cannot be alive, because every
 writer holds the lock while it works. That run is recorded `died` (with the step it was in) and said so in
-the log and the run summary. Its batches still `loaded` in `meta.loads` are *abandoned*: status
+the log and the run summary. Its batches still `loaded` in `meta.loads` — and those of a run that ended
+`failed` after its load committed (a later step raised) — are *abandoned*: status
 `abandoned`, their rows removed from `raw`, and — since watermarks advance only with promoted batches
 (`pipelines.load.stored_watermark`) and only promoted fingerprints count as "already loaded" — this run
 fetches those rows again. Chosen over promoting the orphan through validation because the next run then
@@ -137,7 +138,7 @@ class WriterLock:
                f"{h.get('since', '?')} (pid {h.get('pid', '?')} on {h.get('host', '?')})")
         if waited is None:
             return who
-        after = f" (waited {waited:.0f} s)" if waited else ""
+        after = f" (waited {waited:g} s)" if waited else ""
         return (f"{who}{after}: nothing was done — let it finish and run again, or wait for it with "
                 f"--wait SECONDS (or {WAIT_ENV})")
 
@@ -238,19 +239,16 @@ class Orphan:
     pid: int | None
     started_at: str | None
     batches: list[tuple[str, str]] = field(default_factory=list)  # (source, batch_id) abandoned
+    status: str = "died"  # died (found in progress, holder gone) | failed (ended failing, batches left loaded)
 
     def sentence(self, tenant_id: str) -> str:
-        where = f"during step '{self.step}'" if self.step else "between steps"
+        where = (f"during step '{self.step}'" if self.step else "between steps") if self.status == "died" \
+            else f"at step '{self.step}'"
         what = (f"its {len(self.batches)} batch(es) left 'loaded' ({', '.join(s for s, _ in self.batches)}) were "
                 "abandoned and their rows are fetched again by this run" if self.batches
                 else "it left no unpromoted batch")
-        return (f"run {self.run_id} of tenant '{tenant_id}' died {where} (pid {self.pid}, started "
+        return (f"run {self.run_id} of tenant '{tenant_id}' {self.status} {where} (pid {self.pid}, started "
                 f"{self.started_at}): {what}")
-
-
-def find_dead_runs(paths: TenantPaths, current_run_id: str) -> list[RunState]:
-    """Runs whose records show work in progress; only call while holding the lock (so none is alive)."""
-    return [st for st in run_states(paths).values() if st.run_id != current_run_id and st.in_progress]
 
 
 def abandon_batches(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str]]:
@@ -272,23 +270,39 @@ def abandon_batches(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[s
 
 
 def resolve_orphans(paths: TenantPaths, tenant_id: str, current_run_id: str) -> list[Orphan]:
-    """Record every dead run as `died`, abandon its unpromoted batches, clean leftover snapshot temp files."""
+    """Record dead runs as `died`; abandon the unpromoted batches of runs that died or failed; clean temp files.
+
+    Call only while holding the lock. The current run id is never an orphan: a retry resumes its run.
+    """
     from pipelines.warehouse import connect
 
     clean_leftovers(paths)
-    dead = find_dead_runs(paths, current_run_id)
-    if not dead:
+    states = [st for st in run_states(paths).values() if st.run_id != current_run_id]
+    dead = {st.run_id for st in states if st.in_progress}
+    failed = {st.run_id for st in states if st.last.get("event") == "run_end"
+              and st.last.get("status") in ("failed", "died")}
+    if not dead and not failed:
         return []
     orphans = []
-    needs_warehouse = paths.warehouse.exists()
-    con_cm = connect(paths.warehouse) if needs_warehouse else contextlib.nullcontext(None)
+    con_cm = connect(paths.warehouse) if paths.warehouse.exists() else contextlib.nullcontext(None)
     with con_cm as con:
-        for st in dead:
-            batches = abandon_batches(con, st.run_id) if con is not None else []
-            orphan = Orphan(st.run_id, st.step, st.pid, st.started_at, batches)
-            append_record(paths, {"event": "run_end", "run_id": st.run_id, "tenant_id": tenant_id,
-                                  "status": "died", "step": st.step, "pid": st.pid, "at": _now(),
-                                  "found_by": current_run_id, "abandoned_batches": [list(b) for b in batches]})
+        loaded = {r for (r,) in con.execute("SELECT DISTINCT run_id FROM meta.loads WHERE status = 'loaded'")
+                  .fetchall()} if con is not None else set()
+        for st in states:
+            if st.run_id not in dead and not (st.run_id in failed and st.run_id in loaded):
+                continue
+            batches = abandon_batches(con, st.run_id) if st.run_id in loaded else []
+            status = "died" if st.run_id in dead else str(st.last.get("status"))
+            step = st.step if status == "died" else st.last.get("step")
+            orphan = Orphan(st.run_id, step, st.pid, st.started_at, batches, status)
+            if status == "died":
+                append_record(paths, {"event": "run_end", "run_id": st.run_id, "tenant_id": tenant_id,
+                                      "status": "died", "step": step, "pid": st.pid, "at": _now(),
+                                      "found_by": current_run_id, "abandoned_batches": [list(b) for b in batches]})
+            else:
+                append_record(paths, {"event": "batches_abandoned", "run_id": st.run_id, "tenant_id": tenant_id,
+                                      "at": _now(), "found_by": current_run_id,
+                                      "abandoned_batches": [list(b) for b in batches]})
             log.warning("[%s] %s", tenant_id, orphan.sentence(tenant_id))
             orphans.append(orphan)
     return orphans
