@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
+from pipelines.redact import redact
 from pipelines.sources import Extract, reader_for
 from pipelines.sources.base import ReadState, content_fingerprint, drop_temp, sql_literal
 from pipelines.warehouse import columns_of, now, table_exists, transaction
@@ -71,6 +72,10 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                 try:
                     con.execute(f'CREATE OR REPLACE TEMP TABLE "_pre_{source.name}" AS SELECT * FROM {_VIEW}')
                     extract.single_pass = False
+                    if extract.rejects_sql:  # the reader's cleanup drops what they read from: keep them now
+                        con.execute(f'CREATE OR REPLACE TEMP TABLE "_prerej_{source.name}" AS '
+                                    + " UNION ALL BY NAME ".join(f"({sql})" for sql in extract.rejects_sql))
+                        extract.rejects_sql = [f'SELECT * FROM temp."_prerej_{source.name}"']
                 except duckdb.Error as exc:
                     raise _read_error(source, extract.location, exc) from None
                 finally:
@@ -98,7 +103,7 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             try:
                 result = _land(con, source, extract, run_id)
             finally:
-                extract.cleanup.append(drop_temp(con, f"_pre_{source.name}"))
+                extract.cleanup += [drop_temp(con, f"_pre_{source.name}"), drop_temp(con, f"_prerej_{source.name}")]
                 _release(con, extract)
             result.seconds = time.perf_counter() - started
             log.info("[%s] source '%s': %s, %s rows read, %s loaded, %s rejected (%.1f s)", tenant.tenant_id,
@@ -139,14 +144,20 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
     """Read a source and expose it as the temp view `extract_rel`; any reader failure is a SourceError."""
     import duckdb
 
+    def is_promoted(fingerprint: str) -> bool:
+        return bool(con.execute("SELECT count(*) FROM meta.loads WHERE source = ? AND fingerprint = ? AND "
+                                "status = 'passed' AND batch_id <> ?", [source.name, fingerprint, run_id]
+                                ).fetchall()[0][0])
+
     state = ReadState(watermark=stored_watermark(con, source, run_id) if source.incremental_column else None,
-                      run_id=run_id)
+                      run_id=run_id, is_promoted=is_promoted)
     reader = reader_for(source.kind)
     try:
         # Readers written before `state` existed take three arguments; both kinds keep working.
         takes_state = "state" in inspect.signature(reader).parameters
         extract = reader(source, con, paths, state=state) if takes_state else reader(source, con, paths)
         extract.watermark = extract.watermark or state.watermark
+        extract.relation = _normalised(source, extract)
         con.register(_VIEW, extract.relation)
     except duckdb.Error as exc:
         raise _read_error(source, source.location or "(connection)", exc) from None
@@ -161,6 +172,35 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
                           f"check the source's options and input; if they look right, report this with the log "
                           f"(the '{source.kind}' reader should have named the problem)") from exc
     return extract
+
+
+def _normalised(source: SourceConfig, extract: Extract) -> duckdb.DuckDBPyRelation:
+    """Header names and text values in Unicode NFC, so that Vietnamese typed in decomposed form (NFD, as
+    macOS and some input methods write it) joins with the composed form; a stray BOM (U+FEFF) is dropped.
+
+    Two headers equal after normalisation are refused, naming the column (never silently renamed).
+    """
+    import unicodedata
+
+    rel = extract.relation
+    names = [unicodedata.normalize("NFC", c).replace("\ufeff", "").strip() for c in rel.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SourceError(source.name, extract.location, f"duplicate column name(s) in the header: {dupes}",
+                          "rename the columns in the export (each header must be unique), or for a workbook "
+                          "use 'rename'/'header_join'")
+    cols = []
+    changed = False
+    for col, name, typ in zip(rel.columns, names, [str(t) for t in rel.types], strict=True):
+        ref = '"' + col.replace('"', '""') + '"'
+        alias = '"' + name.replace('"', '""') + '"'
+        if typ == "VARCHAR":
+            cols.append(f"replace(nfc_normalize({ref}), '\ufeff', '') AS {alias}")
+            changed = True
+        else:
+            cols.append(f"{ref} AS {alias}")
+            changed = changed or name != col
+    return rel.project(", ".join(cols)) if changed else rel
 
 
 def _read_error(source: SourceConfig, location: str, exc: Exception) -> SourceError:
@@ -247,7 +287,14 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         raise SourceError(source.name, extract.location, f"rows do not fit raw.{source.name} ({first_line(exc)})",
                           "a column changed type or a value is malformed; fix the export or the source's "
                           "'types' option, then re-run") from None
+    n_malformed = _reader_rejects(con, source, extract, batch_id, loaded_at)
+    n_rejected += n_malformed
     n_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+    if n_malformed and not n_loaded:
+        [(first,)] = con.execute(f"SELECT min_by(_reason, _row) FROM raw.\"_rejected_{source.name}\" "
+                                 "WHERE _batch_id = ?", [batch_id]).fetchall()
+        raise SourceError(source.name, extract.location, f"every one of the {n_malformed:,} line(s) is malformed "
+                          f"(first: {first[:200]})", "check 'delimiter', 'quote', 'encoding', 'types' and 'date_format' against the file")
     n_read = extract.n_rows_read if extract.n_rows_read is not None else n_loaded + n_rejected
     if extract.fingerprint is None:  # a single-pass stream: identify the input by the rows that landed
         extract.fingerprint = content_fingerprint(con, table, *extract.fingerprint_parts, columns=list(incoming),
@@ -328,23 +375,51 @@ def _retyped(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extr
     return out
 
 
+def _rejected_table(con: duckdb.DuckDBPyConnection, source: SourceConfig) -> str:
+    """raw."_rejected_<source>": each held-back row as JSON, its row/line number and the reason (column, value).
+
+    It stays in `raw` (never copied to meta or the snapshot): the row may hold personal data."""
+    rejected = f'raw."_rejected_{source.name}"'
+    con.execute(f"CREATE TABLE IF NOT EXISTS {rejected} (row_json JSON, _reason VARCHAR, _source VARCHAR, "
+                "_batch_id VARCHAR, _loaded_at TIMESTAMPTZ, _row BIGINT)")
+    con.execute(f"ALTER TABLE {rejected} ADD COLUMN IF NOT EXISTS _row BIGINT")
+    return rejected
+
+
 def _quarantine(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str, loaded_at,
                 misfits: list[tuple[str, str]]) -> int:
     """Rows that do not fit `raw` go to `raw."_rejected_<source>"` as JSON with the reason; their count."""
-    rejected = f'raw."_rejected_{source.name}"'
     if table_exists(con, "raw", f"_rejected_{source.name}"):
-        con.execute(f"DELETE FROM {rejected} WHERE _batch_id = ?", [batch_id])
+        con.execute(f'DELETE FROM raw."_rejected_{source.name}" WHERE _batch_id = ?', [batch_id])
     if not misfits:
         return 0
-    con.execute(f"CREATE TABLE IF NOT EXISTS {rejected} (row_json JSON, _reason VARCHAR, _source VARCHAR, "
-                "_batch_id VARCHAR, _loaded_at TIMESTAMPTZ)")
+    rejected = _rejected_table(con, source)
     reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in misfits) + ")"
     where = " OR ".join(c for c, _ in misfits)
-    con.execute(f"INSERT INTO {rejected} SELECT to_json(t), {reason}, ?, ?, ?::TIMESTAMPTZ FROM {_VIEW} t "
-                f"WHERE {where}", [source.name, batch_id, loaded_at])
+    con.execute(f"INSERT INTO {rejected} BY NAME SELECT to_json(t) AS row_json, {reason} AS _reason, ? AS _source, "
+                f"? AS _batch_id, ?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW} t WHERE {where}",
+                [source.name, batch_id, loaded_at])
     n = con.execute(f"SELECT count(*) FROM {rejected} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
-    log.warning("source '%s': %s row(s) rejected by schema drift, kept in %s", source.name, f"{n:,}", rejected)
+    log.warning("source '%s': %s row(s) held back (a value that does not fit, or schema drift), kept in %s",
+                source.name, f"{n:,}", rejected)
     return n
+
+
+def _reader_rejects(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str,
+                    loaded_at) -> int:
+    """Rows the reader set aside while the rows landed (malformed CSV lines, cast errors), into quarantine."""
+    if not extract.rejects_sql:
+        return 0
+    rejected = _rejected_table(con, source)
+    before = con.execute(f"SELECT count(*) FROM {rejected} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+    for sql in extract.rejects_sql:  # in order: a CSV reject table first, before anything re-reads the file
+        con.execute(f"INSERT INTO {rejected} BY NAME SELECT row_json, _reason, ? AS _source, ? AS _batch_id, "
+                    f"?::TIMESTAMPTZ AS _loaded_at, _row FROM ({sql})", [source.name, batch_id, loaded_at])
+    rows = con.execute(f"SELECT count(*) FROM {rejected} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0] - before
+    if not rows:
+        return 0
+    log.warning("source '%s': %s malformed line(s) held back, kept in %s", source.name, f"{rows:,}", rejected)
+    return rows
 
 
 def _lit(text: str) -> str:
@@ -361,6 +436,6 @@ def _record(con, source: SourceConfig, extract: Extract, batch_id: str, run_id: 
         "INSERT INTO meta.loads (batch_id, run_id, source, kind, location, fingerprint, status, n_rows_read, "
         "n_rows_loaded, n_rows_rejected, new_columns, watermark, loaded_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, run_id, source.name, source.kind, extract.location, extract.fingerprint, status, n_read,
+        [batch_id, run_id, source.name, source.kind, redact(extract.location), extract.fingerprint, status, n_read,
          n_loaded, n_rejected, new_columns, watermark, earlier[0][0] if earlier else now()])
 

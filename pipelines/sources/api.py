@@ -1,19 +1,28 @@
 """REST/JSON services (LGSP/NDXP data-sharing APIs): paginated, token-authenticated, incremental.
 
 Options: see `pipelines/sources/README.md` (`records_path`, `params`, `pagination`, `incremental_param`,
-`auth`, `rate_limit`, `timeout`, `retries`, `backoff`, `types`). The token comes from `connection.env`.
+`auth`, `rate_limit`, `timeout`, `retries`, `backoff`, and the typing options of `pipelines.sources.parsing`:
+`types`, `date_format`, `timestamp_format`, `decimal_separator`, `thousands`). The token comes from
+`connection.env`. Records whose value does not fit its type are quarantined, the rest land.
+
+Feeds that misbehave end with a message, never a hang: a page identical to an earlier one (the service
+ignores the page parameter) or a cursor that comes back is an error; so are records whose field names
+change from one page to the next. Records repeated verbatim across pages are kept once, with a note.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import SourceError
+from pipelines.sources import parsing
 from pipelines.sources.base import (
     Extract,
     ReadState,
     after_watermark,
-    apply_types,
     check_options,
     drop_temp,
     resolve_url,
@@ -27,7 +36,8 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
 
-_KNOWN = HTTP_OPTIONS | {"params", "records_path", "pagination", "incremental_param", "types"}
+log = logging.getLogger("tonghop.sources.api")
+_KNOWN = HTTP_OPTIONS | {"params", "records_path", "pagination", "incremental_param"} | parsing.OPTIONS
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
@@ -56,6 +66,9 @@ def fetch_pages(client: Client, source: SourceConfig, url: str, params: dict[str
     records_path = opts.get("records_path")
     cursor = None
     fetched = 0
+    seen_pages: dict[str, int] = {}
+    seen_cursors: set[str] = set()
+    fields: set[str] | None = None
     for i in range(max_pages):
         query = dict(params)
         if kind == "page":
@@ -75,6 +88,21 @@ def fetch_pages(client: Client, source: SourceConfig, url: str, params: dict[str
             raise SourceError(source.name, url, f"no list of records at '{records_path or '(top level)'}' "
                               f"in the response (keys: {list(body)[:10] if isinstance(body, dict) else '-'})",
                               "set 'options.records_path' to the dotted path of the records, e.g. data.items")
+        if records:
+            digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
+            if digest in seen_pages:
+                raise SourceError(source.name, url, f"page {i + 1} repeats page {seen_pages[digest] + 1} exactly: "
+                                  f"the service ignores the '{kind}' pagination (it would loop forever)",
+                                  "check 'pagination' (page_param/offset_param/cursor_param) against the "
+                                  "service's documentation")
+            seen_pages[digest] = i
+            keys = set().union(*(r.keys() for r in records if isinstance(r, dict)))
+            if fields is not None and keys - fields and fields - keys:
+                raise SourceError(source.name, url, f"the records' field names changed on page {i + 1}: "
+                                  f"{sorted(keys - fields)[:10]} instead of {sorted(fields - keys)[:10]}",
+                                  "ask the service's owner whether the feed changed; map the new names in the "
+                                  "staging SQL once it is on purpose")
+            fields = keys if fields is None else fields | keys
         yield records
         fetched += len(records)
         total = dig(body, pag["total_path"]) if pag.get("total_path") else None
@@ -84,6 +112,11 @@ def fetch_pages(client: Client, source: SourceConfig, url: str, params: dict[str
             cursor = dig(body, pag.get("next_cursor_path", "next_cursor"))
             if not cursor:
                 return
+            if str(cursor) in seen_cursors:
+                raise SourceError(source.name, url, f"the next-page cursor {str(cursor)[:40]!r} came back again "
+                                  f"after {i + 1} pages (the pagination loops)",
+                                  "check 'pagination.next_cursor_path'; report the loop to the service's owner")
+            seen_cursors.add(str(cursor))
         elif total is None and len(records) < size:
             return
     raise SourceError(source.name, url, f"still paging after {max_pages} pages",
@@ -94,20 +127,41 @@ def stage_records(source: SourceConfig, con: duckdb.DuckDBPyConnection, location
                   pages: list[list[dict[str, Any]]], opts: dict[str, Any], watermark: str | None,
                   fingerprint: str, types: dict[str, str] | None = None) -> Extract:
     """Records → Arrow → a DuckDB temp table, typed, past the watermark."""
+    import pyarrow as pa
+
     table = records_to_arrow(pages)
     staged = f"_src_{source.name}"
+    notes: list[str] = []
     if table is None:
         if source.incremental_column and watermark is not None:
             rel = con.sql("SELECT NULL::VARCHAR AS _empty WHERE false")
             return Extract(relation=rel, fingerprint=fingerprint, location=location, n_rows_read=0)
         raise SourceError(source.name, location, "the service returned no records",
                           "check 'options.records_path' and 'params'; an empty feed cannot set up raw")
+    n_records = table.num_rows
+    table = _unique(table)
+    if table.num_rows < n_records:
+        notes.append(f"{n_records - table.num_rows:,} record(s) repeated verbatim across pages, kept once")
+        log.warning("source '%s': %s", source.name, notes[-1])
+    table = table.append_column(parsing.ROW, pa.array(range(1, table.num_rows + 1), pa.int64()))
     rel, _ = stage_arrow(con, staged, table)
-    rel = apply_types(source, location, rel, {**(types or {}), **(opts.get("types") or {})})
+    rel = parsing.apply(source, location, rel, opts, {**(types or {}), **(opts.get("types") or {})})
     if source.incremental_column and source.incremental_column not in rel.columns:
         raise SourceError(source.name, location, f"incremental column '{source.incremental_column}' is not in "
                           f"the records (columns: {rel.columns})", "fix 'incremental_column' or 'records_path'")
     rel = after_watermark(rel, source.incremental_column, watermark)
     n = rel.aggregate("count(*)").fetchall()[0][0]
-    return Extract(relation=rel, fingerprint=fingerprint, location=location, n_rows_read=n,
-                   cleanup=[drop_temp(con, staged)])
+    rel, rejects, cleanup = parsing.split(con, source.name, rel)
+    return Extract(relation=rel, fingerprint=fingerprint, location=location, n_rows_read=n, notes=notes,
+                   rejects_sql=[rejects] if rejects else [], cleanup=[*cleanup, drop_temp(con, staged)])
+
+
+def _unique(table):
+    """The records without verbatim repeats (a page served twice by a shifting offset), first ones kept."""
+    import polars as pl
+
+    frame = pl.from_arrow(table)
+    try:
+        return frame.unique(maintain_order=True).to_arrow()
+    except pl.exceptions.InvalidOperationError:  # nested values polars cannot compare: keep all
+        return table

@@ -5,17 +5,25 @@ latin-1, windows-1258, tcvn3), `header` (bool), `date_format` (e.g. `%d/%m/%Y`),
 `decimal_separator` (`,` for `1234,5`), `thousands` (`.` for `1.234.567`), `types` (column → DuckDB type;
 give VARCHAR for codes with leading zeros), `skip_rows`, `quote`. The encoding is checked on a sample
 before reading: a file in another encoding than declared fails with a message naming the option to set.
+
+Bad lines do not fail the batch: DuckDB's reject tables (`store_rejects`) catch lines with too many or too
+few columns and values that do not cast (an impossible date `31/02/2024`, text in an INTEGER column); the
+loader keeps them in `raw."_rejected_<source>"` with their line number and the error, and the rest lands.
+Numbers written with separators are typed by `pipelines.sources.parsing` (strict: `1,234.5` under
+`thousands: .` is refused, never read as 1.2345). A header with a duplicate column name is refused, naming
+it; a file mixing CRLF and LF line endings is read as one kind; rows with a NUL byte are held back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
-from pipelines.sources import encodings
+from pipelines.sources import encodings, parsing
 from pipelines.sources.base import Extract, ReadState, check_options, files_fingerprint, resolve_files
 
 if TYPE_CHECKING:
@@ -34,6 +42,7 @@ _OPTION_MAP = {
     "skip_rows": "skip",
     "quote": "quote",
 }
+_CHUNK = 8 << 20
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
@@ -43,32 +52,125 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     files = resolve_files(source, paths)
     location = str(files[0]) if len(files) == 1 else str(source.location)
     opts = check_options(source, location, {*_OPTION_MAP, "types", "encoding"})
-    kwargs = {_OPTION_MAP[k]: v for k, v in opts.items() if k in _OPTION_MAP}
-    if "types" in opts:
-        kwargs["types"] = dict(opts["types"])
+    kwargs = {_OPTION_MAP[k]: v for k, v in opts.items() if k in _OPTION_MAP and v is not None}
+    types = dict(opts.get("types") or {})
+    # Numbers with separators are typed strictly in SQL (parsing.py); DuckDB types the rest as it reads.
+    by_sql = {c: t for c, t in types.items() if parsing.is_numeric(t)
+              and (opts.get("thousands") or opts.get("decimal_separator"))}
+    if types:
+        kwargs["types"] = {c: ("VARCHAR" if c in by_sql else t) for c, t in types.items()}
     fingerprint = files_fingerprint(files, con)  # of the agency's bytes, before any transcoding
     cleanup = []
     readable: list[str] = []
-    for f in files:
-        codec = encodings.check(source.name, f, opts.get("encoding"))
-        if codec in encodings.NATIVE.values():
-            kwargs["encoding"] = codec
-            readable.append(str(f))
-            continue
+    has_nul = False
+
+    def temp_copy() -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f"tonghop-{source.name}-", suffix=".csv")
         os.close(fd)
         cleanup.append(lambda p=tmp: Path(p).unlink(missing_ok=True))
-        encodings.transcode(f, Path(tmp), codec)
-        readable.append(tmp)
-    params = ", ".join(f"{k} := ${k}" for k in kwargs)
-    sql = f"SELECT * FROM read_csv($path, {params}{', ' if params else ''}auto_detect := true)"
+        return Path(tmp)
+
+    for f in files:
+        if f.stat().st_size == 0:
+            raise SourceError(source.name, str(f), "the file is empty (0 bytes, not even a header line)",
+                              "ask the agency to re-send the export; an export with no records still has its header")
+        codec = encodings.check(source.name, f, opts.get("encoding"))
+        if codec in encodings.NATIVE.values():
+            kwargs["encoding"] = codec
+            if codec != "utf-16":
+                nul, mixed = _scan(f)
+                has_nul = has_nul or nul
+                if mixed:
+                    tmp = temp_copy()
+                    _one_line_ending(f, tmp)
+                    readable.append(str(tmp))
+                    continue
+            readable.append(str(f))
+            continue
+        tmp = temp_copy()
+        encodings.transcode(f, tmp, codec)
+        readable.append(str(tmp))
+    tag = source.name
+    kwargs.update(store_rejects=True, rejects_table=f"_rejects_{tag}", rejects_scan=f"_reject_scans_{tag}")
+    cleanup += [lambda: con.execute(f'DROP TABLE IF EXISTS temp."_rejects_{tag}"'),
+                lambda: con.execute(f'DROP TABLE IF EXISTS temp."_reject_scans_{tag}"')]
+    target = readable if len(readable) > 1 else readable[0]
     try:
-        rel = con.sql(sql, params={"path": readable if len(readable) > 1 else readable[0], **kwargs})
-        rel.columns  # noqa: B018 — forces the sniffer now so a bad file fails here, named
-    except duckdb.Error as exc:
+        _check_header(source, con, location, readable[0], kwargs)
+        params = ", ".join(f"{k} := ${k}" for k in kwargs)
+        rel = con.sql(f"SELECT * FROM read_csv($path, {params}, auto_detect := true)",
+                      params={"path": target, **kwargs})
+        absent = sorted(set(types) - set(rel.columns))  # noqa: B018 — also forces the sniffer now
+        if absent:
+            raise SourceError(source.name, location, f"cannot read as CSV: 'types' names column(s) not in the "
+                              f"file: {absent}", f"columns found: {rel.columns}")
+        rel = parsing.apply(source, location, rel, opts, by_sql)
+        if has_nul:
+            rel = parsing.flag_nul(rel)
+        rel, parse_rejects, undo_split = parsing.split(con, source.name, rel)
+        cleanup += undo_split
+    except (duckdb.Error, SourceError) as exc:
         for undo in cleanup:
-            undo()
+            try:
+                undo()
+            except duckdb.Error:
+                pass
+        if isinstance(exc, SourceError):
+            raise
         raise SourceError(source.name, location, f"cannot read as CSV ({first_line(exc)})",
                           "check the file's encoding, delimiter and date formats against 'options'") from None
-    return Extract(relation=rel, fingerprint=fingerprint, location=location, cleanup=cleanup)
+    # The rows of the last scan (the insert into raw) that DuckDB set aside, one per line.
+    rejects = (f'SELECT e.line AS _row, to_json(any_value(e.csv_line)) AS row_json, '
+               f"'line ' || e.line || ': ' || string_agg(e.error_type || ' ' || coalesce('column ' || "
+               f"e.column_name || ' ', '') || '(' || e.error_message || ')', '; ') AS _reason "
+               f'FROM temp."_rejects_{tag}" e WHERE e.scan_id = (SELECT max(scan_id) FROM temp."_rejects_{tag}") '
+               f"GROUP BY e.file_id, e.line")
+    return Extract(relation=rel, fingerprint=fingerprint, location=location, cleanup=cleanup,
+                   rejects_sql=[rejects, *([parse_rejects] if parse_rejects else [])])
 
+
+def _scan(path: Path) -> tuple[bool, bool]:
+    """(the file holds a NUL byte, it mixes CRLF and LF line endings), at memchr speed."""
+    nul = crlf = lf = False
+    with path.open("rb") as fh:
+        prev = b""
+        while chunk := fh.read(_CHUNK):
+            nul = nul or b"\x00" in chunk
+            window = prev + chunk
+            crlf = crlf or b"\r\n" in window
+            lf = lf or re.search(rb"(?<!\r)\n", window) is not None
+            prev = chunk[-1:]
+            if nul and crlf and lf:
+                break
+    return nul, crlf and lf
+
+
+def _one_line_ending(src: Path, dst: Path) -> None:
+    """Copy `src` with every CRLF turned into LF (a file edited on two systems), streaming."""
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        carry = b""
+        while chunk := fin.read(_CHUNK):
+            data = carry + chunk
+            carry = b"\r" if data.endswith(b"\r") else b""
+            fout.write(data[: len(data) - len(carry)].replace(b"\r\n", b"\n"))
+        fout.write(carry)
+
+
+def _check_header(source: SourceConfig, con: duckdb.DuckDBPyConnection, location: str, path: str,
+                  kwargs: dict) -> None:
+    """Refuse a header naming a column twice (DuckDB would rename the second `ten_1` silently)."""
+    import unicodedata
+
+    if kwargs.get("header") is False:
+        return
+    keep = {k: v for k, v in kwargs.items() if k in ("delim", "quote", "skip", "encoding")}
+    params = "".join(f", {k} := ${k}" for k in keep)
+    row = con.sql(f"SELECT * FROM read_csv($path, header := false, all_varchar := true{params}) LIMIT 1",
+                  params={"path": path, **keep}).fetchall()
+    names = [unicodedata.normalize("NFC", str(v)).replace("\ufeff", "").strip() for v in (row[0] if row else [])
+             if v is not None]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SourceError(source.name, location, f"the header names column(s) {dupes} more than once",
+                          "rename the columns in the export so each header is unique (the data cannot be "
+                          "matched to a column otherwise)")

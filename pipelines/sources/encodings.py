@@ -44,6 +44,12 @@ def check(source: str, path: Path, encoding: str | None) -> str:
     if utf16_bom:
         raise SourceError(source, str(path), f"the file is UTF-16 (byte-order mark) but '{declared}' is declared",
                           "set 'options.encoding: utf-16' (or remove the option)")
+    odd, even = sample[1::2].count(0), sample[0::2].count(0)
+    if max(odd, even) > len(sample) // 8 and min(odd, even) < len(sample) // 80:
+        # ASCII letters with a NUL byte after (or before) each: UTF-16 that lost its byte-order mark.
+        order = "little-endian" if odd > even else "big-endian"
+        raise SourceError(source, str(path), f"the file looks like UTF-16 ({order}) without a byte-order mark",
+                          "ask the agency to export UTF-8 (or UTF-16 with its byte-order mark), or convert the file")
     is_utf8, bad_at = _utf8(sample)
     ascii_only = sample.isascii()
     if declared in LEGACY:

@@ -1,10 +1,20 @@
 """Department workbooks (.xlsx/.xls): header offsets, merged multi-row headers, totals and notes rows.
 
+`location` may be a glob (`bao_cao_tinh/*.xlsx`, one workbook per province): every match is read with the same
+options, in name order, and a `_file` column names each row's workbook.
+
 Options: `sheet` (a name, a list of names, or `"*"` for all sheets; default the first), `header_row`
 (1-based row of the first header line, default 1), `header_rows` (how many header lines, default 1),
 `header_join` (`all`: join every header line's text; `last`: keep the lowest non-empty line),
 `stop_at` (regex on the first column: the first matching row ends the data, e.g. totals/notes),
-`rename` (flattened name → column name), `types` (column → DuckDB type).
+`rename` (flattened name → column name), and the typing options shared with csv/json/api
+(`pipelines.sources.parsing`): `types`, `date_format`, `timestamp_format`, `decimal_separator`, `thousands`,
+so that text cells such as `50.000,5` and `31/12/2024` get typed; numbers in a DATE column are Excel serial
+dates. A cell that does not fit its type, or a spreadsheet error cell (`#DIV/0!`, `#N/A`…), sends its row to
+quarantine with the cell named (never a silent NULL).
+
+Unchanged workbooks cost a `stat`: the fingerprint comes from the (path, size, mtime) cache, and when it
+matches an already promoted batch the workbook is not opened at all.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import SourceError
-from pipelines.sources.base import Extract, file_fingerprint, resolve_file
+from pipelines.sources import parsing
+from pipelines.sources.base import Extract, ReadState, files_fingerprint, resolve_files
 from pipelines.text import slugify
 
 if TYPE_CHECKING:
@@ -22,51 +33,44 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
 
-_KNOWN = {"sheet", "header_row", "header_rows", "header_join", "stop_at", "rename", "types"}
+_KNOWN = {"sheet", "header_row", "header_rows", "header_join", "stop_at", "rename", *parsing.OPTIONS}
+ERROR_CELLS = {"#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#GETTING_DATA", "#SPILL!",
+               "#CALC!"}
 
 
-def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths) -> Extract:
+def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
+         state: ReadState | None = None) -> Extract:
     import pyarrow as pa
 
-    path = resolve_file(source, paths)
+    files = resolve_files(source, paths)  # a glob reads every workbook (one per province/department)
+    path = files[0] if len(files) == 1 else source.location
+    fingerprint = files_fingerprint(files, con)
+    if state is not None and state.is_promoted is not None and state.is_promoted(fingerprint):
+        # Already promoted: the loader records `unchanged` without the rows; parsing would cost seconds.
+        return Extract(relation=con.sql("SELECT NULL::VARCHAR AS _unchanged WHERE false"),
+                       fingerprint=fingerprint, location=str(path))
     opts = dict(source.options)
     unknown = set(opts) - _KNOWN
     if unknown:
         raise SourceError(source.name, str(path), f"unknown excel option(s): {', '.join(sorted(unknown))}",
                           f"use only: {', '.join(sorted(_KNOWN))}")
-    sheets = _open_sheets(source, path, opts.get("sheet"))
     frames: list[pa.Table] = []
-    for sheet_name, rows in sheets:
-        table = _sheet_to_arrow(source, f"{path}#{sheet_name}", rows, opts)
-        if len(sheets) > 1:
-            table = table.append_column("_sheet", pa.array([sheet_name] * table.num_rows, pa.string()))
-        frames.append(table)
+    for file in files:
+        sheets = _open_sheets(source, file, opts.get("sheet"))
+        for sheet_name, rows in sheets:
+            table = _sheet_to_arrow(source, f"{file}#{sheet_name}", rows, opts)
+            if len(sheets) > 1:
+                table = table.append_column("_sheet", pa.array([sheet_name] * table.num_rows, pa.string()))
+            if len(files) > 1:  # which workbook each row came from
+                table = table.append_column("_file", pa.array([file.name] * table.num_rows, pa.string()))
+            frames.append(table)
     table = pa.concat_tables(frames, promote_options="permissive") if len(frames) > 1 else frames[0]
-    rel = con.from_arrow(table)
-    types = opts.get("types") or {}
-    if types:
-        cols = ", ".join(_cast(c, types[c], table.schema.field(c).type) if c in types else f'"{c}"'
-                         for c in table.column_names)
-        missing = sorted(set(types) - set(table.column_names))
-        if missing:
-            raise SourceError(source.name, str(path), f"'types' names column(s) not in the sheet: {missing}",
-                              f"columns found: {table.column_names}")
-        rel = rel.project(cols)
-    return Extract(relation=rel, fingerprint=file_fingerprint(path), location=str(path))
-
-
-def _cast(column: str, target: str, arrow_type) -> str:
-    """CAST to the declared type; numbers in a DATE/TIMESTAMP column are Excel serial dates (1 = 1900-01-01)."""
-    import pyarrow as pa
-
-    kind = target.strip().upper()
-    if kind.startswith(("DATE", "TIMESTAMP")) and (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
-        # Excel counts days from 1899-12-30 (its fictitious 1900-02-29 makes that the zero for modern dates).
-        if kind == "DATE":
-            return f'CAST(DATE \'1899-12-30\' + CAST(floor("{column}") AS INTEGER) AS DATE) AS "{column}"'
-        return (f'CAST(TIMESTAMP \'1899-12-30\' + to_microseconds(CAST(round("{column}" * 86400000000) AS BIGINT))'
-                f' AS {target}) AS "{column}"')
-    return f'CAST("{column}" AS {target}) AS "{column}"'
+    name = f"_sheet_{source.name}"
+    con.register(name, table)  # Arrow in memory; read twice at most (the rows that fit, then the others)
+    rel = parsing.apply(source, str(path), con.view(name), opts)
+    rel, rejects, cleanup = parsing.split(con, source.name, rel)
+    return Extract(relation=rel, fingerprint=fingerprint, location=str(path),
+                   rejects_sql=[rejects] if rejects else [], cleanup=[*cleanup, lambda: con.unregister(name)])
 
 
 def _open_sheets(source: SourceConfig, path, wanted) -> list[tuple[str, list[tuple[Any, ...]]]]:
@@ -170,14 +174,25 @@ def _sheet_to_arrow(source: SourceConfig, location: str, rows, opts):
                           "use 'rename' or 'header_join' in the source options")
     stop = re.compile(opts["stop_at"]) if opts.get("stop_at") else None
     data: list[tuple] = []
-    for row in rows[header_row - 1 + n_header:]:
+    numbers: list[int] = []
+    errors: list[str | None] = []
+    first_data = header_row - 1 + n_header
+    for i, row in enumerate(rows[first_data:], first_data + 1):
         first = row[0] if row else None
         if stop is not None and first is not None and stop.search(str(first)):
             break
         if all(v in (None, "") for v in row):
             continue
+        bad = [f"cell {_cell(c, i)} (column '{n}') holds the spreadsheet error {row[c]}" for c, n in columns
+               if c < len(row) and isinstance(row[c], str) and row[c].strip() in ERROR_CELLS]
+        if bad:
+            row = tuple(None if isinstance(v, str) and v.strip() in ERROR_CELLS else v for v in row)
         data.append(row)
-    arrays = {}
+        numbers.append(i)
+        errors.append("; ".join(bad) or None)
+    arrays = {parsing.ROW: pa.array(numbers, pa.int64())}
+    if any(errors):
+        arrays[parsing.REJECT] = pa.array(errors, pa.string())
     for c, name in columns:
         values = [r[c] if c < len(r) else None for r in data]
         try:
@@ -186,3 +201,13 @@ def _sheet_to_arrow(source: SourceConfig, location: str, rows, opts):
             # Mixed cell types in one column (numbers typed as text...): keep text, type later in staging.
             arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
     return pa.table(arrays)
+
+
+def _cell(col: int, row: int) -> str:
+    """0-based column and 1-based row → `C5`."""
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row}"

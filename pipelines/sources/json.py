@@ -1,7 +1,10 @@
 """JSON files (service dumps, exports): arrays, newline-delimited JSON, or records nested in an object.
 
 Options: `records_path` (dotted path to the list of records inside each file's top-level object, e.g.
-`data.items`), `types`. Read by DuckDB's own JSON reader; a glob reads several files as one batch.
+`data.items`) and the typing options shared with csv/excel/api (`pipelines.sources.parsing`: `types`,
+`date_format`, `timestamp_format`, `decimal_separator`, `thousands`); a record whose value does not fit its
+type is quarantined with the field and value named. Read by DuckDB's own JSON reader; a glob reads several
+files as one batch.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
+from pipelines.sources import parsing
 from pipelines.sources.base import (
     Extract,
     ReadState,
-    apply_types,
     check_options,
     files_fingerprint,
     resolve_files,
@@ -31,7 +34,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
 
     files = resolve_files(source, paths)
     location = str(files[0]) if len(files) == 1 else str(source.location)
-    opts = check_options(source, location, {"records_path", "types"})
+    opts = check_options(source, location, {"records_path", *parsing.OPTIONS})
     names = [str(f) for f in files]
     path = opts.get("records_path")
     try:
@@ -48,5 +51,9 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         raise SourceError(source.name, location, f"cannot read as JSON ({first_line(exc)})",
                           "check that the file is complete JSON and that 'records_path' points at the list "
                           "of records") from None
-    rel = apply_types(source, location, rel, opts.get("types"))
-    return Extract(relation=rel, fingerprint=files_fingerprint(files, con), location=location)
+    if opts.get("types"):
+        rel = rel.project(f"*, row_number() OVER () AS {parsing.ROW}")
+    rel = parsing.apply(source, location, rel, opts)
+    rel, rejects, cleanup = parsing.split(con, source.name, rel)
+    return Extract(relation=rel, fingerprint=files_fingerprint(files, con), location=location,
+                   rejects_sql=[rejects] if rejects else [], cleanup=cleanup)
