@@ -16,6 +16,9 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("great_expectations", "py4j", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from pipelines.redact import install_log_redaction
+
+    install_log_redaction()  # no log line leaves this process with a secret in it
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
@@ -25,15 +28,34 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     if not files:
         raise TonghopError("no tenant files found — add one YAML per ministry/province in tenants/")
     bad = 0
-    for path in files:
+    for path in files:  # every file is reported, whatever the one before it did
         try:
             cfg = load_tenant_file(path)
+            from pipelines.contracts import check_tenant  # each source's mapping against its shared contract
+
+            if problems := check_tenant(cfg, path):
+                raise TonghopError("\nerror ".join(problems))
             print(f"ok    {path}  ({cfg.display_name}, {len(cfg.sources)} sources)")
-        except TonghopError as exc:
+        except Exception as exc:  # noqa: BLE001 — load_tenant_file makes every problem a ConfigError line
             bad += 1
-            print(f"error {exc}", file=sys.stderr)
+            from pipelines.redact import redact
+
+            print(f"error {redact(str(exc)) if isinstance(exc, TonghopError) else f'{path}: {type(exc).__name__}'}",
+                  file=sys.stderr)
     print(f"{len(files) - bad} valid, {bad} invalid")
-    return 1 if bad else 0
+    return 2 if bad else 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipelines.config import load_tenant
+    from pipelines.contracts import inspect_source
+
+    cfg = load_tenant(args.tenant)
+    sources = [cfg.source(args.source)] if args.source else cfg.sources
+    for source in sources:
+        print(inspect_source(cfg, source, limit=args.limit))
+        print()
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -144,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="*")
     v.set_defaults(func=cmd_validate_config)
 
+    ins = sub.add_parser("inspect", help="read a sample of a tenant's live source(s): columns, types and how "
+                         "they map to the source's shared contract")
+    ins.add_argument("--tenant", required=True)
+    ins.add_argument("--source", help="one source name (default: every source of the tenant)")
+    ins.add_argument("--limit", type=int, default=1000, help="sample rows read (default 1000)")
+    ins.set_defaults(func=cmd_inspect)
+
     r = sub.add_parser("run", help="run a tenant's pipeline (all steps, or --steps a,b)")
     r.add_argument("--tenant", required=True)
     r.add_argument("--steps", help="comma-separated: extract_load,validate,transform,train,publish")
@@ -193,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TonghopError as exc:
-        print(f"tonghop: error: {exc}", file=sys.stderr)
+        from pipelines.redact import redact
+
+        print(f"tonghop: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
 
 

@@ -6,6 +6,7 @@ connection id (`connection.airflow_conn_id`) and the value is read only when the
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -294,13 +295,27 @@ def load_tenant_file(path: Path) -> TenantConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: tenant file not found — create it or check the tenant id "
                           f"(tenant files live in {tenants_dir()})")
+    # The two DAG files (pipeline, retraining) and the CLI read the same file in one process: check it once
+    # per content version (and per environment the checks depend on).
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size,
+           *(os.environ.get(v) for v in ("TONGHOP_HOME", "TONGHOP_ALLOWED_ROOTS", "TONGHOP_LOCATION_VARS")))
+    if key in _CHECKED:
+        return _CHECKED[key]
     try:
-        return _load_tenant_file(path)
+        cfg = _load_tenant_file(path)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 — any surprise in one file is still one line naming it
         raise ConfigError(f"{path}: cannot be checked ({type(exc).__name__}: {str(exc)[:200]}) — fix the file "
                           "or report this message") from None
+    if len(_CHECKED) > 1000:
+        _CHECKED.clear()
+    _CHECKED[key] = cfg
+    return cfg
+
+
+_CHECKED: dict[tuple, TenantConfig] = {}
 
 
 def _load_tenant_file(path: Path) -> TenantConfig:
