@@ -17,7 +17,6 @@ it; a file mixing CRLF and LF line endings is read as one kind; rows with a NUL 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,19 +129,25 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
 
 
 def _scan(path: Path) -> tuple[bool, bool]:
-    """(the file holds a NUL byte, it mixes CRLF and LF line endings), at memchr speed."""
-    nul = crlf = lf = False
+    """(the file holds a NUL byte, it mixes CRLF and LF line endings), at memchr speed: only `in` tests over
+    each chunk (C loops, stop at the first hit); bare LFs are looked for only in files that have CRLFs.
+    Counting every newline instead took 2.7 s on 960 MB where the file's hash takes 0.1 s."""
+    nul = crlf = bare_lf = False
+    prev_cr = False
     with path.open("rb") as fh:
-        prev = b""
         while chunk := fh.read(_CHUNK):
             nul = nul or b"\x00" in chunk
-            window = prev + chunk
-            crlf = crlf or b"\r\n" in window
-            lf = lf or re.search(rb"(?<!\r)\n", window) is not None
-            prev = chunk[-1:]
-            if nul and crlf and lf:
+            if prev_cr and chunk[:1] == b"\n":
+                crlf, chunk = True, chunk[1:]
+            prev_cr = chunk[-1:] == b"\r"
+            if b"\r" in chunk and b"\r\n" in chunk:  # memchr first: the 2-byte search is 60x slower
+                crlf = True
+                bare_lf = bare_lf or b"\n" in chunk.replace(b"\r\n", b"")
+            else:
+                bare_lf = bare_lf or b"\n" in chunk
+            if nul and crlf and bare_lf:
                 break
-    return nul, crlf and lf
+    return nul, crlf and bare_lf
 
 
 def _one_line_ending(src: Path, dst: Path) -> None:
