@@ -31,7 +31,8 @@ export PATH                               := $(CURDIR)/$(BIN):$(PATH)
 
 # The demo province's LGSP REST API and CKAN portal (its `api`/`ckan` sources), in the background of one
 # recipe line and stopped when that line ends. Used by `demo` and `airflow`.
-START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LGSP_TOKEN:-demo-lgsp-token-ninh-binh}; \
+START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LGSP_TOKEN:-demo-lgsp-token-ninh-binh} \
+	  BKHCN_API_TOKEN=$${BKHCN_API_TOKEN:-demo-bkhcn-api-key}; \
 	  rm -f $(VAR)/demo-serve.log; \
 	  $(BIN)/tonghop demo-serve --port $(DEMO_PORT) --rows $(ROWS) > $(VAR)/demo-serve.log 2>&1 & server=$$!; \
 	  trap 'kill $$server 2> /dev/null; wait $$server 2> /dev/null' EXIT; \
