@@ -16,6 +16,9 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("great_expectations", "py4j", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from pipelines.redact import install_log_redaction
+
+    install_log_redaction()  # no log line leaves this process with a secret in it
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
@@ -25,7 +28,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     if not files:
         raise TonghopError("no tenant files found — add one YAML per ministry/province in tenants/")
     bad = 0
-    for path in files:
+    for path in files:  # every file is reported, whatever the one before it did
         try:
             cfg = load_tenant_file(path)
             from pipelines.contracts import check_tenant  # each source's mapping against its shared contract
@@ -33,11 +36,14 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
             if problems := check_tenant(cfg, path):
                 raise TonghopError("\nerror ".join(problems))
             print(f"ok    {path}  ({cfg.display_name}, {len(cfg.sources)} sources)")
-        except TonghopError as exc:
+        except Exception as exc:  # noqa: BLE001 — load_tenant_file makes every problem a ConfigError line
             bad += 1
-            print(f"error {exc}", file=sys.stderr)
+            from pipelines.redact import redact
+
+            print(f"error {redact(str(exc)) if isinstance(exc, TonghopError) else f'{path}: {type(exc).__name__}'}",
+                  file=sys.stderr)
     print(f"{len(files) - bad} valid, {bad} invalid")
-    return 1 if bad else 0
+    return 2 if bad else 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -216,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TonghopError as exc:
-        print(f"tonghop: error: {exc}", file=sys.stderr)
+        from pipelines.redact import redact
+
+        print(f"tonghop: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
 
 
