@@ -346,6 +346,9 @@ def check_tenant(tenant: TenantConfig, file: str | Path | None = None) -> list[s
     out: list[str] = []
     for source in tenant.sources:
         out += check_mapping(source, file=file)
+    from pipelines.tenant_models import check_tenant_models  # the tenant's own SQL models, same one-line form
+
+    out += check_tenant_models(tenant, file=file)
     return out
 
 

@@ -160,7 +160,10 @@ def transform(ctx: RunContext) -> StepResult:
     from pipelines.contracts import build_contract_views
     from pipelines.dictionary import write_dictionary_table
     from pipelines.reference.retention import purge_raw
+    from pipelines.tenant_models import check_built_columns
 
+    # The tenant's own models are checked before anything is opened: a bad one fails the step, builds nothing.
+    models = sql_models(tenant=ctx.tenant)
     key = os.environ.get(PII_KEY_ENV)
     if not key:
         raise ConfigError(f"environment variable {PII_KEY_ENV} is not set: it keys the pseudonymisation of "
@@ -174,14 +177,16 @@ def transform(ctx: RunContext) -> StepResult:
         contracts = build_contract_views(con, ctx.tenant, available)
         available = {f"src_{s}" for s in available} | {f"contract_{c}" for c in contracts}
         skipped: set[str] = set()
-        for model in sql_models():
+        for model in models:  # core and tenant models, in one dependency order
             if model.sources - available or model.refs & skipped:
                 skipped.add(model.qualified)
                 continue
             con.execute(f"CREATE OR REPLACE TABLE {model.qualified} AS\n{model.sql}")
+            if model.tenant and (mismatch := check_built_columns(con, model)):
+                raise ConfigError(mismatch)  # rolls the whole transform back: a tenant table ships documented
             built[model.qualified] = con.execute(f"SELECT count(*) FROM {model.qualified}").fetchone()[0]
             log.info("built %s: %s rows", model.qualified, f"{built[model.qualified]:,}")
-        n_documented = write_dictionary_table(con)  # meta.data_dictionary, published with the snapshot
+        n_documented = write_dictionary_table(con, ctx.tenant)  # meta.data_dictionary, again at publish
         retention = purge_raw(con, ctx.tenant, now())  # personal data in raw only for retention.raw_days
     return StepResult("transform", {"tables": built, "skipped": sorted(skipped),
                                     "n_columns_documented": n_documented, "retention": retention})
@@ -240,7 +245,7 @@ def train(ctx: RunContext) -> StepResult:
 
 def publish(ctx: RunContext) -> StepResult:
     with connect(ctx.paths.warehouse) as con:
-        counts = publish_snapshot(con, ctx.paths.snapshot, ctx.run_id)
+        counts = publish_snapshot(con, ctx.paths.snapshot, ctx.run_id, tenant=ctx.tenant)
     return StepResult("publish", {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts)})
 
 

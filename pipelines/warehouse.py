@@ -21,6 +21,8 @@ from pipelines.settings import WAREHOUSE_SQL_DIR
 if TYPE_CHECKING:
     import duckdb
 
+    from pipelines.config import TenantConfig
+
 # Layers copied into the serving snapshot. `raw` stays behind: it is the only layer holding personal data.
 SERVING_SCHEMAS = ("staging", "marts", "meta")
 PII_KEY_ENV = "TONGHOP_PII_KEY"
@@ -75,15 +77,23 @@ def columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[
 
 @dataclass(frozen=True)
 class SqlModel:
-    """One `warehouse/<layer>/<name>.sql` file: a SELECT that becomes table `<layer>.<name>`."""
+    """One `<layer>/<name>.sql` file: a SELECT that becomes table `<layer>.<name>`, its `.yml` doc beside it.
+
+    A core model lives in `warehouse/`; a tenant model in `tenants/<tenant>/warehouse/` (`tenant` set).
+    """
 
     layer: str
     name: str
     path: Path
+    tenant: str | None = None
 
     @property
     def sql(self) -> str:
         return self.path.read_text(encoding="utf-8")
+
+    @property
+    def doc_path(self) -> Path:
+        return self.path.with_suffix(".yml")
 
     @property
     def sources(self) -> set[str]:
@@ -93,7 +103,9 @@ class SqlModel:
 
     @property
     def refs(self) -> set[str]:
-        return {f"{s}.{t}" for s, t in re.findall(r"\b(staging|marts)\.([a-z][a-z0-9_]*)\b", self.sql)}
+        """The `staging.x` / `marts.x` tables it reads (comments left out)."""
+        return {f"{s}.{t}" for s, t in re.findall(r"\b(staging|marts)\.([a-z][a-z0-9_]*)\b",
+                                                  _without_comments(self.sql))}
 
     @property
     def qualified(self) -> str:
@@ -104,33 +116,90 @@ def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
-def sql_models(root: Path = WAREHOUSE_SQL_DIR, layers: tuple[str, ...] = ("staging", "marts")) -> list[SqlModel]:
-    """SQL models in dependency order: layers in order, and within a layer after what they reference."""
+MODEL_LAYERS = ("staging", "marts")
+
+
+def sql_models(root: Path = WAREHOUSE_SQL_DIR, layers: tuple[str, ...] = MODEL_LAYERS,
+               tenant: TenantConfig | None = None) -> list[SqlModel]:
+    """SQL models in dependency order: the core ones of `root` and, given a tenant, its own ones from
+    `tenants/<tenant>/warehouse/` (checked first: any problem raises one ConfigError, nothing is built).
+
+    Each model comes after every model it references; among those ready, staging before marts and core
+    before tenant, then by name — so the order is the same on every run.
+    """
+    models = [SqlModel(layer, p.stem, p) for layer in layers for p in sorted((root / layer).glob("*.sql"))]
+    if tenant is not None:
+        from pipelines.tenant_models import checked_tenant_models
+
+        models += checked_tenant_models(tenant, core=models)
+    return topological(models)
+
+
+def topological(models: list[SqlModel]) -> list[SqlModel]:
+    """`models` ordered after what they reference (references outside `models` are not edges)."""
+    by_name = {m.qualified: m for m in models}
+    deps = {m.qualified: (m.refs - {m.qualified}) & by_name.keys() for m in models}
+    layer_rank = {layer: i for i, layer in enumerate(MODEL_LAYERS)}
+
+    def key(name: str) -> tuple:
+        m = by_name[name]
+        return layer_rank.get(m.layer, len(layer_rank)), m.tenant is not None, m.name
+
     ordered: list[SqlModel] = []
-    for layer in layers:
-        pending = {p.stem: SqlModel(layer, p.stem, p) for p in sorted((root / layer).glob("*.sql"))}
-        done: set[str] = {m.qualified for m in ordered}
-        while pending:
-            ready = [m for m in pending.values()
-                     if all(r in done for r in m.refs - {m.qualified} if r.startswith(f"{layer}."))]
-            if not ready:
-                raise RuntimeError(f"circular references among {sorted(pending)} in warehouse/{layer}")
-            for m in ready:
-                ordered.append(m)
-                done.add(m.qualified)
-                del pending[m.name]
+    done: set[str] = set()
+    pending = set(by_name)
+    while pending:
+        ready = sorted((n for n in pending if deps[n] <= done), key=key)
+        if not ready:
+            from pipelines.errors import ConfigError
+
+            cycle = find_cycle({n: deps[n] & pending for n in pending})
+            where = by_name[cycle[0]].path.parent.parent
+            raise ConfigError(f"{where}: models reference each other in a cycle {' → '.join(cycle)} — "
+                              "break it: one of them must not read the other")
+        for n in ready[:1]:  # one at a time: what it unblocks may rank before the other ready ones
+            ordered.append(by_name[n])
+            done.add(n)
+            pending.discard(n)
     return ordered
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of `graph` (node → nodes it depends on) as [a, b, …, a]; [] if there is none."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    path: list[str] = []
+
+    def visit(n: str) -> list[str]:
+        state[n] = 1
+        path.append(n)
+        for d in sorted(graph.get(n, ())):
+            if state.get(d) == 1:
+                return path[path.index(d):] + [d]
+            if d not in state and (found := visit(d)):
+                return found
+        state[n] = 2
+        path.pop()
+        return []
+
+    for n in sorted(graph):
+        if n not in state and (found := visit(n)):
+            return found
+    return []
 
 
 # --- Serving snapshot -----------------------------------------------------------------------------------
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str) -> dict[str, int]:
+def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str,
+                     tenant: TenantConfig | None = None) -> dict[str, int]:
     """Copy the serving layers into a new file, then rename it over the old snapshot in one step.
 
     Readers holding the old file keep reading it (the rename swaps the directory entry, not the inode);
     new readers open the new file. A crash before the rename leaves the old snapshot serving; its temp
     files (`.<snapshot>.<pid>.tmp` and `.wal`) are removed by the next publish once their process is gone.
+    The data dictionary is written again inside the snapshot, so it covers exactly the tables published
+    (model outputs of the train step and `meta.snapshot` included); `tenant` adds its own models' docs.
     """
+    from pipelines.dictionary import write_dictionary_table
     from pipelines.runcontrol import remove_dead_temp_files
 
     tmp = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.tmp")
@@ -151,6 +220,9 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
             counts[f"{schema}.{table}"] = con.execute(f'SELECT count(*) FROM snap.{schema}."{table}"').fetchone()[0]
         con.execute("CREATE TABLE snap.meta.snapshot AS SELECT ? AS run_id, ?::TIMESTAMPTZ AS published_at",
                     [run_id, now()])
+        write_dictionary_table(con, tenant, catalog="snap")
+        for table in ("meta.data_dictionary", "meta.data_contracts"):
+            counts[table] = con.execute(f"SELECT count(*) FROM snap.{table}").fetchone()[0]
     except BaseException:
         con.execute("DETACH snap")
         tmp.unlink(missing_ok=True)
