@@ -140,6 +140,28 @@ class SourceConfig(_Strict):
         locations.check_inline_credentials(None, options)
         return options
 
+    @field_validator("options")
+    @classmethod
+    def _typed_options(cls, options: dict[str, Any], info: Any) -> dict[str, Any]:
+        """Checked against the kind's `Options` (pipelines/sources/<kind>.py): names, types, defaults filled."""
+        from pipelines.sources import options_for
+        from pipelines.sources.options import validate_options
+
+        kind = info.data.get("kind")  # absent when the kind itself was refused
+        return validate_options(kind, options_for(kind), options) if kind else options
+
+    @field_validator("location")
+    @classmethod
+    def _readable_format(cls, location: str | None, info: Any) -> str | None:
+        """A file the kind cannot read (`.ods` for excel) is refused with the formats it reads."""
+        from pipelines.sources import options_for
+        from pipelines.sources.options import check_format
+
+        kind = info.data.get("kind")
+        if kind:
+            check_format(kind, options_for(kind), location)
+        return location
+
 
 class RetentionConfig(_Strict):
     raw_days: int = Field(default=90, ge=1)

@@ -1,7 +1,9 @@
 """Source kinds: one module each, one registry line each.
 
 Adding a kind: write `pipelines/sources/<kind>.py` with a `read(source, con, paths) -> Extract`
-function and add it below; tenant files may then declare `kind: <kind>`.
+function and an `Options` model (`pipelines.sources.options`: its typed, described `options:`), and add it
+below; tenant files may then declare `kind: <kind>`. Reader modules import duckdb/pyarrow/polars inside
+functions only: the config check imports them to get `Options` while Airflow parses DAG files.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 from pipelines.sources.base import Extract, SourceReader
+from pipelines.sources.options import SourceOptions
 
 REGISTRY: dict[str, str] = {
     "csv": "pipelines.sources.csv",
@@ -34,4 +37,9 @@ def reader_for(kind: str) -> SourceReader:
     return importlib.import_module(module).read
 
 
-__all__ = ["REGISTRY", "Extract", "SourceReader", "reader_for"]
+def options_for(kind: str) -> type[SourceOptions]:
+    """The `Options` model of a registered source kind (its module imported on first use)."""
+    return importlib.import_module(REGISTRY[kind]).Options
+
+
+__all__ = ["REGISTRY", "Extract", "SourceReader", "options_for", "reader_for"]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from pipelines.errors import SourceError
 from pipelines.sources import parsing
@@ -23,12 +25,13 @@ from pipelines.sources.base import (
     Extract,
     ReadState,
     after_watermark,
-    check_options,
     drop_temp,
     resolve_url,
+    source_options,
     stage_arrow,
 )
-from pipelines.sources.web import HTTP_OPTIONS, Client, dig, records_to_arrow
+from pipelines.sources.options import HttpOptions, ParsingOptions, SourceOptions
+from pipelines.sources.web import Client, dig, records_to_arrow
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,7 +40,40 @@ if TYPE_CHECKING:
     from pipelines.settings import TenantPaths
 
 log = logging.getLogger("tonghop.sources.api")
-_KNOWN = HTTP_OPTIONS | {"params", "records_path", "pagination", "incremental_param"} | parsing.OPTIONS
+
+
+class Pagination(SourceOptions):
+    """`options.pagination` of an `api` source: how the next page is asked for and when paging ends."""
+
+    type: Literal["none", "page", "offset", "cursor"] = Field(
+        default="none", description="none (one response) | page | offset | cursor")
+    page_size: int = Field(default=100, ge=1, description="records asked per page (page, offset)")
+    page_param: str = Field(default="page", description="page: query parameter of the page number")
+    start: int = Field(default=1, description="page: number of the first page")
+    size_param: str = Field(default="page_size", description="page: query parameter of the page size")
+    offset_param: str = Field(default="offset", description="offset: query parameter of the offset")
+    limit_param: str = Field(default="limit", description="offset: query parameter of the page size")
+    cursor_param: str = Field(default="cursor", description="cursor: query parameter of the cursor")
+    next_cursor_path: str = Field(default="next_cursor", description="cursor: dotted path of the next cursor "
+                                                                     "in the response, e.g. `meta.next_cursor`")
+    total_path: str | None = Field(default=None, description="dotted path of the total record count (e.g. "
+                                                             "`data.total`): stops paging early")
+    max_pages: int = Field(default=10_000, ge=1, description="pages at most (a feed still paging after that "
+                                                             "is an error)")
+
+
+class Options(HttpOptions, ParsingOptions):
+    """Options of an `api` source (REST/JSON services: LGSP, NDXP, a ministry's own API)."""
+
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed query parameters sent with "
+                                                                      "every request")
+    records_path: str | None = Field(default=None, description="dotted path to the records in each response, "
+                                                               "e.g. `data.items` (default: the response itself)")
+    pagination: Pagination | None = Field(default=None, description="how pages are followed (see the "
+                                                                    "`api.pagination` table)")
+    incremental_param: str | None = Field(default=None, description="query parameter that carries the "
+                                                                    "stored watermark, e.g. `updated_since`")
+
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
@@ -46,7 +82,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     if not url or not url.startswith(("http://", "https://")):
         raise SourceError(source.name, str(url), "an api source needs 'location: https://...'",
                           "set 'location' to the service's URL")
-    opts = check_options(source, url, _KNOWN)
+    opts = source_options(source)
     watermark = state.watermark if state else None
     params = dict(opts.get("params") or {})
     if opts.get("incremental_param") and watermark is not None:

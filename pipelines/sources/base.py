@@ -188,14 +188,10 @@ def _has_meta(con: duckdb.DuckDBPyConnection) -> bool:
                             "AND database_name = current_database()").fetchall()[0][0])
 
 
-def check_options(source: SourceConfig, location: str, known: set[str]) -> dict[str, Any]:
-    """The source's options, refusing any key the kind does not know (a typo would be silently ignored)."""
-    opts = dict(source.options)
-    unknown = set(opts) - known
-    if unknown:
-        raise SourceError(source.name, location, f"unknown {source.kind} option(s): {', '.join(sorted(unknown))}",
-                          f"use only: {', '.join(sorted(known))}")
-    return opts
+def source_options(source: SourceConfig) -> dict[str, Any]:
+    """A copy of the source's options as `SourceConfig` checked them against its kind's `Options` (names,
+    types, formats: `pipelines.sources.options`), defaults filled in: readers never re-check names."""
+    return dict(source.options)
 
 
 def secret(source: SourceConfig, what: str) -> str | None:

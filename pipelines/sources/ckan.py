@@ -14,12 +14,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from pipelines.errors import SourceError
 from pipelines.sources.api import stage_records
-from pipelines.sources.base import Extract, ReadState, apply_types, check_options, resolve_url
-from pipelines.sources.web import HTTP_OPTIONS, Client
+from pipelines.sources.base import Extract, ReadState, apply_types, resolve_url, source_options
+from pipelines.sources.options import HttpOptions, TypesOption
+from pipelines.sources.web import Client
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,11 +31,37 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
 
-_KNOWN = HTTP_OPTIONS | {"mode", "resource_id", "dataset", "q", "fq", "resource_format", "page_size", "types"}
 # DataStore field types (PostgreSQL names) → DuckDB types.
 _FIELD_TYPES = {"int": "BIGINT", "int4": "INTEGER", "int8": "BIGINT", "numeric": "DOUBLE", "float8": "DOUBLE",
                 "text": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE", "bool": "BOOLEAN"}
 _READERS = {"csv": "read_csv", "json": "read_json", "parquet": "read_parquet"}
+
+
+def _format(value: str) -> str:
+    if str(value).lower() not in _READERS:
+        raise PydanticCustomError("value_error", "cannot read resources of format '{value}' — use "
+                                  "resource_format: {known}", {"value": str(value)[:40],
+                                                               "known": " | ".join(f.upper() for f in _READERS)})
+    return value
+
+
+class Options(HttpOptions, TypesOption):
+    """Options of a `ckan` source (an open-data portal's action API)."""
+
+    mode: Literal["datastore", "download", "catalog"] = Field(
+        default="datastore", description="datastore: the rows of one DataStore resource; download: every "
+                                         "resource of `resource_format` of the datasets found; catalog: one "
+                                         "row per resource")
+    resource_id: str | None = Field(default=None, description="datastore: the resource's id (from its page "
+                                                              "on the portal)")
+    dataset: str | None = Field(default=None, description="download/catalog: one dataset (package_show) "
+                                                          "instead of a search")
+    q: str | None = Field(default=None, description="download/catalog: package_search query")
+    fq: str | None = Field(default=None, description="download/catalog: package_search filter, e.g. "
+                                                     "`organization:so-khcn`")
+    resource_format: Annotated[str, AfterValidator(_format)] = Field(
+        default="CSV", description="download: the format of the resources read (CSV | JSON | PARQUET)")
+    page_size: int = Field(default=1000, ge=1, description="rows (datastore) or datasets (search) per request")
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
@@ -40,7 +70,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     if not base.startswith(("http://", "https://")):
         raise SourceError(source.name, str(source.location), "a ckan source needs 'location: https://<portal>'",
                           "set 'location' to the portal's root URL")
-    opts = check_options(source, base, _KNOWN)
+    opts = source_options(source)
     if "auth" not in opts and source.connection is not None:
         opts["auth"] = "api_key"
         opts.setdefault("api_key_header", "Authorization")  # CKAN's own header for API tokens

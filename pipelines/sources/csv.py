@@ -19,11 +19,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from pipelines.errors import SourceError, first_line
 from pipelines.sources import encodings, parsing
-from pipelines.sources.base import Extract, ReadState, check_options, files_fingerprint, resolve_files
+from pipelines.sources.base import Extract, ReadState, files_fingerprint, resolve_files, source_options
+from pipelines.sources.options import ParsingOptions
 
 if TYPE_CHECKING:
     import duckdb
@@ -44,13 +48,36 @@ _OPTION_MAP = {
 _CHUNK = 8 << 20
 
 
+def _known_encoding(value: str) -> str:
+    if value.lower() not in encodings.NATIVE and value.lower() not in encodings.LEGACY:
+        raise PydanticCustomError("value_error", "unknown encoding '{value}' — use one of {known}",
+                                  {"value": value[:40], "known": ", ".join([*encodings.NATIVE, *encodings.LEGACY])})
+    return value
+
+
+class Options(ParsingOptions):
+    """Options of a `csv` source (None: DuckDB's CSV sniffer decides)."""
+
+    FORMATS = (".csv", ".tsv", ".tab", ".txt", ".dat", ".psv")
+
+    delimiter: str | None = Field(default=None, min_length=1, max_length=4,
+                                  description="column separator, e.g. `;` or `\\t` (default: detected)")
+    encoding: Annotated[str, AfterValidator(_known_encoding)] | None = Field(
+        default=None, description="the file's encoding: utf-8 (default; a BOM is fine), utf-16, latin-1, "
+                                  "windows-1258, tcvn3 (legacy ones are transcoded to UTF-8 first)")
+    header: bool | None = Field(default=None, description="whether the first line names the columns "
+                                                          "(default: detected)")
+    skip_rows: int | None = Field(default=None, ge=0, description="lines to skip before the header")
+    quote: str | None = Field(default=None, max_length=1, description="quote character (default: detected)")
+
+
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
          state: ReadState | None = None) -> Extract:
     import duckdb
 
     files = resolve_files(source, paths)
     location = str(files[0]) if len(files) == 1 else str(source.location)
-    opts = check_options(source, location, {*_OPTION_MAP, "types", "encoding"})
+    opts = source_options(source)
     kwargs = {_OPTION_MAP[k]: v for k, v in opts.items() if k in _OPTION_MAP and v is not None}
     types = dict(opts.get("types") or {})
     # Numbers with separators are typed strictly in SQL (parsing.py); DuckDB types the rest as it reads.

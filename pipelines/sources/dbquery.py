@@ -9,29 +9,59 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import (
     Extract,
     ReadState,
     apply_types,
-    check_options,
     content_fingerprint,
     redact_dsn,
     secret,
+    source_options,
     sql_literal,
 )
+from pipelines.sources.options import TypesOption
 
 if TYPE_CHECKING:
     import duckdb
 
     from pipelines.config import SourceConfig
 
-KNOWN_OPTIONS = {"table", "query", "columns", "types"}
 FIX = ("check that the database is reachable, the credentials in the connection variable, and the table/query "
        "in 'options'")
 _QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+
+def _table_name(value: str) -> str:
+    if not _QUALIFIED.match(value):
+        raise PydanticCustomError("value_error", "'{value}' is not a table name (schema.table or table) — use "
+                                  "'query' for anything more than a table", {"value": value[:60]})
+    return value
+
+
+class DatabaseOptions(TypesOption):
+    """Options of the database kinds (`postgres`, `mysql`, `sqlite`): one table or one query."""
+
+    table: Annotated[str, AfterValidator(_table_name)] | None = Field(
+        default=None, description="the table to read, `schema.table` or `table`")
+    query: str | None = Field(default=None, min_length=1,
+                              description="a SELECT run by the database instead of `table` (no trailing `;` "
+                                          "needed); the watermark filter wraps it as a subquery")
+    columns: list[str] | None = Field(default=None, min_length=1,
+                                      description="with `table`: the columns to fetch (default all)")
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> DatabaseOptions:
+        if (self.table is None) == (self.query is None):
+            raise PydanticCustomError("value_error", "give exactly one of options 'table' or 'query' — e.g. "
+                                      "options: {example}", {"example": "{table: public.ho_so}"})
+        return self
 
 
 @dataclass(frozen=True)
@@ -102,7 +132,7 @@ def read_query(source: SourceConfig, con: duckdb.DuckDBPyConnection, state: Read
     given, is asked first on an incremental re-run: a cheaper connection than ADBC's (which reads the type
     catalogue, ~30 ms) tells whether anything is past the watermark at all.
     """
-    opts = check_options(source, location, KNOWN_OPTIONS)
+    opts = source_options(source)
     watermark = state.watermark if state else None
     sql = build_query(source, location, opts, watermark, dialect)
     try:

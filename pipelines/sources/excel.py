@@ -20,11 +20,14 @@ matches an already promoted batch the workbook is not opened at all.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
 
 from pipelines.errors import SourceError
 from pipelines.sources import parsing
-from pipelines.sources.base import Extract, ReadState, files_fingerprint, resolve_files
+from pipelines.sources.base import Extract, ReadState, files_fingerprint, resolve_files, source_options
+from pipelines.sources.options import ParsingOptions, Regex
 from pipelines.text import slugify
 
 if TYPE_CHECKING:
@@ -33,7 +36,33 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
 
-_KNOWN = {"sheet", "header_row", "header_rows", "header_join", "stop_at", "rename", *parsing.OPTIONS}
+
+def _sheet_names(value: Any) -> Any:
+    """A sheet named `2024` reads as a number in YAML: it is still a sheet name."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+    return value
+
+
+class Options(ParsingOptions):
+    """Options of an `excel` source (openpyxl reads the .xlsx family, xlrd legacy .xls)."""
+
+    FORMATS = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls")
+
+    sheet: Annotated[str | list[str], BeforeValidator(_sheet_names)] | None = Field(
+        default=None, description='a sheet name, a list of names, or `"*"` for every sheet (adds a `_sheet` '
+                                  "column); default the first sheet")
+    header_row: int = Field(default=1, ge=1, description="1-based row of the first header line")
+    header_rows: int = Field(default=1, ge=1, description="how many header lines (merged multi-row headers "
+                                                          "are flattened)")
+    header_join: Literal["all", "last"] = Field(
+        default="all", description="all: join every header line's text; last: keep the lowest non-empty line")
+    stop_at: Regex | None = Field(default=None, description="regex on the first column: the first matching row "
+                                                            "and everything below it are dropped (totals, notes)")
+    rename: dict[str, str] = Field(default_factory=dict, description="flattened header name → column name")
+
 ERROR_CELLS = {"#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#GETTING_DATA", "#SPILL!",
                "#CALC!"}
 
@@ -49,11 +78,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         # Already promoted: the loader records `unchanged` without the rows; parsing would cost seconds.
         return Extract(relation=con.sql("SELECT NULL::VARCHAR AS _unchanged WHERE false"),
                        fingerprint=fingerprint, location=str(path))
-    opts = dict(source.options)
-    unknown = set(opts) - _KNOWN
-    if unknown:
-        raise SourceError(source.name, str(path), f"unknown excel option(s): {', '.join(sorted(unknown))}",
-                          f"use only: {', '.join(sorted(_KNOWN))}")
+    opts = source_options(source)
     frames: list[pa.Table] = []
     for file in files:
         sheets = _open_sheets(source, file, opts.get("sheet"))

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from pipelines.errors import SourceError, first_line
 from pipelines.sources import parsing
 from pipelines.sources.base import (
     Extract,
     ReadState,
-    check_options,
     files_fingerprint,
     resolve_files,
+    source_options,
 )
+from pipelines.sources.options import ParsingOptions
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,13 +31,23 @@ if TYPE_CHECKING:
     from pipelines.settings import TenantPaths
 
 
+class Options(ParsingOptions):
+    """Options of a `json` source (files: an array, newline-delimited JSON, or records inside an object)."""
+
+    FORMATS = (".json", ".jsonl", ".ndjson", ".geojson")
+
+    records_path: str | None = Field(default=None, pattern=r"^[^.]+(\.[^.]+)*$",
+                                     description="dotted path to the list of records inside each file's "
+                                                 "top-level object, e.g. `data.items`")
+
+
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
          state: ReadState | None = None) -> Extract:
     import duckdb
 
     files = resolve_files(source, paths)
     location = str(files[0]) if len(files) == 1 else str(source.location)
-    opts = check_options(source, location, {"records_path", *parsing.OPTIONS})
+    opts = source_options(source)
     names = [str(f) for f in files]
     path = opts.get("records_path")
     try:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import Extract, ReadState
-from pipelines.sources.dbquery import FIX, MYSQL, read_query, server_dsn
+from pipelines.sources.dbquery import FIX, MYSQL, DatabaseOptions, read_query, server_dsn
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 _BATCH_ROWS = 65_536
 _CONNECT_TIMEOUT_S = 10
+
+
+class Options(DatabaseOptions):
+    """Options of a `mysql` source (the connection string comes from `connection`)."""
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import (
     Extract,
     ReadState,
     apply_types,
-    check_options,
     files_fingerprint,
     resolve_files,
+    source_options,
 )
+from pipelines.sources.options import TypesOption
 
 if TYPE_CHECKING:
     import duckdb
@@ -24,13 +27,22 @@ if TYPE_CHECKING:
     from pipelines.settings import TenantPaths
 
 
+class Options(TypesOption):
+    """Options of a `parquet` source (a file or a glob)."""
+
+    FORMATS = (".parquet", ".parq", ".pq")
+
+    union_by_name: bool = Field(default=False, description="files of a glob with different column orders or "
+                                                           "sets are matched by column name")
+
+
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,
          state: ReadState | None = None) -> Extract:
     import duckdb
 
     files = resolve_files(source, paths)
     location = str(files[0]) if len(files) == 1 else source.location
-    opts = check_options(source, location, {"union_by_name", "types"})
+    opts = source_options(source)
     try:
         rel = con.read_parquet([str(f) for f in files], union_by_name=bool(opts.get("union_by_name", False)))
         rel.columns  # noqa: B018 — reads the footers now, so a damaged file fails here, named

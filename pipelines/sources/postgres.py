@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError, first_line
 from pipelines.sources.base import Extract, ReadState
-from pipelines.sources.dbquery import FIX, adbc_stream, read_query, server_dsn
+from pipelines.sources.dbquery import FIX, DatabaseOptions, adbc_stream, read_query, server_dsn
 
 if TYPE_CHECKING:
     import duckdb
 
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
+
+
+class Options(DatabaseOptions):
+    """Options of a `postgres` source (the connection string comes from `connection`)."""
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,

@@ -10,13 +10,19 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError
 from pipelines.sources.base import Extract, ReadState, resolve_file, secret
-from pipelines.sources.dbquery import adbc_stream, read_query
+from pipelines.sources.dbquery import DatabaseOptions, adbc_stream, read_query
 
 if TYPE_CHECKING:
     import duckdb
 
     from pipelines.config import SourceConfig
     from pipelines.settings import TenantPaths
+
+
+class Options(DatabaseOptions):
+    """Options of a `sqlite` source (`location`: the database file)."""
+
+    FORMATS = (".sqlite", ".sqlite3", ".db", ".db3", ".s3db", ".sl3")
 
 
 def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPaths,

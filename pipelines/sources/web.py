@@ -18,7 +18,6 @@ from pipelines.sources.base import secret
 if TYPE_CHECKING:
     from pipelines.config import SourceConfig
 
-HTTP_OPTIONS = {"auth", "api_key_header", "headers", "rate_limit", "timeout", "retries", "backoff"}
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
