@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from pipelines.config import SourceConfig
 
-OPTIONS = {"types", "date_format", "timestamp_format", "decimal_separator", "thousands"}
 REJECT = "_tonghop_reject"  # reason a row does not fit (NULL when it does); never lands in raw
 ROW = "_tonghop_row"        # 1-based row (sheet row, record number) for the quarantine; never lands in raw
 HIDDEN = (REJECT, ROW)
