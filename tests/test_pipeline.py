@@ -52,6 +52,10 @@ def test_full_run_builds_every_layer_and_publishes(demo_tenant):
             "marts.xa_hoi_so_tinh", "marts.ho_so_nguy_co_qua_han", "meta.loads", "meta.models",
             "meta.snapshot"} <= set(snap)
     assert not [t for t in snap if t.startswith("raw.")], "raw (personal data) must never reach the snapshot"
+    from pipelines.dictionary import published_gaps  # every table (model outputs, meta) and column described
+
+    with duckdb.connect(str(_paths(demo_tenant).snapshot), read_only=True) as snap_con:
+        assert published_gaps(snap_con) == []
 
     con = duckdb.connect(str(_paths(demo_tenant).warehouse), read_only=True)
     try:

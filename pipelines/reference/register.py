@@ -41,7 +41,7 @@ def register_reference(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> 
         con.execute(f"CREATE OR REPLACE TEMP TABLE seed_{seed.stem} AS "
                     "SELECT * FROM read_csv(?, header = true, auto_detect = true)", [str(seed)])
     _register_catalogue(con, tenant)
-    _register_tables(con)
+    _register_tables(con, tenant)
 
 
 def _register_catalogue(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> None:
@@ -68,14 +68,15 @@ def _register_catalogue(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) ->
     temp_table(con, "ref_nguon", sources)
 
 
-def _register_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """`ref_bang`: every SQL model (and documented model output) with its YAML description."""
+def _register_tables(con: duckdb.DuckDBPyConnection, tenant: TenantConfig | None = None) -> None:
+    """`ref_bang`: every SQL model, the tenant's own included (and documented model output), with its YAML
+    description."""
     import polars as pl
 
     from pipelines.dictionary import model_docs
     from pipelines.warehouse import sql_models
 
-    docs = model_docs()
+    docs = model_docs(tenant=tenant)
     names = sorted({m.qualified for m in sql_models()} | set(docs))
     frame = pl.DataFrame([(n.split(".")[0], n.split(".")[1], _vi(docs.get(n, {}))) for n in names],
                          orient="row", schema={"tang": pl.String, "ten_bang": pl.String, "mo_ta": pl.String})
