@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,7 +90,7 @@ class SqlModel:
 
     @property
     def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return _read_sql(self.path, self.path.stat().st_mtime_ns)
 
     @property
     def doc_path(self) -> Path:
@@ -99,21 +100,38 @@ class SqlModel:
     def sources(self) -> set[str]:
         """The views it reads: `contract_<name>` (shared contracts, what core models read) or `src_<source>`;
         a tenant without one of them skips the model."""
-        return set(re.findall(r"\b((?:contract|src)_[a-z][a-z0-9_]*)\b", _without_comments(self.sql)))
+        return set(_views_read(self.sql))
 
     @property
     def refs(self) -> set[str]:
         """The `staging.x` / `marts.x` tables it reads (comments left out)."""
-        return {f"{s}.{t}" for s, t in re.findall(r"\b(staging|marts)\.([a-z][a-z0-9_]*)\b",
-                                                  _without_comments(self.sql))}
+        return set(_tables_read(self.sql))
 
     @property
     def qualified(self) -> str:
         return f"{self.layer}.{self.name}"
 
 
+@lru_cache(maxsize=4096)
+def _read_sql(path: Path, _mtime_ns: int) -> str:
+    """A model's SQL, read once per file version (the checks read each model's sources and refs)."""
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4096)
 def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
+
+
+@lru_cache(maxsize=4096)
+def _views_read(sql: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\b((?:contract|src)_[a-z][a-z0-9_]*)\b", _without_comments(sql)))
+
+
+@lru_cache(maxsize=4096)
+def _tables_read(sql: str) -> frozenset[str]:
+    return frozenset(f"{s}.{t}" for s, t in re.findall(r"\b(staging|marts)\.([a-z][a-z0-9_]*)\b",
+                                                        _without_comments(sql)))
 
 
 MODEL_LAYERS = ("staging", "marts")
