@@ -6,12 +6,10 @@ from datetime import date, datetime
 
 import pytest
 
-from tests.warehouse.sqlharness import build, connect, given, rows
+from pipelines.config import TenantConfig
+from pipelines.contracts import build_contract_views, load_contracts
+from tests.warehouse.sqlharness import build, connect, contract_columns, given, given_contract, rows
 
-HO_SO_COLUMNS = ("ma_ho_so VARCHAR, ma_thu_tuc VARCHAR, linh_vuc VARCHAR, co_quan VARCHAR, ma_xa VARCHAR, "
-                 "ngay_nhan DATE, ngay_hen_tra DATE, ngay_tra DATE, trang_thai VARCHAR, so_cccd VARCHAR, "
-                 "so_dien_thoai VARCHAR, is_so_cccd_valid BOOLEAN, is_so_dien_thoai_valid BOOLEAN, "
-                 "ngay_cap_nhat TIMESTAMP")
 LOOKUP_COLUMNS = ("loai_khoa VARCHAR, pham_vi VARCHAR, khoa VARCHAR, ma_xa VARCHAR, cach_khop VARCHAR, "
                   "n_ung_vien BIGINT, ung_vien VARCHAR[], ma_tinh VARCHAR")
 LOOKUP = [  # a current code, a retired code that went whole, a divided one
@@ -23,9 +21,32 @@ LOOKUP = [  # a current code, a retired code that went whole, a divided one
 
 
 def _dossier(code, ma_xa, received, due, returned, updated="2025-03-31 10:00:00"):
-    return (code, "1.001193", "Hộ tịch", "UBND xã Gia Viễn", ma_xa, date.fromisoformat(received),
-            date.fromisoformat(due), date.fromisoformat(returned) if returned else None,
-            "da_tra" if returned else "dang_xu_ly", "ps_x", "ps_y", True, True, datetime.fromisoformat(updated))
+    """One row of contract_ho_so (the applicant's CCCD and phone arrive pseudonymised, flags from the raw)."""
+    return {"ma_ho_so": code, "ma_thu_tuc": "1.001193", "linh_vuc": "Hộ tịch", "co_quan": "UBND xã Gia Viễn",
+            "ma_xa": ma_xa, "ngay_nhan": date.fromisoformat(received), "ngay_hen_tra": date.fromisoformat(due),
+            "ngay_tra": date.fromisoformat(returned) if returned else None,
+            "trang_thai": "da_tra" if returned else "dang_xu_ly",
+            "so_cccd_nguoi_nop": "ps_x", "is_so_cccd_nguoi_nop_valid": True,
+            "so_dien_thoai_nguoi_nop": "ps_y", "is_so_dien_thoai_nguoi_nop_valid": True,
+            "ngay_cap_nhat": datetime.fromisoformat(updated)}
+
+
+@pytest.mark.parametrize("name", sorted(load_contracts()))
+def test_harness_seeds_the_shape_the_contract_view_has(name):
+    """given_contract's table has exactly the columns and types of the real contract_<name> view."""
+    con = connect()
+    c = load_contracts()[name]
+    given(con, "src_nguon", ", ".join(f'"{col.name}" {col.type}' for col in c.columns), [])  # same names: by name
+    tenant = TenantConfig.model_validate({
+        "tenant_id": "thu-nghiem", "display_name": "Thử nghiệm", "kind": "province", "admin_code": "99",
+        "sources": [{"name": "nguon", "kind": "csv", "location": "a.csv", "primary_key": list(c.key),
+                     "contract": name}]})
+    assert build_contract_views(con, tenant, {"nguon"}) == {name}
+    real = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE contract_{name})").fetchall()
+    assert contract_columns(name) == real
+    con.execute(f"DROP VIEW contract_{name}")
+    given_contract(con, name, [])
+    assert con.execute(f"SELECT column_name, column_type FROM (DESCRIBE contract_{name})").fetchall() == real
 
 
 @pytest.mark.parametrize(("ma_xa", "expected"), [
@@ -38,7 +59,7 @@ def _dossier(code, ma_xa, received, due, returned, updated="2025-03-31 10:00:00"
 ])
 def test_staging_ho_so_normalises_the_commune(ma_xa, expected):
     con = connect()
-    given(con, "src_ho_so", HO_SO_COLUMNS, [_dossier("H1", ma_xa, "2025-03-03", "2025-03-05", None)])
+    given_contract(con, "ho_so", [_dossier("H1", ma_xa, "2025-03-03", "2025-03-05", None)])
     given(con, "staging.dm_don_vi_tra_cuu", LOOKUP_COLUMNS, LOOKUP)
     build(con, "staging.ho_so")
     (row,) = rows(con, "SELECT ma_xa, ma_tinh, cach_khop_don_vi, trang_thai_khop_don_vi FROM staging.ho_so")
@@ -46,7 +67,7 @@ def test_staging_ho_so_normalises_the_commune(ma_xa, expected):
 
 
 def _staging_ho_so(con, dossiers):
-    given(con, "src_ho_so", HO_SO_COLUMNS, dossiers)
+    given_contract(con, "ho_so", dossiers)
     given(con, "staging.dm_don_vi_tra_cuu", LOOKUP_COLUMNS, LOOKUP)
     build(con, "staging.ho_so")
 
@@ -105,9 +126,6 @@ def test_processing_time_percentiles(days, p50, p90):
 
 # --- staging.doanh_nghiep: free-text addresses, old and new ------------------------------------------------
 
-DN_COLUMNS = ("ma_so_thue VARCHAR, ten_doanh_nghiep VARCHAR, loai_hinh VARCHAR, ma_nganh VARCHAR, ngay_dang_ky DATE, "
-              "von_dieu_le BIGINT, dien_tich_tru_so_m2 DOUBLE, dia_chi VARCHAR, ho_ten_nguoi_dai_dien VARCHAR, "
-              "so_dien_thoai VARCHAR, is_so_dien_thoai_valid BOOLEAN, trang_thai VARCHAR")
 XA_COLUMNS = "ma_xa VARCHAR, ten_xa VARCHAR, ma_tinh VARCHAR"
 CU_MOI_COLUMNS = "ten_xa_cu VARCHAR, ten_huyen_cu VARCHAR, ma_xa_moi VARCHAR, ma_tinh_moi VARCHAR"
 
@@ -126,10 +144,12 @@ CU_MOI_COLUMNS = "ten_xa_cu VARCHAR, ten_huyen_cu VARCHAR, ma_xa_moi VARCHAR, ma
 ])
 def test_staging_doanh_nghiep_resolves_old_and_new_addresses(dia_chi, expected):
     con = connect()
-    firm = ("0600054254", "Công ty TNHH A", "Công ty TNHH", "1079", date(2018, 12, 24), 1_800_000_000, 259.2,
-            dia_chi, "ps_x", "ps_y", True, "Đang hoạt động")
-    given(con, "src_dang_ky_kinh_doanh", DN_COLUMNS, [firm])
-    given(con, "src_dang_ky_kinh_doanh_cu", DN_COLUMNS, [])
+    firm = {"ma_so_thue": "0600054254", "ten_doanh_nghiep": "Công ty TNHH A", "loai_hinh": "Công ty TNHH",
+            "ma_nganh": "1079", "ngay_dang_ky": date(2018, 12, 24), "von_dieu_le": 1_800_000_000,
+            "dien_tich_tru_so_m2": 259.2, "dia_chi_tru_so": dia_chi, "ho_ten_nguoi_dai_dien": "ps_x",
+            "so_dien_thoai_nguoi_dai_dien": "ps_y", "is_so_dien_thoai_nguoi_dai_dien_valid": True,
+            "trang_thai": "Đang hoạt động"}
+    given_contract(con, "doanh_nghiep", [firm], source="dang_ky_kinh_doanh")
     given(con, "staging.dm_xa", XA_COLUMNS, [("14401", "Xã Gia Vân", "37"), ("13750", "Xã Yên Đồng", "37"),
                                              ("14677", "Xã Yên Mô", "37")])
     given(con, "staging.dm_xa_cu_moi", CU_MOI_COLUMNS, [
@@ -139,8 +159,9 @@ def test_staging_doanh_nghiep_resolves_old_and_new_addresses(dia_chi, expected):
         ("ten_rut_gon", "37", "giavan", "14401", "ten_hien_hanh", 1, ["14401"], "37")])
     build(con, "staging.doanh_nghiep")
     (row,) = rows(con, "SELECT ma_xa, ma_tinh, cach_khop_don_vi, trang_thai_khop_don_vi, ma_so_thue, "
-                       "is_ma_so_thue_valid, nguoi_dai_dien_token FROM staging.doanh_nghiep")
+                       "is_ma_so_thue_valid, nguoi_dai_dien_token, nguon FROM staging.doanh_nghiep")
     assert tuple(row.values())[:4] == expected
+    assert row["nguon"] == "dang_ky_kinh_doanh"  # the feeding source, from the contract view's _source
     # 0600054254 passes the tax code's check digit; the representative arrives pseudonymised
     assert (row["ma_so_thue"], row["is_ma_so_thue_valid"], row["nguoi_dai_dien_token"]) == ("0600054254", True, "ps_x")
     build(con, "staging.dia_chi_chua_khop")
