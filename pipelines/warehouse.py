@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 # Layers copied into the serving snapshot. `raw` stays behind: it is the only layer holding personal data.
 SERVING_SCHEMAS = ("staging", "marts", "meta")
+# Pipeline bookkeeping that readers have no use for and that names server paths: never published.
+UNPUBLISHED_TABLES = {("meta", "file_fingerprints")}
 PII_KEY_ENV = "TONGHOP_PII_KEY"
 
 
@@ -228,6 +230,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
         f"AND table_schema IN ({', '.join(repr(s) for s in SERVING_SCHEMAS)}) ORDER BY 1, 2").fetchall()
+    tables = [t for t in tables if t not in UNPUBLISHED_TABLES]
     counts: dict[str, int] = {}
     con.execute(f"ATTACH '{tmp}' AS snap")
     try:
