@@ -201,13 +201,15 @@ class TenantConfig(_Strict):
     admin_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z.]{2,10}$")]
     timezone: str = "Asia/Ho_Chi_Minh"
     schedule: str | None = "0 2 * * *"
+    # The retraining DAG's own cron (tenant local time); None = run it by hand. The pipeline trains each run.
+    retrain_schedule: str | None = None
     data_dir: str | None = None
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     sources: list[SourceConfig] = Field(min_length=1)
     models: list[Identifier] = Field(default_factory=list)
     catalogue: CatalogueConfig | None = None
 
-    @field_validator("schedule")
+    @field_validator("schedule", "retrain_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return check_schedule(value)

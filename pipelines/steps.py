@@ -73,26 +73,35 @@ def validate(ctx: RunContext) -> StepResult:
     of its tasks): a committed batch never stays unpromoted (`pipelines.runcontrol` abandons those of dead runs).
     """
     from pipelines.quality.promotion import mark_unchecked_loads, record_batch
-    from pipelines.quality.suites import validate_query
+    from pipelines.quality.suites import source_expectations, validate_expectations
 
     with connect(ctx.paths.warehouse) as con:
         batches = con.execute("SELECT source, batch_id FROM meta.loads WHERE status = 'loaded' "
                               "ORDER BY source, loaded_at", []).fetchall()
         others = sorted({b for _, b in batches if b != ctx.run_id})
+        # the raw tables' columns: the contract baseline checks the source columns its mapping reads
+        raw_columns = {s: dict(con.execute(f'SELECT column_name, column_type FROM (DESCRIBE raw."{s}")').fetchall())
+                       for s in sorted({s for s, _ in batches})}
     if others:
         log.warning("validating batch(es) %s left 'loaded' by other runs as well", ", ".join(others))
     outcomes = []
     for source_name, batch_id in batches:
-        suite = ctx.tenant.source(source_name).expectation_suite
-        if suite is None:
-            log.warning("source '%s' has no expectation suite: promoted unchecked", source_name)
+        # contract baseline + the source's own suite (pipelines/quality/suites.py, expectations/README.md)
+        try:
+            checks = source_expectations(ctx.tenant, ctx.tenant.source(source_name), raw_columns[source_name],
+                                         EXPECTATIONS_DIR)
+        except (LookupError, ValueError) as exc:
+            raise ConfigError(f"tenant '{ctx.tenant.tenant_id}': {first_line(exc)}") from None
+        if checks is None:
+            log.warning("source '%s' has no contract and no expectation suite: promoted unchecked", source_name)
             outcomes.append((source_name, batch_id, None))
             continue
-        log.info("validating raw.%s batch %s with suite '%s'", source_name, batch_id, suite)
-        outcome = validate_query(
+        suite, expectations = checks
+        log.info("validating raw.%s batch %s with suite '%s' (%d checks)", source_name, batch_id, suite,
+                 len(expectations))
+        outcome = validate_expectations(
             ctx.paths.warehouse, f"SELECT * FROM raw.\"{source_name}\" WHERE _batch_id = '{batch_id}'", suite,
-            expectations_dir=EXPECTATIONS_DIR, run_name=f"{ctx.run_id}__{source_name}",
-            results_dir=ctx.paths.validations)
+            expectations, run_name=f"{ctx.run_id}__{source_name}", results_dir=ctx.paths.validations)
         outcomes.append((source_name, batch_id, outcome))
 
     n_passed = n_failed = n_quarantined = 0

@@ -51,3 +51,58 @@ def test_page_without_snapshot_says_what_to_do(monkeypatch):
     at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
     assert not at.exception
     assert "tonghop run" in at.warning[0].value
+
+
+MINISTRY = "bo-khoa-hoc-cong-nghe"
+
+
+@pytest.fixture(scope="module")
+def ministry_snapshot(tmp_path_factory, demo_portals):
+    """The ministry's demo data (3,000 rows) run once by the CLI's runner into a module home."""
+    import shutil
+
+    from pipelines.config import load_tenant
+    from pipelines.demo.ministry import api as ministry_api
+    from pipelines.demo.ministry import generate_ministry
+    from pipelines.demo.servers import PORT_ENV
+    from tests.conftest import DEMO_ROWS
+
+    home = tmp_path_factory.mktemp("ministry_home")
+    sources = tmp_path_factory.mktemp("ministry_sources")
+    generate_ministry(sources, rows=DEMO_ROWS, seed=37)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TONGHOP_HOME", str(home))
+        mp.setenv("TONGHOP_PII_KEY", "test-key-" + "0" * 40)
+        mp.setenv("GX_ANALYTICS_ENABLED", "false")
+        mp.setenv(PORT_ENV, str(demo_portals.server_address[1]))
+        mp.setenv(ministry_api.TOKEN_ENV, demo_portals.ministry_token)
+        shutil.copytree(sources, TenantPaths.for_tenant(MINISTRY).ensure().sources, dirs_exist_ok=True)
+        report = run(load_tenant(MINISTRY), run_id="app")
+        assert report.ok, report.summary()
+    return home
+
+
+def test_ministry_overview_renders_and_explains_what_it_lacks(ministry_snapshot, monkeypatch):
+    """The ministry runs no overdue_risk model: its overview shows its dossier KPIs and, where the at-risk
+    list would be, the explanation of the data it needs — never an exception."""
+    monkeypatch.setenv("TONGHOP_HOME", str(ministry_snapshot))
+    monkeypatch.setenv("TONGHOP_TENANT", MINISTRY)
+    snapshot = TenantPaths.for_tenant(MINISTRY).snapshot
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        n_ho_so, = con.execute("SELECT n_ho_so FROM marts.kpi_tong_quan").fetchone()
+        tables = {t for t, in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
+                  .fetchall()}
+    assert "marts.ho_so_nguy_co_qua_han" not in tables and "marts.tan_so_theo_tinh" in tables
+
+    at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["Hồ sơ tiếp nhận"] == fmt.number(n_ho_so, lang="vi")
+    assert "Bộ Khoa học và Công nghệ" in at.caption[0].value
+    boxes = [box.value for box in at.info]
+    assert any("marts.ho_so_nguy_co_qua_han" in b for b in boxes), boxes
+    assert len(at.get("vega_lite_chart")) == 1
+
+    at.sidebar.radio[0].set_value("English").run()
+    assert not at.exception, at.exception
+    assert any("marts.ho_so_nguy_co_qua_han" in box.value for box in at.info)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_TENANT, project_path, warehouse_state
+from tests.conftest import DEMO_ROWS, DEMO_TENANT, project_path, warehouse_state
+
+MINISTRY = "bo-khoa-hoc-cong-nghe"
 
 AIRFLOW_ENV = {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -52,19 +54,93 @@ def test_one_dag_per_tenant(dagbag):
                                             + [f"tonghop_retrain_{t}" for t in _tenants(with_models=True)])
 
 
-def test_retrain_dag_runs_on_marts_and_republishes(dagbag):
-    """Scheduled on the marts asset `transform` emits, never on the serving asset it emits itself (no loop)."""
+def test_one_pipeline_run_trains_and_publishes_once(dagbag):
+    """The retraining DAG is run by hand (or on the tenant's own `retrain_schedule`): no DAG is scheduled on an
+    Asset a pipeline task announces, so a pipeline run never queues a second train + publish."""
+    emitted = {a.uri for dag_id, dag in dagbag.dags.items() if "retrain" not in dag.tags
+               for t in dag.tasks for a in t.outlets}
+    assert f"tonghop://{DEMO_TENANT}/marts" in emitted and f"tonghop://{DEMO_TENANT}/serving" in emitted
+    for dag_id, dag in dagbag.dags.items():
+        listens = _asset_uris(getattr(dag.timetable, "asset_condition", None))
+        assert not listens & emitted, f"{dag_id} is scheduled on {listens & emitted}, which a pipeline run updates"
     for tenant in _tenants(with_models=True):
         dag = dagbag.dags[f"tonghop_retrain_{tenant}"]
-        pipeline = dagbag.dags[f"tonghop_{tenant}"]
-        assert [a.uri for a in pipeline.get_task("transform").outlets] == [f"tonghop://{tenant}/marts"]
-        assert {a.uri for a in _scheduled_on(dag)} == {f"tonghop://{tenant}/marts"}
+        assert dag.schedule is None  # by hand, unless the tenant file sets `retrain_schedule`
         assert [t.task_id for t in dag.topological_sort()] == ["train", "publish"]
         assert [a.uri for a in dag.get_task("publish").outlets] == [f"tonghop://{tenant}/serving"]
 
 
-def _scheduled_on(dag):
-    return list(dag.timetable.asset_condition.objects)
+def _asset_uris(condition) -> set[str]:
+    """Every Asset URI in a DAG's schedule condition (AssetAll / AssetAny nest), none for a time schedule."""
+    if condition is None:
+        return set()
+    if hasattr(condition, "uri"):
+        return {condition.uri}
+    return set().union(*(_asset_uris(c) for c in getattr(condition, "objects", [])))
+
+
+def test_asset_uris_sees_an_asset_schedule():
+    """The check above cannot pass by not seeing: an Asset-scheduled DAG (the old retraining DAG) is caught."""
+    from airflow.sdk import DAG
+
+    from pipelines.orchestration import tenant_asset
+
+    old = DAG("old_retrain", schedule=[tenant_asset(DEMO_TENANT, "marts")])
+    assert _asset_uris(old.timetable.asset_condition) == {f"tonghop://{DEMO_TENANT}/marts"}
+
+
+def _next_run(dag, after):
+    """When the scheduler would start the run following one at `after`: the DAG as the scheduler sees it
+    (serialised and read back into Airflow's core timetable)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    timetable = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+    info = timetable.next_dagrun_info(last_automated_data_interval=DataInterval(after, after),
+                                      restriction=TimeRestriction(earliest=None, latest=None, catchup=True))
+    return info.run_after
+
+
+def test_schedules_fire_at_the_tenants_local_time(dagbag):
+    """`0 2 * * *` with `timezone: Asia/Ho_Chi_Minh` is 02:00 in Vietnam = 19:00 UTC the day before."""
+    import pendulum
+
+    dag = dagbag.dags[f"tonghop_{DEMO_TENANT}"]
+    after = pendulum.datetime(2026, 3, 10, 12, 0, tz="UTC")  # 19:00 on 10 March in Vietnam
+    run = _next_run(dag, after)
+    assert run == pendulum.datetime(2026, 3, 11, 2, 0, tz="Asia/Ho_Chi_Minh")
+    assert run == pendulum.datetime(2026, 3, 10, 19, 0, tz="UTC")
+    # the ministry: "30 1 * * *" → 01:30 in Vietnam
+    ministry = _next_run(dagbag.dags[f"tonghop_{MINISTRY}"], after)
+    assert ministry == pendulum.datetime(2026, 3, 11, 1, 30, tz="Asia/Ho_Chi_Minh")
+    assert str(dag.timezone) == "Asia/Ho_Chi_Minh"
+
+
+def test_retrain_schedule_is_the_tenants_own_cron_in_local_time(tmp_path, monkeypatch):
+    import pendulum
+
+    dags = _tonghop_dags_module()
+    text = project_path("tenants", f"{DEMO_TENANT}.yaml").read_text(encoding="utf-8")
+    tenant = tmp_path / f"{DEMO_TENANT}.yaml"
+    tenant.write_text(text + '\nretrain_schedule: "0 3 * * 0"\n', encoding="utf-8")
+    pipeline, retrain = dags.build_dags(tenant)
+    assert retrain.dag_id == f"tonghop_retrain_{DEMO_TENANT}"
+    after = pendulum.datetime(2026, 3, 10, 12, 0, tz="UTC")  # a Tuesday
+    assert _next_run(retrain, after) == pendulum.datetime(2026, 3, 15, 3, 0, tz="Asia/Ho_Chi_Minh")  # Sunday
+
+    tenant.write_text(text + '\nretrain_schedule: "weekly"\n', encoding="utf-8")
+    broken = dags.build_dags(tenant)
+    assert [d.dag_id for d in broken] == [f"tonghop_{DEMO_TENANT}"] and "config-error" in broken[0].tags
+    assert "retrain_schedule" in broken[0].get_task("report_config_error").op_args[0]
+
+
+def _tonghop_dags_module():
+    sys.path.insert(0, str(project_path("dags")))
+    try:
+        import tonghop
+    finally:
+        sys.path.remove(str(project_path("dags")))
+    return tonghop
 
 
 def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
@@ -77,7 +153,7 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
             expected = 0 if task.task_id == "validate" else 2  # validation failures are data, not flakiness
             assert task.retries == expected, f"{dag_id}.{task.task_id} retries={task.retries}"
         if "retrain" in dag.tags:
-            continue  # its shape: test_retrain_dag_runs_on_marts_and_republishes
+            continue  # its shape: test_one_pipeline_run_trains_and_publishes_once
         publish = dag.get_task("publish")
         assert [a.uri for a in publish.outlets] == [f"tonghop://{dag_id.removeprefix('tonghop_')}/serving"]
         assert [t.task_id for t in dag.topological_sort()] == [
@@ -86,11 +162,7 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
 
 def test_broken_tenant_file_becomes_a_failing_dag(tmp_path, monkeypatch):
     """A bad tenant file shows up in Airflow as a failing DAG carrying the config error, not a vanished tenant."""
-    sys.path.insert(0, str(project_path("dags")))
-    try:
-        import tonghop_tenants
-    finally:
-        sys.path.remove(str(project_path("dags")))
+    tonghop_tenants = _tonghop_dags_module()
     bad = tmp_path / "ha-noi.yaml"
     bad.write_text("tenant_id: ha-noi\nkind: city\n", encoding="utf-8")
     dag = tonghop_tenants.build_dag(bad)
@@ -98,42 +170,83 @@ def test_broken_tenant_file_becomes_a_failing_dag(tmp_path, monkeypatch):
     assert [t.task_id for t in dag.tasks] == ["report_config_error"]
 
 
+def _airflow(tmp_path: Path, pool: str):
+    """A fresh Airflow home (SQLite metadata, the tenant's pool) and a runner for `airflow <args>`."""
+    env = {**os.environ, **AIRFLOW_ENV, "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    airflow = shutil.which("airflow", path=env["PATH"])
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([airflow, *args], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0 or not check, (proc.stdout + proc.stderr)[-4000:]
+        return proc
+
+    run("db", "migrate")
+    run("pools", "set", pool, "1", "test")
+    return run
+
+
+def _run_states(airflow, dag_id: str) -> list[str]:
+    out = airflow("dags", "list-runs", dag_id, "-o", "json").stdout
+    start = out.find("[{")  # log lines before the JSON start with "[" too; no run: no record at all
+    return [r["state"] for r in json.loads(out[start:])] if start >= 0 else []
+
+
 @pytest.mark.airflow
 def test_demo_dag_runs_green_through_airflow(tmp_path, demo_tenant, _isolated_home):
     """`airflow dags test` runs all five tasks in-process on SQLite metadata; the snapshot appears."""
-    home = tmp_path / "airflow"
-    env = {**os.environ, **AIRFLOW_ENV, "AIRFLOW_HOME": str(home),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    airflow = shutil.which("airflow", path=env["PATH"])
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([airflow, "pools", "set", "warehouse_ninh_binh", "1", "test"], env=env, check=True,
-                   capture_output=True, timeout=120)
-    proc = subprocess.run([airflow, "dags", "test", f"tonghop_{DEMO_TENANT}"], env=env, capture_output=True,
-                          text=True, timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    runs = subprocess.run([airflow, "dags", "list-runs", f"tonghop_{DEMO_TENANT}", "-o", "json"], env=env,
-                          check=True, capture_output=True, text=True, timeout=120)
-    states = [r["state"] for r in json.loads(runs.stdout[runs.stdout.index("[{"):])]
-    assert states == ["success"], states
+    airflow = _airflow(tmp_path, demo_tenant.pool)
+    airflow("dags", "test", f"tonghop_{DEMO_TENANT}")
+    assert _run_states(airflow, f"tonghop_{DEMO_TENANT}") == ["success"]
     snapshot = _isolated_home / DEMO_TENANT / "serving.duckdb"
     state = warehouse_state(snapshot)
     assert state["marts.kpi_tong_quan"][0] == 1
     assert state["marts.ho_so_nguy_co_qua_han"][0] > 0
     assert not any(name.startswith("raw.") for name in state)
     pipeline_run = _snapshot_run_id(snapshot)
+    assert _run_states(airflow, f"tonghop_retrain_{DEMO_TENANT}") == []  # the pipeline run queued no retraining
 
-    # The retraining DAG (scheduled on the marts Asset `transform` just updated) also runs green in Airflow:
-    # same data, so the content-addressed model versions are kept, and its `publish` replaces the snapshot.
+    # The retraining DAG, triggered by hand, runs green in Airflow: same data, so the content-addressed model
+    # versions are kept, and its `publish` replaces the snapshot.
     versions = _model_versions(snapshot)
-    proc = subprocess.run([airflow, "dags", "test", f"tonghop_retrain_{DEMO_TENANT}"], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    runs = subprocess.run([airflow, "dags", "list-runs", f"tonghop_retrain_{DEMO_TENANT}", "-o", "json"], env=env,
-                          check=True, capture_output=True, text=True, timeout=120)
-    assert [r["state"] for r in json.loads(runs.stdout[runs.stdout.index("[{"):])] == ["success"]
+    airflow("dags", "test", f"tonghop_retrain_{DEMO_TENANT}")
+    assert _run_states(airflow, f"tonghop_retrain_{DEMO_TENANT}") == ["success"]
     assert _snapshot_run_id(snapshot) != pipeline_run
     assert _model_versions(snapshot) == versions and len(versions) == 4
+
+
+@pytest.fixture
+def ministry_tenant(tmp_path_factory, demo_portals, monkeypatch):
+    """The ministry's demo sources (3,000 rows) in this test's home, its API reachable with its key."""
+    from pipelines.config import load_tenant
+    from pipelines.demo.ministry import api as ministry_api
+    from pipelines.demo.ministry import generate_ministry
+    from pipelines.demo.servers import PORT_ENV
+    from pipelines.settings import TenantPaths
+
+    monkeypatch.setenv(PORT_ENV, str(demo_portals.server_address[1]))
+    monkeypatch.setenv(ministry_api.TOKEN_ENV, demo_portals.ministry_token)
+    sources = tmp_path_factory.mktemp("ministry_sources")
+    generate_ministry(sources, rows=DEMO_ROWS, seed=37)
+    cfg = load_tenant(MINISTRY)
+    shutil.copytree(sources, TenantPaths.for_tenant(MINISTRY).ensure().sources, dirs_exist_ok=True)
+    return cfg
+
+
+@pytest.mark.airflow
+def test_ministry_dag_runs_green_through_airflow(tmp_path, ministry_tenant, _isolated_home):
+    """The second tenant (a ministry: API, provincial Excel reports, its own tenant models) through Airflow:
+    all five tasks green, a snapshot with the shared-contract marts and its own marts; no retraining DAG."""
+    airflow = _airflow(tmp_path, ministry_tenant.pool)
+    airflow("dags", "test", f"tonghop_{MINISTRY}")
+    assert _run_states(airflow, f"tonghop_{MINISTRY}") == ["success"]
+    state = warehouse_state(_isolated_home / MINISTRY / "serving.duckdb")
+    assert state["marts.kpi_tong_quan"][0] == 1 and state["marts.ho_so_tuan"][0] > 0  # core marts (contract)
+    assert state["marts.tan_so_theo_tinh"][0] > 0  # the ministry's own tenant model
+    assert state["staging.ho_so"][0] > 0
+    assert "marts.ho_so_nguy_co_qua_han" not in state  # it runs no overdue_risk model
+    assert not any(name.startswith("raw.") for name in state)
+    assert state["meta.snapshot"][0] == 1
 
 
 def _snapshot_run_id(snapshot: Path) -> str:

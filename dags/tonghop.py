@@ -1,0 +1,134 @@
+"""Tổng Hợp: one factory, every DAG of every tenant file in `tenants/` (`TONGHOP_TENANTS_DIR`).
+
+Each tenant file is read and checked ONCE per parse and yields:
+
+* `tonghop_<tenant>` — the pipeline: extract_load → validate → transform → train → publish. Tasks only call
+  `pipelines.steps` (the same functions as `tonghop run`). `transform` announces the Asset
+  `tonghop://<tenant>/marts`, `publish` the Asset `tonghop://<tenant>/serving` (for downstream consumers,
+  e.g. open data). Scheduled by the tenant's `schedule` at its local `timezone` (02:00 Asia/Ho_Chi_Minh is
+  02:00 in Vietnam, not UTC).
+* `tonghop_retrain_<tenant>` (tenants that list `models:`) — train → publish, run by hand (`Trigger`) or on
+  the tenant's own `retrain_schedule` (cron, local time). It listens to NO Asset: the pipeline's own `train`
+  step already fits every model on the data it just transformed, so a retrain fired by the pipeline's marts
+  would repeat train + publish after every run for nothing (model versions are content-addressed: same
+  data, same versions). Retraining on its own is for a changed model or parameters, or a tenant whose
+  pipeline runs rarely; `tonghop train` does the same from the command line.
+
+Every task holds the tenant's one-slot pool `warehouse_<tenant>`, so two writers never open the same
+warehouse. A tenant file that does not validate (or fails in any other way) yields a one-task pipeline DAG
+that fails with the one-line error, so the problem shows in the UI instead of silently dropping the tenant —
+and never takes the other tenants' DAGs with it. Parse time stays cheap: YAML and pydantic only; pipeline
+and model code (DuckDB, Great Expectations, scikit-learn) are imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from airflow.sdk import DAG, task
+
+from pipelines.config import load_tenant_file, tenant_files
+from pipelines.errors import ConfigError
+from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset, tenant_schedule, tenant_start
+from pipelines.redact import redact
+
+STEPS = ("extract_load", "validate", "transform", "train", "publish")
+
+
+@task
+def run_pipeline_step(tenant_id: str, step: str, **context) -> dict:
+    """Run one pipeline step in this worker process and return its metrics (visible as XCom)."""
+    from pipelines.airflow_task import run_task_step
+
+    return run_task_step(tenant_id, step, context["run_id"])
+
+
+@task
+def run_retrain_step(tenant_id: str, step: str, **context) -> dict:
+    """Run `train` or `publish` for the tenant in this worker process (metrics visible as XCom)."""
+    from models.retrain import run_retrain_step as run_step
+
+    return run_step(tenant_id, step, context["run_id"])
+
+
+@task(retries=0)
+def report_config_error(message: str) -> None:
+    raise ConfigError(message)
+
+
+def build_dags(path: Path) -> list[DAG]:
+    """The tenant's pipeline DAG and, when it lists models, its retraining DAG; a bad file: one failing DAG."""
+    try:
+        cfg = load_tenant_file(path)
+        dags = [_pipeline(cfg)]
+        if cfg.models:
+            dags.append(_retrain(cfg))
+        return dags
+    except Exception as exc:  # noqa: BLE001 — one bad file must not empty the DagBag for every tenant
+        return [_broken(path, exc)]
+
+
+def build_dag(path: Path) -> DAG:
+    """The tenant's pipeline DAG (or its failing stand-in)."""
+    return build_dags(path)[0]
+
+
+def _broken(path: Path, exc: Exception) -> DAG:
+    message = str(exc) if isinstance(exc, ConfigError) else f"{path}: {type(exc).__name__}: {exc}"
+    # the dag_id comes from the file name: keep it to the characters Airflow accepts
+    with DAG(dag_id=f"tonghop_{re.sub(r'[^A-Za-z0-9_.-]', '_', path.stem)[:200]}", schedule=None,
+             start_date=START, catchup=False, tags=["tonghop", "config-error"], default_args=DEFAULT_ARGS,
+             doc_md=__doc__) as broken:
+        report_config_error(redact(message.splitlines()[0] if message else type(exc).__name__)[:1000])
+    return broken
+
+
+def _pipeline(cfg) -> DAG:
+    with DAG(
+        dag_id=f"tonghop_{cfg.tenant_id}",
+        description=f"Pipeline of {cfg.display_name}",
+        schedule=tenant_schedule(cfg.schedule, cfg.timezone),
+        start_date=tenant_start(cfg.timezone),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["tonghop", cfg.kind, cfg.tenant_id],
+        doc_md=__doc__,
+    ) as dag:
+        previous = None
+        for step in STEPS:
+            outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")],
+                       "transform": [tenant_asset(cfg.tenant_id, "marts")]}.get(step, [])
+            # Validation failures are data problems, not flaky infrastructure: retrying cannot fix them.
+            retries = 0 if step == "validate" else DEFAULT_ARGS["retries"]
+            current = run_pipeline_step.override(task_id=step, pool=cfg.pool, outlets=outlets,
+                                                 retries=retries)(cfg.tenant_id, step)
+            if previous is not None:
+                previous >> current
+            previous = current
+    return dag
+
+
+def _retrain(cfg) -> DAG:
+    with DAG(
+        dag_id=f"tonghop_retrain_{cfg.tenant_id}",
+        description=f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
+        schedule=tenant_schedule(cfg.retrain_schedule, cfg.timezone),
+        start_date=tenant_start(cfg.timezone),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["tonghop", "retrain", cfg.tenant_id],
+        doc_md=__doc__,
+    ) as dag:
+        train = run_retrain_step.override(task_id="train", pool=cfg.pool)(cfg.tenant_id, "train")
+        publish = run_retrain_step.override(task_id="publish", pool=cfg.pool,
+                                            outlets=[tenant_asset(cfg.tenant_id, "serving")])(cfg.tenant_id, "publish")
+        train >> publish
+    return dag
+
+
+for _path in tenant_files():
+    for _dag in build_dags(_path):
+        globals()[_dag.dag_id] = _dag
