@@ -111,3 +111,56 @@ def anomalies(_version: float | None, limit: int = 50):
     return query("SELECT loai, doi_tuong, ky, gia_tri, gia_tri_ky_vong, diem_z, mo_ta FROM marts.bat_thuong "
                  "ORDER BY abs(diem_z) DESC, loai, doi_tuong, ky LIMIT ?", [limit])
 
+
+
+@st.cache_data(show_spinner=False)
+def quality_latest(_version: float | None):
+    """Every source's latest promoted or blocked batch with its scores: one row per source and dimension, a
+    source with no score at all (no checks) as one row with dimension NULL; `n_checks` = expectations run on
+    the batch (0: the source is not checked), `detail` = the score's explanation (JSON, timeliness)."""
+    return query("""
+        WITH latest AS (
+            SELECT source, batch_id FROM meta.loads WHERE status IN ('passed', 'blocked')
+            QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded_at DESC) = 1),
+        checks AS (SELECT source, batch_id, count(*) AS n_checks FROM meta.validations GROUP BY ALL)
+        SELECT l.source, q.dimension, q.score, q.n_checked, q.n_failed, q.detail,
+               coalesce(c.n_checks, 0) AS n_checks
+        FROM latest l
+        LEFT JOIN meta.quality_scores q USING (source, batch_id)
+        LEFT JOIN checks c USING (source, batch_id)
+        ORDER BY l.source, q.dimension""")
+
+
+def _vn_date(value: str) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).strftime("%d/%m/%Y")
+
+
+def _rhythm(hours: float, lang: str) -> str:
+    from apps.i18n import t
+
+    for key, length in (("dq_rhythm_hourly", 1), ("dq_rhythm_daily", 24), ("dq_rhythm_weekly", 168)):
+        if abs(hours - length) < 1e-6:
+            return t(key, lang)
+    if hours % 24 == 0:
+        return t("dq_rhythm_days", lang).format(n=int(hours // 24))
+    return t("dq_rhythm_hours", lang).format(n=f"{hours:g}")
+
+
+def timeliness_text(detail: str | None, lang: str) -> str | None:
+    """The timeliness score in words, e.g. "dữ liệu mới nhất 28/11/2026, chạy ngày 01/12/2026: trễ 3 ngày so
+    với lịch hằng ngày" (dates in the Vietnamese day/month/year form in both languages)."""
+    import json
+
+    from apps.i18n import t
+
+    if not detail:
+        return None
+    d = json.loads(detail)
+    rhythm = _rhythm(float(d["interval_hours"]), lang)
+    if d.get("newest") is None:
+        return t("dq_timeliness_no_date", lang).format(run=_vn_date(d["run"]), rhythm=rhythm)
+    key = "dq_timeliness_late" if d.get("late") else "dq_timeliness_on_time"
+    return t(key, lang).format(newest=_vn_date(d["newest"]), run=_vn_date(d["run"]), days=d["lag_days"],
+                               rhythm=rhythm)

@@ -83,6 +83,24 @@ TEXT: dict[str, dict[str, str]] = {
                             "en": "Could not copy the Data Docs into {folder} to serve them ({error}); download "
                                   "them below."},
     "dq_docs_download": {"vi": "Tải toàn bộ Data Docs (.zip)", "en": "Download all Data Docs (.zip)"},
+    "dq_not_checked": {"vi": "chưa kiểm tra", "en": "not checked"},
+    "dq_source_not_checked": {"vi": "Nguồn này chưa được kiểm tra: không có hợp đồng dữ liệu (contract) và không có "
+                                    "bộ kỳ vọng (expectation_suite). Dữ liệu vẫn được đưa vào sử dụng nhưng không ai "
+                                    "bảo đảm chất lượng; tạo bộ kỳ vọng bằng `tonghop suggest-suite`.",
+                              "en": "This source is not checked: it has no shared contract and no expectation suite. "
+                                    "Its data is used, but nothing vouches for its quality; start a suite with "
+                                    "`tonghop suggest-suite`."},
+    "dq_timeliness_late": {"vi": "dữ liệu mới nhất {newest}, chạy ngày {run}: trễ {days} ngày so với lịch {rhythm}",
+                           "en": "newest data {newest}, run on {run}: {days} days behind the {rhythm} schedule"},
+    "dq_timeliness_on_time": {"vi": "dữ liệu mới nhất {newest}, chạy ngày {run}: kịp thời theo lịch {rhythm}",
+                              "en": "newest data {newest}, run on {run}: on time for the {rhythm} schedule"},
+    "dq_timeliness_no_date": {"vi": "chạy ngày {run}: không đọc được ngày của dữ liệu (lịch {rhythm})",
+                              "en": "run on {run}: the data carries no readable date ({rhythm} schedule)"},
+    "dq_rhythm_hourly": {"vi": "hằng giờ", "en": "hourly"},
+    "dq_rhythm_daily": {"vi": "hằng ngày", "en": "daily"},
+    "dq_rhythm_weekly": {"vi": "hằng tuần", "en": "weekly"},
+    "dq_rhythm_days": {"vi": "{n} ngày một lần", "en": "{n}-day"},
+    "dq_rhythm_hours": {"vi": "{n} giờ một lần", "en": "{n}-hour"},
     "dq_docs_none": {"vi": "Chưa có Data Docs: chưa lần kiểm tra nào chạy.", "en": "No Data Docs yet: no validation has run."},
 }
 

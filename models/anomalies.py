@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonghop.models.anomalies")
 NAME = "anomalies"
+# At least one of these shared contracts (indicators per commune, dossiers) — validate-config checks it
+# (pipelines/crossrefs.py).
+REQUIRES_ANY = ("chi_so_xa_hoi_so", "ho_so")
 OUTPUT_TABLE = "marts.bat_thuong"
 PARAMS = {"threshold": 3.5, "indicator_min_scale_pp": 0.5, "daily_weeks": 8, "daily_min_scale": 0.05,
           "load_min_batches": 5, "tet_window_days": [-21, 35]}

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonghop.models.inflow_forecast")
 NAME = "inflow_forecast"
+# The shared contracts a tenant needs for this model (checked by validate-config: pipelines/crossrefs.py).
+REQUIRES = ("ho_so",)
 OUTPUT_TABLE = "marts.du_bao_ho_so_tuan"
 BACKTEST_TABLE = "marts.du_bao_kiem_dinh"
 SEASON = 52

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonghop.models.overdue_risk")
 NAME = "overdue_risk"
+# The shared contracts a tenant needs for this model (checked by validate-config: pipelines/crossrefs.py).
+REQUIRES = ("ho_so",)
 OUTPUT_TABLE = "marts.ho_so_nguy_co_qua_han"
 CATEGORICAL = ["co_quan", "linh_vuc"]
 NUMERIC = ["n_days_allowed", "weekday", "month", "n_arrivals_7d", "load_ratio_7d", "backlog", "backlog_ratio",

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonghop.models.staffing")
 NAME = "staffing"
+# The shared contracts a tenant needs, and the models listed before it whose output it reads
+# (checked by validate-config: pipelines/crossrefs.py).
+REQUIRES = ("ho_so", "can_bo")
+REQUIRES_MODELS = ("inflow_forecast",)
 OUTPUT_TABLE = "marts.can_bo_de_xuat"
 CAPACITY_TABLE = "marts.can_bo_nang_suat"
 PARAMS = {"capacity_quantile": 0.9, "history_weeks": 52, "min_officers_per_agency": 1, "move_weight": 0.05}

@@ -58,6 +58,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest_suite(args: argparse.Namespace) -> int:
+    from pipelines.config import load_tenant
+    from pipelines.quality.suggest import suggest_suite, summary
+
+    cfg = load_tenant(args.tenant)
+    result = suggest_suite(cfg, args.source, Path(args.out) if args.out else None, force=args.force)
+    print(summary(result, cfg.tenant_id, args.source))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.runner import run
 
@@ -172,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--source", help="one source name (default: every source of the tenant)")
     ins.add_argument("--limit", type=int, default=1000, help="sample rows read (default 1000)")
     ins.set_defaults(func=cmd_inspect)
+
+    ss = sub.add_parser("suggest-suite", help="profile a loaded source (latest promoted batch, read-only) and "
+                        "write a starting expectation suite for review")
+    ss.add_argument("--tenant", required=True)
+    ss.add_argument("--source", required=True)
+    ss.add_argument("--out", help="output file (default: tenants/<tenant>/expectations/<source>.suggested.json)")
+    ss.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    ss.set_defaults(func=cmd_suggest_suite)
 
     r = sub.add_parser("run", help="run a tenant's pipeline (all steps, or --steps a,b)")
     r.add_argument("--tenant", required=True)

@@ -29,6 +29,8 @@ from pipelines.errors import ConfigError, TonghopError
 from pipelines.settings import WAREHOUSE_SQL_DIR
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import duckdb
 
     from pipelines.config import SourceConfig, TenantConfig
@@ -349,6 +351,9 @@ def check_tenant(tenant: TenantConfig, file: str | Path | None = None) -> list[s
     from pipelines.tenant_models import check_tenant_models  # the tenant's own SQL models, same one-line form
 
     out += check_tenant_models(tenant, file=file)
+    from pipelines.crossrefs import check_crossrefs  # suites, models and the contracts each model needs
+
+    out += check_crossrefs(tenant, file=file)
     return out
 
 
@@ -530,22 +535,34 @@ def build_contract_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, a
 
 # --------------------------------------------------------------------------- baseline expectations
 
-# Personal-ID formats checked on the raw value (before pseudonymisation).
-ID_FORMATS = {"cccd": r"^[0-9]{12}$", "phone": r"^(\+?84|0)[35789][0-9]{8}$"}
+# Personal-ID formats checked on the raw value (before pseudonymisation). The CCCD form is the one the core
+# suite `ho_so` uses (one check, not two). A phone may be written with separators and +84/84/0084 (the forms
+# `phone_normalize` reads, warehouse/macros.sql): only what is no phone number at all fails here; whether the
+# number is a real mobile is the `is_<column>_valid` flag staging keeps.
+ID_FORMATS = {"cccd": r"^[0-9]{12}$",
+              "phone": r"^\s*(\+84|0084|84|0)?[ .()-]*[1-9]([ .()-]*[0-9]){8}\s*$"}
 _TYPE_REGEX = {"date": r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})",
                "int": r"^[+-]?[0-9]+$", "num": r"^[+-]?[0-9.,]+$", "bool": r"^(?i)(true|false|0|1|c[oó]|kh[oô]ng)$"}
 
 
 def baseline_expectations(c: Contract, source: SourceConfig | None = None,
-                          source_types: dict[str, str] | None = None) -> list[dict]:
+                          source_types: dict[str, str] | None = None, *,
+                          columns: Collection[str] | None = None) -> list[dict]:
     """The expectations a contract implies for a source's raw table, in `rowchecks.expectation_dicts` form
-    (type, kwargs, meta, severity, description): required → not null (block), key → unique (warn: the
-    duplicates are quarantined), allowed values (warn), personal-ID formats (warn), and a type check (warn) for
-    a text column that must become a date or number. Columns are the source's (through a plain mapping);
-    a column computed by an expression is checked on the contract view, not here.
-    """
-    source_types = source_types or {}
+    (type, kwargs, meta, severity, description). Severities (expectations/README.md, "Baseline checks"):
 
+    - block — the batch is unusable: no rows; a key or required column absent from the raw table;
+    - warn (the failing rows are quarantined, the rest promoted) — a required column NULL, a repeated key,
+      a value outside the contract's allowed values, a personal ID that is no CCCD / phone number, a text
+      value that cannot read as the contract's date or number type.
+
+    Columns are the source's: a contract column mapped from a plain source column (or taken by name) is
+    checked on that column; one computed by an SQL expression is not checked here — the contract view checks
+    what it computes at transform (a value that does not convert fails there with one line). `source_types`:
+    DuckDB types of (some of) the source's columns. With `columns` (every column of the raw table) a column
+    the raw table lacks gets only the block-level existence check when it is a key or required column, and
+    nothing when it is optional (the contract then reads NULL).
+    """
     def src(col: ContractColumn) -> str | None:
         if source is None:
             return col.name
@@ -558,34 +575,44 @@ def baseline_expectations(c: Contract, source: SourceConfig | None = None,
             meta["dimension"] = dimension
         return {"type": type_, "kwargs": kwargs, "meta": meta, "severity": severity, "description": description}
 
+    present = (lambda name: name in columns) if columns is not None else (lambda name: True)
+    key_names = {k for k in c.key}
     out = [exp("expect_table_row_count_to_be_between", {"min_value": 1}, "block", "table must have at least 1 row")]
+    checked: list[tuple[ContractColumn, str]] = []  # columns present in the raw table
     for col in c.columns:
         name = src(col)
-        if name and col.required:
-            out.append(exp("expect_column_values_to_not_be_null", {"column": name}, "block",
+        if not name:
+            continue
+        if not present(name):
+            if col.required or col.name in key_names:
+                out.append(exp("expect_column_to_exist", {"column": name}, "block",
+                               f"column {name} must exist (contract {c.name}.{col.name} is "
+                               f"{'key' if col.name in key_names else 'required'})"))
+            continue
+        checked.append((col, name))
+    for col, name in checked:
+        if col.required:
+            out.append(exp("expect_column_values_to_not_be_null", {"column": name}, "warn",
                            f"{name} must not be null (contract {c.name}.{col.name} is required)"))
     key = [src(c.column(k)) for k in c.key]
-    if all(key):
+    if all(key) and all(present(k) for k in key):
         if len(key) == 1:
             out.append(exp("expect_column_values_to_be_unique", {"column": key[0]}, "warn",
                            f"{key[0]} must be unique (contract {c.name} key)"))
         else:
             out.append(exp("expect_compound_columns_to_be_unique", {"column_list": key}, "warn",
                            f"({', '.join(key)}) must be unique (contract {c.name} key)"))
-    for col in c.columns:
-        name = src(col)
-        if not name:
-            continue
+    for col, name in checked:
         if col.allowed:
             values = ", ".join(repr(v) for v in col.allowed)
             out.append(exp("expect_column_values_to_be_in_set", {"column": name, "value_set": list(col.allowed)},
                            "warn", f"{name} must be one of {{{values}}} (contract {c.name}.{col.name})"))
-        if col.personal in ID_FORMATS:
+        have = _family((source_types or {}).get(name, "")) if source_types else None
+        if col.personal in ID_FORMATS and have in (None, "text"):
+            what = "a 12-digit CCCD" if col.personal == "cccd" else "a Vietnamese phone number"
             out.append(exp("expect_column_values_to_match_regex", {"column": name, "regex": ID_FORMATS[col.personal]},
-                           "warn", f"{name} must be a {'12-digit CCCD' if col.personal == 'cccd' else 'Vietnamese phone number'}"
-                           f" (contract {c.name}.{col.name})"))
+                           "warn", f"{name} must be {what} (contract {c.name}.{col.name})"))
         want = _family(col.type)
-        have = _family(source_types.get(name, "")) if source_types else None
         if have == "text" and want in _TYPE_REGEX:
             out.append(exp("expect_column_values_to_match_regex", {"column": name, "regex": _TYPE_REGEX[want]},
                            "warn", f"{name} must read as {col.type} (contract {c.name}.{col.name})", "validity"))

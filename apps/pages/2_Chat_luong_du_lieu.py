@@ -26,12 +26,20 @@ lang, version = page_header("dq_title")
 
 trend = data.quality_trend(version)
 trend["dimension"] = trend["dimension"].map(lambda d: t(d, lang))
-latest = trend[trend["scored_at"] == trend.groupby("source")["scored_at"].transform("max")]
-for source, rows in latest.groupby("source", sort=True):
+# Each source's latest batch: a dimension no check looks at is "not checked", never a free 100 %.
+DIMENSIONS = ("completeness", "uniqueness", "validity", "consistency", "timeliness")
+for source, rows in data.quality_latest(version).groupby("source", sort=True):
     st.subheader(f"{t('dq_source', lang)}: {source}")
-    cols = st.columns(len(rows))
-    for col, (_, row) in zip(cols, rows.iterrows(), strict=True):
-        col.metric(row["dimension"], fmt.percent(row["score"], 1, lang))
+    if int(rows["n_checks"].max()) == 0:
+        st.warning(t("dq_source_not_checked", lang))
+    scored = {r["dimension"]: r for _, r in rows.dropna(subset=["dimension"]).iterrows()}
+    shown = [d for d in DIMENSIONS if d != "timeliness" or d in scored]  # timeliness: incremental sources only
+    for col, dimension in zip(st.columns(len(shown)), shown, strict=True):
+        row = scored.get(dimension)
+        col.metric(t(dimension, lang), t("dq_not_checked", lang) if row is None or not row["n_checked"]
+                   else fmt.percent(row["score"], 1, lang))
+    if "timeliness" in scored and (note := data.timeliness_text(scored["timeliness"]["detail"], lang)):
+        st.caption(f"{t('timeliness', lang)}: {note}")
 
 st.subheader(t("dq_trend", lang))
 chart = (alt.Chart(trend.rename(columns={"dimension": t("dq_dimension", lang), "score": t("dq_score", lang)}))

@@ -7,6 +7,7 @@ validated the batch. Writes `meta.quarantine`, `meta.quality_scores` and the pro
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -70,10 +71,12 @@ def record_batch(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: S
                          required)
     failing = rowchecks.check_counts(con, checks)
     quarantined = rowchecks.quarantine_rows(con, run_id, source.name, batch_id, checks, computed_at)
-    scores = rowchecks.quality_scores(con, checks, len(required))
+    # A source without a single check (no contract, no suite) gets no check-based score: "not checked".
+    scores = rowchecks.quality_scores(con, checks, len(required)) if outcome is not None else {}
+    details: dict[str, str] = {}
     fresh = _timeliness(con, tenant, source, batch_id)
     if fresh is not None:
-        scores["timeliness"] = fresh
+        scores["timeliness"], details["timeliness"] = fresh[:3], json.dumps(fresh[3], sort_keys=True)
     con.execute("DROP TABLE IF EXISTS " + rowchecks.FLAGS)
 
     # Rows the loader already held back (schema drift with `on_drift: quarantine`, kept in
@@ -101,8 +104,10 @@ def record_batch(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: S
     computed_at = first or computed_at
     con.execute("DELETE FROM meta.quality_scores WHERE batch_id = ? AND source = ?", [batch_id, source.name])
     for dimension, (score, n_checked, n_failed) in scores.items():
-        con.execute("INSERT INTO meta.quality_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, batch_id, source.name, dimension, score, n_checked, n_failed, computed_at])
+        con.execute("INSERT INTO meta.quality_scores (run_id, batch_id, source, dimension, score, n_checked, "
+                    "n_failed, computed_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, batch_id, source.name, dimension, score, n_checked, n_failed, computed_at,
+                     details.get(dimension)])
     if n_quarantined:
         log.warning("source '%s': %s row(s) quarantined (meta.quarantine), %s promoted", source.name,
                     f"{n_quarantined:,}", f"{n_promoted:,}")
@@ -110,8 +115,14 @@ def record_batch(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: S
 
 
 def _timeliness(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: SourceConfig,
-                batch_id: str) -> tuple[float, int, int] | None:
-    """Newest incremental value vs. load time and the source's schedule; None without either."""
+                batch_id: str) -> tuple[float, int, int, dict] | None:
+    """Newest incremental value vs. load time and the source's schedule; None without either.
+
+    Returns (score, n_checked, n_failed, detail); `detail` explains the score (stored as JSON in
+    `meta.quality_scores.detail`, shown by the app): `newest` (the data's last date, tenant-local ISO, null
+    when no value reads as a time), `run` (the load, tenant-local ISO), `lag_days` (whole calendar days
+    between them), `interval_hours` (the schedule's rhythm), `allowed_hours` (2 intervals), `late`.
+    """
     cron = source.schedule or tenant.schedule
     if not source.incremental_column or not cron:
         return None
@@ -123,7 +134,14 @@ def _timeliness(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, source: So
     zone = ZoneInfo(tenant.timezone)
     local_load = loaded_at.astimezone(zone)
     interval = rowchecks.schedule_interval(cron, local_load.replace(tzinfo=None))
-    return rowchecks.timeliness(_as_moment(newest, zone), loaded_at, interval)
+    moment = _as_moment(newest, zone)
+    score = rowchecks.timeliness(moment, loaded_at, interval)
+    detail = {"newest": None if moment is None else moment.astimezone(zone).replace(tzinfo=None).isoformat(),
+              "run": local_load.replace(tzinfo=None).isoformat(timespec="seconds"),
+              "lag_days": None if moment is None else (local_load.date() - moment.astimezone(zone).date()).days,
+              "interval_hours": round(interval.total_seconds() / 3600, 2),
+              "allowed_hours": round(2 * interval.total_seconds() / 3600, 2), "late": bool(score[2])}
+    return (*score, detail)
 
 
 def _as_moment(value: Any, zone: ZoneInfo) -> datetime | None:

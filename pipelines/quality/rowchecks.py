@@ -266,7 +266,10 @@ def quality_scores(con: duckdb.DuckDBPyConnection, checks: Sequence[RowCheck],
         "validity": (n_rows, n_invalid),
         "consistency": (n_rows, n_inconsistent),
     }
-    return {d: (_score(checked, failed), int(checked), int(failed)) for d, (checked, failed) in scores.items()}
+    # A dimension no check looks at is not scored (the app says "not checked"), never a free 100 %.
+    unchecked = {d for d in ("validity", "consistency") if not any(c.dimension == d for c in checks)}
+    return {d: (_score(checked, failed), int(checked), int(failed)) for d, (checked, failed) in scores.items()
+            if d not in unchecked}
 
 
 def schedule_interval(cron: str, after: datetime) -> timedelta:

@@ -33,8 +33,13 @@ __all__ = [
     "ExpectationOutcome",
     "SuiteOutcome",
     "build_data_docs",
+    "find_suite",
+    "known_suites",
     "load_suite",
+    "merge_expectations",
+    "source_expectations",
     "suite_path",
+    "validate_expectations",
     "validate_query",
 ]
 
@@ -144,6 +149,127 @@ def load_suite(expectations_dir: Path, suite_name: str) -> Any:
             f"Expectation suite {suite_name!r} could not be loaded from {expected}: {exc}. "
             f"Check that the file's 'name' field is {suite_name!r} and that it is valid suite JSON."
         ) from exc
+
+
+# --------------------------------------------------------------------------- a source's checks
+#
+# Every source that feeds a shared contract is checked by the contract's baseline expectations
+# (pipelines.contracts.baseline_expectations); its own suite (`expectation_suite:`, a core suite in
+# expectations/gx/expectations/ or a tenant suite in tenants/<tenant>/expectations/) adds to them. An
+# expectation of the suite with the same type and kwargs as a baseline one replaces it (the reviewed suite
+# decides its severity). Rules: expectations/README.md, "Baseline checks from the contract".
+
+
+def tenant_suites_dir(tenant_id: str) -> Path:
+    """Where a tenant's own suites live (it need not exist)."""
+    from pipelines.settings import tenants_dir
+
+    return tenants_dir() / tenant_id / "expectations"
+
+
+def known_suites(tenant_id: str | None, expectations_dir: Path) -> dict[str, Path]:
+    """Every suite a tenant's source may name: the core ones, then the tenant's own (``*.suggested.json``,
+    drafts of ``tonghop suggest-suite``, are not suites until renamed)."""
+    found = {p.stem: p for p in sorted((_gx_root(Path(expectations_dir)) / "expectations").glob("*.json"))}
+    if tenant_id:
+        for p in sorted(tenant_suites_dir(tenant_id).glob("*.json")):
+            if not p.name.endswith(".suggested.json"):
+                found.setdefault(p.stem, p)  # a clash with a core suite is a config error (crossrefs)
+    return found
+
+
+def find_suite(suite_name: str, tenant_id: str | None, expectations_dir: Path) -> Path | None:
+    return known_suites(tenant_id, expectations_dir).get(suite_name)
+
+
+def _dict_severity(e: dict) -> str:
+    meta = e.get("meta") or {}
+    if "severity" in meta:
+        value = str(meta["severity"]).strip().lower()
+        if value not in SEVERITIES:
+            raise ValueError(f"{e.get('type')}: meta.severity must be one of {SEVERITIES}, got {meta['severity']!r}")
+        return value
+    native = str(e.get("severity") or "critical").lower()
+    return DEFAULT_SEVERITY if native == "critical" else "warn"
+
+
+def read_suite_file(path: Path) -> list[dict]:
+    """A suite JSON file's expectations as dicts (type, kwargs, meta, severity, description); ValueError with
+    the file named when it is not a suite."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        raw = doc["expectations"]
+        out = []
+        for e in raw:
+            kwargs = {k: v for k, v in dict(e.get("kwargs") or {}).items() if k != "batch_id"}
+            out.append({"type": str(e["type"]), "kwargs": kwargs, "meta": dict(e.get("meta") or {}),
+                        "severity": _dict_severity(e),
+                        "description": e.get("description") or describe(str(e["type"]), kwargs)})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a readable expectation suite ({type(exc).__name__}: {exc}) — it needs "
+                         "'name' and a list 'expectations' of {type, kwargs, meta}") from None
+    return out
+
+
+def expectation_key(e: dict) -> str:
+    """Type + kwargs: two expectations with the same key are one check."""
+    return json.dumps([e["type"], e["kwargs"]], sort_keys=True, default=str)
+
+
+def merge_expectations(own: list[dict], baseline: list[dict]) -> list[dict]:
+    """The source's own suite first (its order kept), then each baseline expectation it does not already have."""
+    seen = {expectation_key(e) for e in own}
+    return [*own, *(e for e in baseline if expectation_key(e) not in seen)]
+
+
+def source_expectations(tenant: Any, source: Any, raw_columns: dict[str, str] | None,
+                        expectations_dir: Path) -> tuple[str, list[dict]] | None:
+    """(suite name, expectations) that check a source's raw batches: contract baseline + own suite; None when
+    the source has neither (it is promoted unchecked). ``raw_columns``: the raw table's column → type."""
+    from pipelines.contracts import baseline_expectations, load_contracts
+
+    own: list[dict] = []
+    name = source.expectation_suite
+    if name is not None:
+        path = find_suite(name, tenant.tenant_id, expectations_dir)
+        if path is None:
+            raise LookupError(f"source '{source.name}': expectation_suite '{name}' was not found — expected "
+                              f"{suite_path(expectations_dir, name)} or {tenant_suites_dir(tenant.tenant_id)}/{name}"
+                              f".json (known: {', '.join(known_suites(tenant.tenant_id, expectations_dir)) or '—'})")
+        own = read_suite_file(path)
+    baseline: list[dict] = []
+    if source.contract:
+        c = load_contracts().get(source.contract)
+        if c is not None:
+            baseline = baseline_expectations(c, source, raw_columns,
+                                             columns=None if raw_columns is None else set(raw_columns))
+    if not own and not baseline:
+        return None
+    return name or f"contract_{source.contract}", merge_expectations(own, baseline)
+
+
+def _suite_from_dicts(suite_name: str, expectations: list[dict]) -> Any:
+    from pipelines.quality.gx_duckdb import quiet_gx
+
+    quiet_gx()
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    configs = []
+    for e in expectations:
+        meta = {**(e.get("meta") or {}), "severity": e["severity"]}
+        try:
+            configs.append(ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=meta,
+                                                    description=e.get("description")).to_domain_obj())
+        except Exception as exc:  # noqa: BLE001 — GX raises many kinds; one line naming the check instead
+            raise ValueError(f"suite '{suite_name}': expectation {e['type']} {e['kwargs']} is not valid in "
+                             f"Great Expectations ({first_line_of(exc)}) — fix it in the suite file") from None
+    return ExpectationSuite(name=suite_name, expectations=configs)
+
+
+def first_line_of(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 # --------------------------------------------------------------------------- running
@@ -305,10 +431,33 @@ def validate_query(
     ``duckdb_settings`` defaults to :data:`VALIDATION_DUCKDB_SETTINGS` (pass ``{}`` for DuckDB's own).
     Raises ``LookupError`` if the suite is missing, ``FileNotFoundError`` if ``db_path`` is.
     """
+    suite = load_suite(Path(expectations_dir), suite_name)  # fail fast before touching the DB
+    return _validate_suite(Path(db_path), query, suite, run_name=run_name, results_dir=results_dir,
+                           duckdb_settings=duckdb_settings)
+
+
+def validate_expectations(
+    db_path: Path,
+    query: str,
+    suite_name: str,
+    expectations: list[dict],
+    *,
+    run_name: str,
+    results_dir: Path | None = None,
+    duckdb_settings: dict | None = None,
+) -> SuiteOutcome:
+    """As :func:`validate_query`, for a suite built in memory from expectation dicts (type, kwargs, meta,
+    severity, description) — a source's contract baseline merged with its own suite
+    (:func:`source_expectations`). Nothing is written to the GX project."""
+    return _validate_suite(Path(db_path), query, _suite_from_dicts(suite_name, expectations), run_name=run_name,
+                           results_dir=results_dir, duckdb_settings=duckdb_settings)
+
+
+def _validate_suite(db_path: Path, query: str, suite: Any, *, run_name: str, results_dir: Path | None,
+                    duckdb_settings: dict | None) -> SuiteOutcome:
     from pipelines.quality.rowchecks import expectation_dicts
 
-    db_path = Path(db_path)
-    suite = load_suite(Path(expectations_dir), suite_name)  # fail fast before touching the DB
+    suite_name = suite.name
     for expectation in suite.expectations:
         _severity(expectation.configuration)  # a typo in meta.severity fails before running
     if not db_path.is_file():

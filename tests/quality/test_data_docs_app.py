@@ -104,10 +104,13 @@ def test_data_docs_open_from_the_quality_page_over_http(demo_tenant, tmp_path: P
     links = {b.proto.label: b.proto.url for b in at.get("link_button")}
     base = f"app/static/data_docs/{demo_tenant.tenant_id}"
     # The home page, and the newest result of each suite validated in this run: the demo's ho_so and
-    # chi_so_xa_hoi_so sources have suites (expectations/gx/expectations/), its other sources none.
+    # chi_so_xa_hoi_so sources have suites (expectations/gx/expectations/, merged with their contract's baseline),
+    # its other sources are checked by their contract's baseline alone (suite `contract_<contract>`, no suite page).
     assert links["Mở Data Docs"] == f"{base}/index.html"
+    baseline_only = ("can_bo", "chi_so_cds_tinh", "diem_phuc_vu", "doanh_nghiep", "phan_anh")
     assert set(links) == {"Mở Data Docs", "Bộ kỳ vọng: ho_so", "Bộ kỳ vọng: chi_so_xa_hoi_so",
-                          "Kết quả kiểm tra mới nhất: ho_so", "Kết quả kiểm tra mới nhất: chi_so_xa_hoi_so"}
+                          "Kết quả kiểm tra mới nhất: ho_so", "Kết quả kiểm tra mới nhất: chi_so_xa_hoi_so",
+                          *(f"Kết quả kiểm tra mới nhất: contract_{c}" for c in baseline_only)}
     assert links["Bộ kỳ vọng: ho_so"] == f"{base}/expectations/ho_so.html"
     assert links["Kết quả kiểm tra mới nhất: ho_so"].startswith(f"{base}/validations/ho_so/docs__ho_so/")
     assert (app / "static" / "data_docs" / demo_tenant.tenant_id / "index.html").is_file()

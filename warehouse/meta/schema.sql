@@ -92,6 +92,8 @@ CREATE TABLE IF NOT EXISTS meta.quality_scores (
     computed_at  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (batch_id, source, dimension)
 );
+-- what a score means in words (JSON; timeliness: the data's last date vs the run, pipelines/quality/promotion.py)
+ALTER TABLE meta.quality_scores ADD COLUMN IF NOT EXISTS detail VARCHAR;
 
 -- Retention of personal data in raw (pipelines/reference/retention.py): one row per batch purged.
 CREATE TABLE IF NOT EXISTS meta.retention_purges (
