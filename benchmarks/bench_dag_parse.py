@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/bench_dag_parse.py [--tenants 100] [--repeat 3]
 
-Generates N realistic tenant files (the demo province's: 8 sources, a catalogue, a `<<:` merge) in a temp
-folder, then parses, through Airflow's own `DagBag` in this process (after a warm-up parse, median of
---repeat):
+Generates N realistic tenant files in a temp folder (half like the demo province: 8 sources on shared
+contracts with mappings, models, a catalogue, a `<<:` merge; half like the ministry: contracts, mappings and
+its own tenant SQL models), then parses, through Airflow's own `DagBag` in this process (after a warm-up
+parse, median of --repeat):
   (a) bare: a DAG file that loads each tenant file with `yaml.CSafeLoader` and builds a 5-task DAG, no checks;
   (b) ours: `dags/` (one factory, `dags/tonghop.py`) reading the same folder (`TONGHOP_TENANTS_DIR`): one
-      pipeline DAG (5 tasks) and one retraining DAG (2 tasks) per tenant, each tenant file read and checked
+      pipeline DAG (5 tasks) per tenant and a retraining DAG (2 tasks) per tenant with models, each tenant file read and checked
       once per parse;
   (c) ours with no check shared in the process (`pipelines.config._CHECKED` disabled): what Airflow's DAG
       processor pays, as it parses each DAG file in its own process;
@@ -55,13 +56,28 @@ for path in sorted(Path(os.environ["TONGHOP_TENANTS_DIR"]).glob("*.yaml")):
 '''
 
 
+MINISTRY = "bo-khoa-hoc-cong-nghe"
+
+
 def make_tenants(folder: Path, n: int) -> list[Path]:
-    template = (REPO / "tenants" / "ninh-binh.yaml").read_text(encoding="utf-8")
+    """Half provinces like `tenants/ninh-binh.yaml` (8 sources on shared contracts with mappings, models, a
+    catalogue), half ministries like `tenants/bo-khoa-hoc-cong-nghe.yaml` (contracts, mappings and its own
+    tenant models in `tenants/<tenant>/warehouse/`)."""
+    import shutil
+
+    province = (REPO / "tenants" / "ninh-binh.yaml").read_text(encoding="utf-8")
+    ministry = (REPO / "tenants" / f"{MINISTRY}.yaml").read_text(encoding="utf-8")
     files = []
     for i in range(n):
-        tenant = f"tinh-{i:03d}"
-        text = template.replace("tenant_id: ninh-binh", f"tenant_id: {tenant}").replace(
-            'admin_code: "37"', f'admin_code: "{10 + i % 90}"').replace('"0 2 * * *"', f'"{i % 60} 2 * * *"')
+        if i % 2:
+            tenant = f"bo-{i:03d}"
+            text = ministry.replace(f"tenant_id: {MINISTRY}", f"tenant_id: {tenant}").replace(
+                '"30 1 * * *"', f'"{i % 60} 1 * * *"')
+            shutil.copytree(REPO / "tenants" / MINISTRY, folder / tenant)  # its tenant models
+        else:
+            tenant = f"tinh-{i:03d}"
+            text = province.replace("tenant_id: ninh-binh", f"tenant_id: {tenant}").replace(
+                'admin_code: "37"', f'admin_code: "{10 + i % 90}"').replace('"0 2 * * *"', f'"{i % 60} 2 * * *"')
         path = folder / f"{tenant}.yaml"
         path.write_text(text, encoding="utf-8")
         files.append(path)
