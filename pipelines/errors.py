@@ -28,6 +28,12 @@ class SourceError(TonghopError):
         super().__init__(f"source '{source}' ({self.location}): {self.problem} — {fix}")
 
 
+class TransformError(TonghopError):
+    """A staging/mart model could not be built from the promoted data: nothing was changed."""
+
+    exit_code = 1
+
+
 class ValidationBlocked(TonghopError):
     """A blocking expectation failed: the batch is not promoted and the snapshot keeps serving."""
 

@@ -11,10 +11,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import ConfigError, TonghopError, ValidationBlocked, first_line
-from pipelines.settings import EXPECTATIONS_DIR, WAREHOUSE_SQL_DIR, TenantPaths
+from pipelines.errors import ConfigError, TonghopError, TransformError, ValidationBlocked, first_line
+from pipelines.redact import redact_obj
+from pipelines.settings import EXPECTATIONS_DIR, PROJECT_ROOT, WAREHOUSE_SQL_DIR, TenantPaths
 from pipelines.warehouse import (
     PII_KEY_ENV,
     connect,
@@ -190,7 +192,7 @@ def transform(ctx: RunContext) -> StepResult:
             if model.sources - available or model.refs & skipped:
                 skipped.add(model.qualified)
                 continue
-            con.execute(f"CREATE OR REPLACE TABLE {model.qualified} AS\n{model.sql}")
+            _build_model(con, model)
             if model.tenant and (mismatch := check_built_columns(con, model)):
                 raise ConfigError(mismatch)  # rolls the whole transform back: a tenant table ships documented
             built[model.qualified] = con.execute(f"SELECT count(*) FROM {model.qualified}").fetchone()[0]
@@ -199,6 +201,34 @@ def transform(ctx: RunContext) -> StepResult:
         retention = purge_raw(con, ctx.tenant, now())  # personal data in raw only for retention.raw_days
     return StepResult("transform", {"tables": built, "skipped": sorted(skipped),
                                     "n_columns_documented": n_documented, "retention": retention})
+
+
+def _shown_path(path: Path) -> str:
+    """A model file as an engineer finds it: relative to the checkout, or to the tenants folder's parent."""
+    from pipelines.settings import tenants_dir
+
+    for root in (PROJECT_ROOT, tenants_dir().parent):
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return str(path)
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model) -> None:
+    """Build one SQL model; a DuckDB error becomes one line naming the model's file, what it reads and the fix.
+
+    The step's transaction rolls back, so the warehouse keeps the previous build of every table."""
+    import duckdb
+
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {model.qualified} AS\n{model.sql}")
+    except duckdb.Error as exc:
+        reads = ", ".join(sorted(model.sources)) or "other tables"
+        raise TransformError(
+            f"building {model.qualified} ({_shown_path(model.path)}) failed: "
+            f"{type(exc).__name__}: {first_line(exc)} — the data it reads ({reads}) holds a value this model "
+            "cannot use; check the source's mapping and formats against its contract (tonghop inspect --tenant "
+            "<tenant> --source <source>), fix the source or the mapping, then re-run. Nothing was changed."
+        ) from None
 
 
 def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[str]:
@@ -283,7 +313,7 @@ def run_step(ctx: RunContext, step: str) -> StepResult:
         result.seconds = time.perf_counter() - started
         with connect(ctx.paths.warehouse) as con:
             con.execute("INSERT OR REPLACE INTO meta.step_runs VALUES (?, ?, ?, ?, ?)",
-                        [ctx.run_id, step, started_at, now(), json.dumps(result.metrics, default=str)])
+                        [ctx.run_id, step, started_at, now(), json.dumps(redact_obj(result.metrics), default=str)])
     except duckdb.IOException as exc:
         busy = busy_error(exc, ctx.paths, ctx.tenant.tenant_id)
         if busy is None:

@@ -280,3 +280,20 @@ def test_cycle_among_core_and_tenant_models_is_named(tenant_copy):
     assert find_cycle({"staging.a": {"marts.b"}, "marts.b": {"staging.a"}}) == ["marts.b", "staging.a", "marts.b"]
     with pytest.raises(ConfigError, match="cycle marts.b → staging.a → marts.b"):
         topological(graph)
+
+
+def test_a_value_a_model_cannot_use_fails_transform_with_one_line_and_changes_nothing(tenant_copy):
+    """Data-dependent failures (a cast that works on yesterday's rows, not today's) are a sentence naming the
+    model's file and what it reads, never a DuckDB traceback; the transaction leaves every table as it was."""
+    _, models = tenant_copy
+    warehouse = TenantPaths.for_tenant(TENANT).warehouse
+    before = warehouse_state(warehouse)
+    (models / "staging" / "tram_do.sql").write_text(
+        STAGING_SQL.replace("s.gia_tri::double as gia_tri", "(s.ma_tram || s.gia_tri)::double as gia_tri"),
+        encoding="utf-8")
+    report = run(TENANT, steps=["transform"], run_id="r4")
+    assert report.failed_step == "transform"
+    assert report.error.startswith(f"building staging.tram_do (tenants/{TENANT}/warehouse/staging/tram_do.sql)")
+    assert "ConversionException" in report.error and "src_tram_do" in report.error
+    assert "Nothing was changed" in report.error and "\n" not in report.error
+    assert warehouse_state(warehouse) == before
