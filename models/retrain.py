@@ -1,6 +1,6 @@
 """Retraining outside the daily pipeline: `train` then `publish`, for all of a tenant's models or one of them.
 
-The retraining DAG (dags/tonghop_retrain.py) and `tonghop train` both call these functions, which go
+The retraining DAG (`tonghop_retrain_<tenant>` in dags/tonghop.py: triggered, or on `retrain_schedule`) and `tonghop train` both call these functions, which go
 through the same `pipelines.steps` as a full run, so the step is timed and recorded in `meta.step_runs`.
 Versions are content-addressed: when the data has not changed since the pipeline's own `train` step,
 each model finds its version already recorded and keeps it instead of fitting again.
