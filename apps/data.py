@@ -24,9 +24,11 @@ def snapshot_path() -> Path:
     return TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).snapshot
 
 
-def snapshot_version() -> float | None:
+def snapshot_version() -> str | None:
+    """The serving snapshot's identity, the key of every cached query: its path (one per tenant) and mtime, so
+    a new snapshot or another tenant never gets a cached answer of the old one."""
     path = snapshot_path()
-    return path.stat().st_mtime_ns if path.exists() else None
+    return f"{path}@{path.stat().st_mtime_ns}" if path.exists() else None
 
 
 def query(sql: str, params: list | None = None):
@@ -40,44 +42,44 @@ def query(sql: str, params: list | None = None):
 
 
 @st.cache_data(show_spinner=False)
-def tables(_version: float | None) -> set[str]:
+def tables(version: str | None) -> set[str]:
     """Every `schema.table` the snapshot holds: pages ask before they read, and explain what is missing."""
     found = query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables")
     return set(found["t"])
 
 
 @st.cache_data(show_spinner=False)
-def tenant_name(_version: float | None, lang: str) -> str:
+def tenant_name(version: str | None, lang: str) -> str:
     cfg = load_tenant(tenant_id())
     return cfg.display_name if lang == "vi" or not cfg.display_name_en else cfg.display_name_en
 
 
 @st.cache_data(show_spinner=False)
-def kpis(_version: float | None):
+def kpis(version: str | None):
     return query("SELECT * FROM marts.kpi_tong_quan").iloc[0].to_dict()
 
 
 @st.cache_data(show_spinner=False)
-def snapshot_info(_version: float | None):
+def snapshot_info(version: str | None):
     return query("SELECT run_id, published_at FROM meta.snapshot").iloc[0].to_dict()
 
 
 @st.cache_data(show_spinner=False)
-def weekly(_version: float | None):
+def weekly(version: str | None):
     return query("""
         SELECT tuan_bat_dau, sum(n_tiep_nhan) AS received, sum(n_da_tra) AS returned, sum(n_qua_han) AS overdue
         FROM marts.ho_so_tuan GROUP BY 1 ORDER BY 1""")
 
 
 @st.cache_data(show_spinner=False)
-def top_risks(_version: float | None, limit: int = 15):
+def top_risks(version: str | None, limit: int = 15):
     return query("""
         SELECT ma_ho_so, co_quan, ngay_hen_tra, xac_suat_qua_han, model_version
         FROM marts.ho_so_nguy_co_qua_han ORDER BY xac_suat_qua_han DESC, ma_ho_so LIMIT ?""", [limit])
 
 
 @st.cache_data(show_spinner=False)
-def quality_trend(_version: float | None):
+def quality_trend(version: str | None):
     """Quality score per run, source and dimension (marts.chat_luong_du_lieu), oldest first."""
     return query("""
         SELECT run_id, source, dimension, score, n_checked, n_failed, scored_at
@@ -85,7 +87,7 @@ def quality_trend(_version: float | None):
 
 
 @st.cache_data(show_spinner=False)
-def latest_validations(_version: float | None):
+def latest_validations(version: str | None):
     """Each source's latest validated batch: one row per expectation, with rows failed and quarantined."""
     return query("""
         SELECT source, description, severity, is_success, n_unexpected, n_quarantined
@@ -95,7 +97,7 @@ def latest_validations(_version: float | None):
 
 
 @st.cache_data(show_spinner=False)
-def promotion_counts(_version: float | None):
+def promotion_counts(version: str | None):
     """Rows read, promoted and quarantined per source in the latest run that loaded it."""
     return query("""
         SELECT source, n_rows_read, n_rows_promoted, n_rows_quarantined
@@ -104,9 +106,9 @@ def promotion_counts(_version: float | None):
 
 
 @st.cache_data(show_spinner=False)
-def anomalies(_version: float | None, limit: int = 50):
+def anomalies(version: str | None, limit: int = 50):
     """The anomaly model's flags (marts.bat_thuong), strongest first; empty when the tenant does not run it."""
-    if "marts.bat_thuong" not in tables(_version):
+    if "marts.bat_thuong" not in tables(version):
         return None
     return query("SELECT loai, doi_tuong, ky, gia_tri, gia_tri_ky_vong, diem_z, mo_ta FROM marts.bat_thuong "
                  "ORDER BY abs(diem_z) DESC, loai, doi_tuong, ky LIMIT ?", [limit])
@@ -114,7 +116,7 @@ def anomalies(_version: float | None, limit: int = 50):
 
 
 @st.cache_data(show_spinner=False)
-def quality_latest(_version: float | None):
+def quality_latest(version: str | None):
     """Every source's latest promoted or blocked batch with its scores: one row per source and dimension, a
     source with no score at all (no checks) as one row with dimension NULL; `n_checks` = expectations run on
     the batch (0: the source is not checked), `detail` = the score's explanation (JSON, timeliness)."""
