@@ -35,6 +35,20 @@ replaced batch by batch. Batches still `loaded` whose run is not known dead (an 
 tasks) are validated by the next `validate`, whichever run it belongs to: every committed batch ends
 promoted, blocked (quarantined) or abandoned and fetched again.
 
+**What a crash may leave (the transform/train window).** Each step commits on its own, so a run that dies
+stops between two consistent states, never inside one: `extract_load` commits each source's batch
+(raw rows + its `meta.loads` line) in one transaction; `validate` promotes every batch in one transaction;
+`transform` rebuilds all of `staging`/`marts` in one transaction; each model of `train` replaces its
+output marts in its own transaction; `publish` writes a temp file and renames it over the snapshot. One
+window is visible in the *warehouse*: after `transform` committed and before `train` finished, the new
+`staging`/`marts` stand next to the previous run's model-output marts (forecasts, risks, staffing,
+anomalies), model by model. Nobody reads that mix — apps and analysts read the snapshot, which `publish`
+writes only after `train` — and the next run rebuilds all of it. What the crash trials
+(`tests/reliability/crash.py`) require after a kill at any instant: (a) the warehouse opens; (b) no partial
+batch is visible in `staging`/`marts` (every `_batch_id` there is promoted; every table holds all of
+the old or all of the new rows); (c) the snapshot file is the old one, byte for byte, or the whole new
+one; (d) the next good run ends with exactly the rows of an uninterrupted run, table by table.
+
 **Leftovers.** Temporary snapshot files (`.serving.duckdb.<pid>.tmp` and its `.wal`) of dead processes are
 removed by whoever takes the lock.
 """

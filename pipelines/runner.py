@@ -29,6 +29,7 @@ class RunReport:
     failed_step: str | None = None
     error: str | None = None
     orphans: list[Orphan] = field(default_factory=list)
+    published: bool = False  # the snapshot now serving is this run's (a failure after publish's rename)
 
     @property
     def ok(self) -> bool:
@@ -56,8 +57,20 @@ class RunReport:
         lines.append("  time per step: " + ", ".join(f"{r.step} {r.seconds:.1f} s" for r in self.results))
         if not self.ok:
             lines.append(f"  failed at step '{self.failed_step}': {self.error}")
-            lines.append("  nothing was published: the previous snapshot keeps serving")
+            lines.append("  the snapshot was published before the failure: it is this run's, complete" if self.published
+                         else "  nothing was published: the previous snapshot keeps serving")
         return "\n".join(lines)
+
+
+def _snapshot_run_id(paths: TenantPaths) -> str | None:
+    """The run that published the snapshot now serving (None if there is none or it cannot be read)."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(paths.snapshot), read_only=True) as con:
+            return con.execute("SELECT run_id FROM meta.snapshot").fetchone()[0]
+    except (duckdb.Error, OSError, TypeError):
+        return None
 
 
 def new_run_id() -> str:
@@ -91,6 +104,7 @@ def run(tenant: TenantConfig | str, steps: list[str] | None = None, run_id: str 
                 result = run_step(ctx, step)
             except TonghopError as exc:
                 report.failed_step, report.error = step, str(exc)
+                report.published = step == "publish" and _snapshot_run_id(paths) == run_id
                 rc.end_step(step, "failed", time.perf_counter() - started, error=str(exc))
                 rc.end_run("failed", step=step)
                 if isinstance(exc, WarehouseBusy):
