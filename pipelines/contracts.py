@@ -56,6 +56,7 @@ class ContractColumn:
     allowed: tuple[Any, ...] | None = None
     description_vi: str = ""
     description_en: str = ""
+    pattern: str | None = None  # a regular expression every non-null text value must match in full
 
     @property
     def flag(self) -> str | None:
@@ -120,10 +121,10 @@ def load_contract_file(path: Path) -> Contract:
         if not isinstance(c, dict) or not _IDENT.match(str(c.get("name", ""))):
             raise ConfigError(f"{where}: columns[{i}] needs a 'name' in lower_snake_case")
         at = f"{where}: column '{c['name']}'"
-        bad = set(c) - {"name", "type", "required", "personal", "allowed", "description"}
+        bad = set(c) - {"name", "type", "required", "personal", "allowed", "pattern", "description"}
         if bad:
             raise ConfigError(f"{at}: unknown field(s) {', '.join(sorted(bad))} — allowed: type, required, "
-                              "personal, allowed, description")
+                              "personal, allowed, pattern, description")
         ctype = str(c.get("type", "")).upper()
         if not _TYPE.match(ctype):
             raise ConfigError(f"{at}: type {c.get('type')!r} is not a supported DuckDB type — use VARCHAR, DATE, "
@@ -141,11 +142,18 @@ def load_contract_file(path: Path) -> Contract:
         allowed = c.get("allowed")
         if allowed is not None and not (isinstance(allowed, list) and allowed):
             raise ConfigError(f"{at}: 'allowed' must be a non-empty list of values")
+        pattern = c.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(str(pattern))
+            except re.error as exc:
+                raise ConfigError(f"{at}: 'pattern' is not a regular expression ({exc})") from None
         d = c.get("description")
         if not (_text(d, "vi") and _text(d, "en")):
             raise ConfigError(f"{at}: 'description' needs both 'vi' and 'en'")
         columns.append(ContractColumn(c["name"], ctype, bool(c.get("required", False)), personal or None,
-                                      tuple(allowed) if allowed else None, _text(d, "vi"), _text(d, "en")))
+                                      tuple(allowed) if allowed else None, _text(d, "vi"), _text(d, "en"),
+                                      str(pattern) if pattern is not None else None))
     if not columns:
         raise ConfigError(f"{where}: field 'columns' must list at least one column")
     names = [c.name for c in columns]
@@ -608,6 +616,10 @@ def baseline_expectations(c: Contract, source: SourceConfig | None = None,
             out.append(exp("expect_column_values_to_be_in_set", {"column": name, "value_set": list(col.allowed)},
                            "warn", f"{name} must be one of {{{values}}} (contract {c.name}.{col.name})"))
         have = _family((source_types or {}).get(name, "")) if source_types else None
+        if col.pattern and have in (None, "text"):
+            out.append(exp("expect_column_values_to_match_regex", {"column": name, "regex": col.pattern},
+                           "warn", f"{name} must match the contract's format {col.pattern} (contract "
+                           f"{c.name}.{col.name})", "validity"))
         if col.personal in ID_FORMATS and have in (None, "text"):
             what = "a 12-digit CCCD" if col.personal == "cccd" else "a Vietnamese phone number"
             out.append(exp("expect_column_values_to_match_regex", {"column": name, "regex": ID_FORMATS[col.personal]},
