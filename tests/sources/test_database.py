@@ -198,6 +198,7 @@ def test_sqlite_incremental_and_type_drift(paths):
     with connect(paths.warehouse) as con:
         [first] = load_sources(con, tenant_of(src), paths, "r1")
         assert (first.n_rows_loaded, first.watermark) == (20, "2025-06-20 10:00:00")
+        _promote(con, "r1")
         # A new dossier arrives with a page count typed as text ("12 trang"): it no longer fits BIGINT.
         db.execute("INSERT INTO ho_so VALUES ('C0021', '12 trang', '2025-06-21 10:00:00')")
         db.execute("INSERT INTO ho_so VALUES ('C0022', '7', '2025-06-22 10:00:00')")

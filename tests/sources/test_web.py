@@ -58,6 +58,8 @@ def test_api_paginated_incremental(http_server, paths, monkeypatch):
         assert [r.query["page"] for r in http_server.hits("/api/v1/ho-so")] == ["1", "2", "3"]
         # The newest is dossier 250: 250 minutes after midnight = 04:10.
         assert first.watermark == "2025-07-01 04:10:00"
+        # What `validate` does for a passing batch: watermarks advance only with promoted batches.
+        con.execute("UPDATE meta.loads SET status = 'passed' WHERE batch_id = 'r1'")
 
         # The service's `updated_since` is inclusive: it sends record 250 again; the reader drops it.
         [again] = load_sources(con, tenant_of(src), paths, "r2")
