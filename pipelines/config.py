@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -191,6 +192,119 @@ class CatalogueConfig(_Strict):
     databases: list[DatabaseEntry] = Field(default_factory=list)
 
 
+# --- open-data plan (pipelines/publish/, docs/open-data.md) ---------------------------------------------
+# EU vocabularies DCAT-AP expects: data themes and update frequencies (publications.europa.eu authority tables).
+EU_DATA_THEMES = ("AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "OP_DATPRO", "REGI",
+                  "SOCI", "TECH", "TRAN")
+EU_THEME_BASE = "http://publications.europa.eu/resource/authority/data-theme/"
+EU_FREQUENCY_BASE = "http://publications.europa.eu/resource/authority/frequency/"
+# Free-reuse licences: code -> (URI, title). Open data must be free to reuse (DOMAIN.md).
+OPEN_LICENCES = {
+    "CC-BY-4.0": ("http://publications.europa.eu/resource/authority/licence/CC_BY_4_0",
+                  "Creative Commons Attribution 4.0 International"),
+    "CC0-1.0": ("http://publications.europa.eu/resource/authority/licence/CC0",
+                "Creative Commons CC0 1.0 Universal"),
+    "ODbL-1.0": ("http://publications.europa.eu/resource/authority/licence/ODBL",
+                 "Open Data Commons Open Database License 1.0"),
+}
+OpenTable = Annotated[str, StringConstraints(pattern=r"^(staging|marts)\.[a-z][a-z0-9_]*$", max_length=127)]
+
+
+class OpenDataPhase(_Strict):
+    """A publication phase: what must be published by its due date (the plan's minimum level)."""
+
+    id: Identifier
+    name: str = Field(min_length=2)
+    name_en: str = ""
+    due: date
+    min_datasets: int = Field(default=0, ge=0)  # open datasets published in total by the due date
+    required: list[Identifier] = Field(default_factory=list)  # datasets that must be among them
+
+
+class OpenDataset(_Strict):
+    """One open dataset: a published table of the snapshot, described for the catalogue (vi and en)."""
+
+    id: Identifier
+    table: OpenTable
+    title: str = Field(min_length=2)
+    title_en: str = Field(min_length=2)
+    description: str = Field(min_length=2)
+    description_en: str = Field(min_length=2)
+    keywords: list[str] = Field(default_factory=list)
+    keywords_en: list[str] = Field(default_factory=list)
+    themes: list[str] = Field(min_length=1)  # EU data-theme codes (GOVE, SOCI, ...) or their URIs
+    frequency: Literal["DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "ANNUAL_2", "ANNUAL", "IRREG"]
+    phase: Identifier
+    owner: str | None = None  # owner agency; default: the plan's publisher
+    # small-area disclosure: every cell (cell_columns) must count at least min_rows_per_cell records —
+    # read from count_column when given (an aggregated mart), else the rows of the cell
+    min_rows_per_cell: int | None = Field(default=None, ge=1)
+    cell_columns: list[Identifier] = Field(default_factory=list)
+    count_column: Identifier | None = None
+    drop_columns: list[Identifier] = Field(default_factory=list)
+
+    @field_validator("themes")
+    @classmethod
+    def _eu_themes(cls, themes: list[str]) -> list[str]:
+        for t in themes:
+            code = t.removeprefix(EU_THEME_BASE)
+            if code not in EU_DATA_THEMES:
+                raise ValueError(f"theme '{t[:60]}' is not an EU data theme — use one of {', '.join(EU_DATA_THEMES)}")
+        return [t.removeprefix(EU_THEME_BASE) for t in themes]
+
+
+class CkanTarget(_Strict):
+    """A CKAN portal the open datasets are pushed to (pipelines/publish/ckan.py): the key comes from an
+    environment variable, never the YAML."""
+
+    url: str = Field(pattern=r"^https?://[^\s@]+$")  # the portal's root, e.g. https://data.ninhbinh.gov.vn
+    organization: str = Field(pattern=r"^[a-z0-9_-]{2,100}$")  # the CKAN organisation's name (it must exist)
+    api_key: ConnectionRef
+    upload: bool = True  # upload the files; False: link resources to open_data.base_url (which must be set)
+    timeout: float = Field(default=30, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _env_only(self) -> CkanTarget:
+        if self.api_key.env is None:
+            raise ValueError("give the CKAN API key as 'api_key: {env: VARIABLE}' (an environment variable)")
+        return self
+
+
+class OpenDataPlan(_Strict):
+    """The tenant's open-data plan: the catalogue, the publication phases and the minimum level per phase."""
+
+    publisher: str = Field(min_length=2)  # owner agency publishing the catalogue
+    publisher_en: str = ""
+    contact_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")  # an office mailbox, not a person's
+    licence: Literal["CC-BY-4.0", "CC0-1.0", "ODbL-1.0"] = "CC-BY-4.0"
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+/$")  # where open_data/ is served
+    review_months: int = Field(default=6, ge=1, le=6)  # open data is reviewed at least every 6 months
+    last_review: date | None = None
+    min_rows_per_cell: int = Field(default=5, ge=1)  # default for datasets with cell_columns
+    phases: list[OpenDataPhase] = Field(min_length=1)
+    datasets: list[OpenDataset] = Field(default_factory=list)
+    ckan: CkanTarget | None = None  # push to a CKAN portal after writing the files
+
+    @model_validator(mode="after")
+    def _references(self) -> OpenDataPlan:
+        phases = [p.id for p in self.phases]
+        ids = [d.id for d in self.datasets]
+        for label, names in (("phase", phases), ("dataset", ids)):
+            if dupes := sorted({n for n in names if names.count(n) > 1}):
+                raise ValueError(f"{label} ids must be unique; repeated: {', '.join(dupes)}")
+        for d in self.datasets:
+            if d.phase not in phases:
+                raise ValueError(f"dataset '{d.id}' names phase '{d.phase}', which the plan does not have "
+                                 f"(phases: {', '.join(phases)})")
+            if d.count_column and not d.cell_columns:
+                raise ValueError(f"dataset '{d.id}': count_column needs cell_columns (the cell's dimensions)")
+        for p in self.phases:
+            if unknown := [r for r in p.required if r not in ids]:
+                raise ValueError(f"phase '{p.id}' requires unknown dataset(s) {', '.join(unknown)} "
+                                 f"(datasets: {', '.join(ids) or 'none'})")
+        return self
+
+
 class TenantConfig(_Strict):
     """A ministry or province: its identity, its sources and how its pipeline runs."""
 
@@ -208,6 +322,7 @@ class TenantConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     models: list[Identifier] = Field(default_factory=list)
     catalogue: CatalogueConfig | None = None
+    open_data: OpenDataPlan | None = None
 
     @field_validator("schedule", "retrain_schedule")
     @classmethod
