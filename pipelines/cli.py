@@ -35,6 +35,10 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
             if problems := check_tenant(cfg, path):
                 raise TonghopError("\nerror ".join(problems))
+            from pipelines.publish.plan import check_plan  # open_data tables among core/tenant models
+
+            if problems := check_plan(cfg):
+                raise TonghopError(f"{path}: " + "\nerror ".join(problems))
             print(f"ok    {path}  ({cfg.display_name}, {len(cfg.sources)} sources)")
         except Exception as exc:  # noqa: BLE001 — load_tenant_file makes every problem a ConfigError line
             bad += 1
@@ -159,6 +163,22 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish the tenant's serving snapshot to one target (or all): open data, CKAN, the data map."""
+    from pipelines.config import load_tenant
+    from pipelines.publish import REGISTRY, PublishContext, publisher
+
+    cfg = load_tenant(args.tenant)
+    targets = list(REGISTRY) if args.target == "all" else [args.target]
+    ctx = PublishContext.for_tenant(cfg, args.run_id or f"publish__{__import__('time').strftime('%Y%m%dT%H%M%S')}")
+    failed = False
+    for target in targets:
+        result = publisher(target)(ctx)
+        print(result.summary())
+        failed |= result.status == "failed"
+    return 1 if failed else 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from models.retrain import retrain
 
@@ -225,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     dd = sub.add_parser("dictionary", help="write the data dictionary (Markdown, HTML, meta.data_dictionary)")
     dd.add_argument("--tenant", required=True)
     dd.set_defaults(func=cmd_dictionary)
+
+    pb = sub.add_parser("publish", help="publish the serving snapshot (read-only): open-data files + DCAT-AP + "
+                        "Frictionless (opendata), or another target")
+    pb.add_argument("--tenant", required=True)
+    pb.add_argument("--target", default="opendata", help="a publish target (pipelines/publish/__init__.py "
+                    "REGISTRY: opendata, …) or 'all' (default: opendata)")
+    pb.add_argument("--run-id", help="run id recorded in the publish report")
+    pb.set_defaults(func=cmd_publish)
 
     t = sub.add_parser("train", help="retrain a tenant's models (or --model one) and republish the snapshot")
     t.add_argument("--tenant", required=True)
