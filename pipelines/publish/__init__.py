@@ -13,6 +13,8 @@ from pipelines.publish.base import PublishContext, PublishResult
 
 REGISTRY: dict[str, str] = {
     "opendata": "pipelines.publish.opendata",   # open-data files, DCAT-AP 3, Frictionless (docs/open-data.md)
+    "catalogue": "pipelines.publish.catalogue",  # database catalogue (Decision 1437) as CSV + DCAT-AP 3
+    "ckan": "pipelines.publish.ckan",            # push the open data to a CKAN portal (after 'opendata')
 }
 
 

@@ -83,8 +83,8 @@ def pending(root: Path) -> bool:
 
 
 def package_name(tenant_id: str, dataset_id: str) -> str:
-    """CKAN names: 2-100 characters, lowercase letters, digits, '-' and '_'."""
-    return re.sub(r"[^a-z0-9_-]", "-", f"{tenant_id}-{dataset_id}".lower())[:100]
+    """CKAN names: 2-100 characters, lowercase letters, digits, '-' and '_' (here '-': the URL reads better)."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{tenant_id}-{dataset_id}".lower())[:100]
 
 
 def _tag(word: str) -> str | None:
