@@ -6,7 +6,8 @@ Each tenant file is read and checked ONCE per parse and yields:
   `pipelines.steps` (the same functions as `tonghop run`). `transform` announces the Asset
   `tonghop://<tenant>/marts`, `publish` the Asset `tonghop://<tenant>/serving` (for downstream consumers,
   e.g. open data). Scheduled by the tenant's `schedule` at its local `timezone` (02:00 Asia/Ho_Chi_Minh is
-  02:00 in Vietnam, not UTC).
+  02:00 in Vietnam, not UTC). A tenant with an `open_data:` plan has a last task, `open_data`
+  (`pipelines.publish.opendata.run_open_data_task`), skipped when no open dataset's content changed.
 * `tonghop_retrain_<tenant>` (tenants that list `models:`) — train → publish, run by hand (`Trigger`) or on
   the tenant's own `retrain_schedule` (cron, local time). It listens to NO Asset: the pipeline's own `train`
   step already fits every model on the data it just transformed, so a retrain fired by the pipeline's marts
@@ -50,6 +51,19 @@ def run_retrain_step(tenant_id: str, step: str, **context) -> dict:
     from models.retrain import run_retrain_step as run_step
 
     return run_step(tenant_id, step, context["run_id"])
+
+
+@task
+def publish_open_data(tenant_id: str, **context) -> dict:
+    """Open data after `publish` (pipelines/publish/opendata.py): skipped when no open dataset changed."""
+    from airflow.exceptions import AirflowSkipException
+
+    from pipelines.publish.opendata import run_open_data_task
+
+    result = run_open_data_task(tenant_id, context["run_id"])
+    if result["status"] == "skipped":
+        raise AirflowSkipException(result["message"])
+    return result
 
 
 @task(retries=0)
@@ -107,6 +121,8 @@ def _pipeline(cfg) -> DAG:
             if previous is not None:
                 previous >> current
             previous = current
+        if cfg.open_data is not None:  # reads the snapshot only; the pool keeps it behind this tenant's writers
+            previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool)(cfg.tenant_id)
     return dag
 
 

@@ -156,8 +156,11 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
             continue  # its shape: test_one_pipeline_run_trains_and_publishes_once
         publish = dag.get_task("publish")
         assert [a.uri for a in publish.outlets] == [f"tonghop://{dag_id.removeprefix('tonghop_')}/serving"]
+        from pipelines.config import load_tenant
+
+        open_data = ["open_data"] if load_tenant(dag_id.removeprefix("tonghop_")).open_data else []
         assert [t.task_id for t in dag.topological_sort()] == [
-            "extract_load", "validate", "transform", "train", "publish"]
+            "extract_load", "validate", "transform", "train", "publish", *open_data]
 
 
 def test_broken_tenant_file_becomes_a_failing_dag(tmp_path, monkeypatch):

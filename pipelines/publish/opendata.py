@@ -315,3 +315,17 @@ def publish_open_data(tenant_id: str, run_id: str | None = None, only_if_changed
     cfg = load_tenant(tenant_id)
     run_id = run_id or f"publish__{datetime.now(UTC):%Y%m%dT%H%M%S}"
     return publish(PublishContext.for_tenant(cfg, run_id, only_if_changed=only_if_changed))
+
+
+def run_open_data_task(tenant_id: str, run_id: str) -> dict[str, Any]:
+    """The DAG's `open_data` task: publish only if an open dataset's content (or the plan) changed; a
+    one-line error naming the tenant otherwise. Returns the result as plain values (XCom)."""
+    from pipelines.redact import install_log_redaction
+
+    install_log_redaction()
+    result = publish_open_data(tenant_id, run_id, only_if_changed=True)
+    log.info("[%s] %s", tenant_id, result.summary())
+    if result.status == "failed":
+        raise PublishError(f"tenant '{tenant_id}': open data not published: {result.message}")
+    return {"status": result.status, "message": result.message, "n_written": len(result.written),
+            "n_unchanged": len(result.unchanged), "n_refused": len(result.refused)}

@@ -1,0 +1,90 @@
+"""Published snapshots of both demo tenants, built once per session (extract_load → validate → transform →
+publish: the open datasets are SQL marts, no model needed), copied into each test's own home.
+
+Only `serving.duckdb` is copied: a publisher that opened the warehouse would find none.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_tenant
+from pipelines.settings import TenantPaths
+from tests.conftest import DEMO_LGSP_TOKEN, DEMO_ROWS, DEMO_TENANT
+
+MINISTRY = "bo-khoa-hoc-cong-nghe"
+STEPS = ["extract_load", "validate", "transform", "publish"]
+
+
+def _build(tmp_path_factory, tenant: str, sources: Path, env: dict[str, str]) -> Path:
+    from pipelines.runner import run
+
+    home = tmp_path_factory.mktemp(f"{tenant}_published")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
+                     "GX_ANALYTICS_ENABLED": "false", **env}.items():
+            mp.setenv(k, v)
+        shutil.copytree(sources, TenantPaths.for_tenant(tenant).ensure().sources, dirs_exist_ok=True)
+        report = run(load_tenant(tenant), steps=STEPS, run_id="opendata")
+        assert report.ok, report.summary()
+    return TenantPaths(home / tenant).snapshot
+
+
+@pytest.fixture(scope="session")
+def province_snapshot(tmp_path_factory, demo_sources, demo_portals) -> Path:
+    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
+
+    return _build(tmp_path_factory, DEMO_TENANT, demo_sources,
+                  {PORT_ENV: str(demo_portals.server_address[1]), TOKEN_ENV: DEMO_LGSP_TOKEN})
+
+
+@pytest.fixture(scope="session")
+def ministry_snapshot(tmp_path_factory, demo_portals) -> Path:
+    from pipelines.demo.ministry import api as ministry_api
+    from pipelines.demo.ministry import generate_ministry
+    from pipelines.demo.servers import PORT_ENV
+
+    sources = tmp_path_factory.mktemp("ministry_sources")
+    generate_ministry(sources, rows=DEMO_ROWS, seed=37)
+    return _build(tmp_path_factory, MINISTRY, sources, {PORT_ENV: str(demo_portals.server_address[1]),
+                                                        ministry_api.TOKEN_ENV: demo_portals.ministry_token})
+
+
+def _install(snapshot: Path, tenant: str):
+    cfg = load_tenant(tenant)
+    paths = TenantPaths.for_tenant(tenant)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(snapshot, paths.snapshot)
+    return cfg
+
+
+@pytest.fixture
+def province(province_snapshot, _isolated_home):
+    """The province's config, its published snapshot alone in this test's home."""
+    return _install(province_snapshot, DEMO_TENANT)
+
+
+@pytest.fixture
+def ministry(ministry_snapshot, _isolated_home):
+    return _install(ministry_snapshot, MINISTRY)
+
+
+def publish(cfg, run_id: str = "t", only_if_changed: bool = False):
+    from pipelines.publish import PublishContext
+    from pipelines.publish.opendata import publish as publish_open_data
+
+    return publish_open_data(PublishContext.for_tenant(cfg, run_id, only_if_changed=only_if_changed))
+
+
+def with_plan(cfg, **dataset_updates):
+    """`cfg` with some open datasets changed: with_plan(cfg, ho_so_theo_tuan={'drop_columns': [...]})."""
+    plan = cfg.open_data
+    datasets = [d.model_copy(update=dataset_updates.get(d.id, {})) for d in plan.datasets]
+    return cfg.model_copy(update={"open_data": plan.model_copy(update={"datasets": datasets})})
+
+
+def open_folder(cfg) -> Path:
+    return TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).root / "open_data"
