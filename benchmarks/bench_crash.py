@@ -78,6 +78,8 @@ def run(trials: int = 30, overlaps: int = 5, seed: int = 11, command: str | None
 
 
 def _print(r: dict) -> dict:
+    if not r.get("next_ok", True) or r.get("tracebacks"):
+        r.setdefault("error", (r.get("next_summary") or r.get("summary") or "").strip().splitlines()[-3:])
     keys = ("trial", "kind", "with", "scenario", "target", "hit", "delay", "exits", "snapshot", "next_ok",
             "corrupt", "partial", "lost", "duplicated", "tracebacks", "differing", "orphan_reported",
             "partial_tables", "error")

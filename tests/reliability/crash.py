@@ -323,8 +323,8 @@ class Lab:
 
     @staticmethod
     def output(home: Path, run_id: str) -> tuple[str, str]:
-        return tuple((home.parent / f"{run_id}.{k}").read_text(encoding="utf-8", errors="replace")
-                     for k in ("out", "err"))
+        files = [home.parent / f"{run_id}.{k}" for k in ("out", "err")]
+        return tuple(f.read_text(encoding="utf-8", errors="replace") if f.exists() else "" for f in files)
 
     # --- checks -----------------------------------------------------------------------------------------
 
@@ -393,9 +393,11 @@ class Lab:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         else:
-            hit = "completed"
+            hit = "completed"  # ended (or failed to start) before the target step: its stderr says why
         result = {"trial": name, "kind": "kill", "scenario": scenario, "target": step, "delay": round(delay, 2),
                   "hit": hit, "killed_exit": proc.returncode, **self.check_after_break(home, scenario, name)}
+        if hit == "completed":
+            result["error"] = self.output(home, name)[1].strip().splitlines()[-1:]
         result.update(self.recover_and_compare(home, scenario, name))
         died = [r for r in records(home) if r.get("run_id") == name and r.get("status") == "died"]
         result["orphan_reported"] = bool(died) and f"earlier run {name}" in result["next_summary"]
