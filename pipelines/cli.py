@@ -187,6 +187,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_datamap(args: argparse.Namespace) -> int:
+    from pipelines.publish.datamap import build
+
+    result = build(Path(args.out) if args.out else None, force=args.force)
+    print(result.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tonghop", description="Tổng Hợp — integrated data platform CLI")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -259,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", help="one model name (default: every model the tenant lists)")
     t.add_argument("--run-id", help="fixed run id")
     t.set_defaults(func=cmd_train)
+    dm = sub.add_parser("datamap", help="the national data map from every tenant's published catalogues")
+    dm_sub = dm.add_subparsers(dest="datamap_command", required=True)
+    dmb = dm_sub.add_parser("build", help="merge the tenants' database and open-data catalogues into a versioned "
+                            "data map (DuckDB, Parquet, DCAT-AP, static HTML)")
+    dmb.add_argument("--out", help="output folder (default: $TONGHOP_HOME/datamap)")
+    dmb.add_argument("--force", action="store_true", help="rewrite even if the content did not change")
+    dmb.set_defaults(func=cmd_datamap)
     return p
 
 
