@@ -102,6 +102,7 @@ TEXT: dict[str, dict[str, str]] = {
     "dq_rhythm_days": {"vi": "{n} ngày một lần", "en": "{n}-day"},
     "dq_rhythm_hours": {"vi": "{n} giờ một lần", "en": "{n}-hour"},
     "dq_docs_none": {"vi": "Chưa có Data Docs: chưa lần kiểm tra nào chạy.", "en": "No Data Docs yet: no validation has run."},
+    "catalogue_title": {"vi": "Danh mục dữ liệu", "en": "Data catalogue"},
 }
 
 

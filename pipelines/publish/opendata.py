@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,11 +115,11 @@ def content_hash(con: duckdb.DuckDBPyConnection, relation: str, columns: dict[st
 
 
 def copy_formats(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str], folder: Path,
-                 name: str) -> dict[str, Path]:
-    """The three files with DuckDB `COPY … TO`. The CSV's BOM rides in its header: the first column is
-    aliased '\\ufeff<name>', so DuckDB writes BOM + header + rows in one pass (names need no quoting)."""
-    out = {}
-    for fmt in FORMATS:
+                 name: str, order: tuple[str, ...] = FORMATS) -> Iterator[tuple[str, Path]]:
+    """The three files with DuckDB `COPY … TO`, each yielded once written. The CSV's BOM rides in its header:
+    the first column is aliased '\\ufeff<name>', so DuckDB writes BOM + header + rows in one pass (names
+    need no quoting)."""
+    for fmt in order:
         path = folder / f"{name}.{fmt}"
         select = relation
         if fmt == "csv":
@@ -126,8 +127,7 @@ def copy_formats(con: duckdb.DuckDBPyConnection, relation: str, columns: list[st
             select = (f"SELECT {_q(first)} AS {_q(BOM + first)}{''.join(', ' + _q(c) for c in rest)} "
                       f"FROM ({relation})")
         con.execute(f"COPY ({select}) TO '{path}' ({_COPY_OPTIONS[fmt]})")
-        out[fmt] = path
-    return out
+        yield fmt, path
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, ds: OpenDataset, tables: set[str]) -> Prepared:
@@ -289,9 +289,14 @@ def _write_dataset(con, folder: Path, dataset_id: str, p: Prepared) -> list[dict
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        files = copy_formats(con, p.relation, list(p.columns), tmp, dataset_id)
-        dists = [{"format": fmt, "path": f"{dataset_id}/{path.name}", "byte_size": path.stat().st_size,
-                  "sha256": sha256_file(path)} for fmt, path in files.items()]
+        # each file's SHA-256 is computed in a thread while DuckDB writes the next format (hashlib releases
+        # the GIL); the largest files (JSON, CSV) first, so the one hashed last is the small Parquet
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sums = {fmt: pool.submit(sha256_file, path) for fmt, path in
+                    copy_formats(con, p.relation, list(p.columns), tmp, dataset_id, order=("json", "csv", "parquet"))}
+            dists = [{"format": fmt, "path": f"{dataset_id}/{dataset_id}.{fmt}",
+                      "byte_size": (tmp / f"{dataset_id}.{fmt}").stat().st_size, "sha256": sums[fmt].result()}
+                     for fmt in FORMATS]
         target = folder / dataset_id
         old = folder / f".{dataset_id}.{os.getpid()}.old"
         shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,33 @@
+"""The catalogue page's open-data section: progress per phase and the gate's refusals, in both languages."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import project_path
+from tests.publish.conftest import publish
+
+PAGE = str(project_path("apps", "pages", "5_Danh_muc_du_lieu.py"))
+
+
+def test_catalogue_page_shows_progress_and_refusals(province, monkeypatch):
+    monkeypatch.setenv("TONGHOP_TENANT", province.tenant_id)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any("Chưa công bố dữ liệu mở lần nào" in i.value for i in at.info)
+
+    publish(province)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Bộ dữ liệu đã công bố"] == "5 / 6"
+    phases = at.dataframe[0].value
+    assert list(phases["Trạng thái"]) == ["Đạt", "Đang thực hiện"] or list(phases["Trạng thái"]) == ["Đạt", "Quá hạn"]
+    assert list(phases["Mức tối thiểu"]) == ["4 / 3", "5 / 6"]
+    refusals = at.dataframe[1].value
+    assert list(refusals["Bộ dữ liệu"]) == ["ho_so_theo_xa_tuan"]
+    assert "count fewer than 5 records" in refusals["Lý do"][0]
+
+    at.sidebar.radio[0].set_value("English").run()
+    assert not at.exception, at.exception
+    assert "Datasets published" in {m.label for m in at.metric}
+    assert "Phase 1 — dossier figures and digital-transformation targets" in list(at.dataframe[0].value["Phase"])
