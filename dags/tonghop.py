@@ -56,7 +56,7 @@ def run_retrain_step(tenant_id: str, step: str, **context) -> dict:
 @task
 def publish_open_data(tenant_id: str, **context) -> dict:
     """Open data after `publish` (pipelines/publish/opendata.py): skipped when no open dataset changed."""
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from pipelines.publish.opendata import run_open_data_task
 

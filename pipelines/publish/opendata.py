@@ -126,7 +126,8 @@ def copy_formats(con: duckdb.DuckDBPyConnection, relation: str, columns: list[st
             first, rest = columns[0], columns[1:]
             select = (f"SELECT {_q(first)} AS {_q(BOM + first)}{''.join(', ' + _q(c) for c in rest)} "
                       f"FROM ({relation})")
-        con.execute(f"COPY ({select}) TO '{path}' ({_COPY_OPTIONS[fmt]})")
+        target = str(path).replace("'", "''")  # a quote in the data folder's path stays a path
+        con.execute(f"COPY ({select}) TO '{target}' ({_COPY_OPTIONS[fmt]})")
         yield fmt, path
 
 
