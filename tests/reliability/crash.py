@@ -22,10 +22,12 @@ Each trial copies the baseline home and breaks a run:
 After the break, `check_after_break` checks exactly these invariants:
 
 a. the warehouse opens;
-b. no partial batch is visible in `staging`/`marts`: every `_batch_id` there is a batch promoted in
-   `meta.loads`, and every table holds either the old (baseline) rows or the new (reference) rows — never a
-   mix. Tables are compared one by one: a kill during `train` legitimately leaves the new transform tables
-   next to the previous run's model-output marts (see `pipelines.runcontrol`, "The transform/train window");
+b. no partial batch is visible in `staging`/`marts`: every table there holds either the old (baseline) rows or
+   the new (reference) rows, never a mix — tables are compared one by one, since a kill during `train`
+   legitimately leaves the new transform tables next to the previous run's model-output marts (see
+   `pipelines.runcontrol`, "The transform/train window"); and the batches they are built from are whole: each
+   batch of `meta.loads` holds exactly its `n_rows_loaded` rows in `raw` (none once abandoned) and no raw row
+   belongs to a batch `meta.loads` does not know (`batch_problems`);
 c. the snapshot is entirely the old one (same file hash as the baseline's) or entirely the new one (the broken
    run's `meta.snapshot` run id, every table equal to the reference);
 
@@ -101,20 +103,28 @@ def content_state(path: Path, schemas: tuple[str, ...] = LAYERS) -> dict[str, tu
         con.close()
 
 
-def unpromoted_batches_visible(path: Path) -> list[str]:
-    """`staging`/`marts` rows whose `_batch_id` is not a promoted (`passed`) batch of `meta.loads`."""
+def batch_problems(path: Path) -> list[str]:
+    """Batches not whole in `raw`: every batch of `meta.loads` holds exactly its `n_rows_loaded` rows (none once
+    `abandoned`), and no raw row belongs to a batch `meta.loads` does not know (a torn load)."""
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = con.execute("SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = "
-                             f"'_batch_id' AND table_schema IN ({', '.join(repr(s) for s in LAYERS)})").fetchall()
+        sources = [s for (s,) in con.execute("SELECT DISTINCT source FROM meta.loads ORDER BY 1").fetchall()]
+        raw = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = 'raw'").fetchall()}
         bad = []
-        for s, t in tables:
-            rows = con.execute(f'SELECT DISTINCT x._batch_id, l.status FROM {s}."{t}" x LEFT JOIN meta.loads l '
-                               "ON l.batch_id = x._batch_id WHERE x._batch_id IS NOT NULL").fetchall()
-            bad += [f"{s}.{t}:{b}({st})" for b, st in rows if st != "passed"]
-        return sorted(set(bad))
+        for src in sources:
+            counts = dict(con.execute(f'SELECT _batch_id, count(*) FROM raw."{src}" GROUP BY 1').fetchall()) \
+                if src in raw else {}
+            loads = con.execute("SELECT batch_id, status, coalesce(n_rows_loaded, 0) FROM meta.loads "
+                                "WHERE source = ?", [src]).fetchall()
+            for batch, status, n in loads:
+                want = 0 if status == "abandoned" else n
+                if counts.pop(batch, 0) != want:
+                    bad.append(f"raw.{src}: batch {batch} ({status}) not whole")
+            bad += [f"raw.{src}: {n} row(s) of batch {b} unknown to meta.loads" for b, n in counts.items()]
+        return bad
     finally:
         con.close()
 
@@ -334,14 +344,14 @@ class Lab:
         out: dict = {"corrupt": 0, "partial": 0}
         try:
             state = content_state(wh)
-            unpromoted = unpromoted_batches_visible(wh)
+            torn = batch_problems(wh)
         except Exception as exc:  # noqa: BLE001 — the measurement: a warehouse that does not open is corrupt
             return {"corrupt": 1, "partial": 0, "error": f"warehouse: {exc}"}
         old, new = self.base_state, self.ref[scenario]
         mixed = sorted(t for t in set(old) | set(new) | set(state) if state.get(t) not in (old.get(t), new.get(t)))
-        if mixed or unpromoted:
+        if mixed or torn:
             out["partial"] = 1
-            out["partial_tables"] = mixed + unpromoted
+            out["partial_tables"] = mixed + torn
         try:
             if digest(snap) != self.base_snapshot:
                 # Not the old file: then a whole new one, published by the broken run, with its content.

@@ -65,6 +65,22 @@ def test_kill_inside_a_step_after_a_source_changed(lab, step):
         assert r["snapshot"] == "old", r
 
 
+def test_the_checks_catch_a_torn_batch_a_mixed_table_and_a_torn_snapshot(lab):
+    """The harness's invariants can fail: half a batch gone from raw, half a staging table gone, half a snapshot."""
+    home = lab.trial_home("tampered", changed=False)
+    con = duckdb.connect(str(home / TENANT / "warehouse.duckdb"))
+    con.execute("DELETE FROM raw.ho_so WHERE rowid % 2 = 0")
+    con.execute("DELETE FROM staging.ho_so WHERE rowid % 2 = 0")
+    con.close()
+    snap = home / TENANT / "serving.duckdb"
+    snap.write_bytes(snap.read_bytes()[: snap.stat().st_size // 2])
+    r = lab.check_after_break(home, "changed", "tampered")
+    assert r["partial"] == 1 and "staging.ho_so" in r["partial_tables"], r
+    assert "raw.ho_so: batch base (passed) not whole" in r["partial_tables"], r
+    assert r["corrupt"] == 1 and "snapshot" in r["error"], r
+    shutil.rmtree(home)
+
+
 def test_failing_step_after_load_loses_nothing(lab):
     r = lab.fault_trial("fault_load", "extract_load")
     assert not r["broken_ok"] and r["said_failed"], r["broken_summary"]
