@@ -166,3 +166,273 @@ def timeliness_text(detail: str | None, lang: str) -> str | None:
     key = "dq_timeliness_late" if d.get("late") else "dq_timeliness_on_time"
     return t(key, lang).format(newest=_vn_date(d["newest"]), run=_vn_date(d["run"]), days=d["lag_days"],
                                rhythm=rhythm)
+
+
+# --- Bản đồ, Danh mục, Vận hành, Chất lượng (pages 2, 3, 5, 6) -------------------------------------------------
+
+def _in(column: str, values: list | tuple | None, params: list) -> str:
+    """` AND column IN (?, …)` for a non-empty filter (values bound as parameters), else nothing."""
+    if not values:
+        return ""
+    params.extend(values)
+    return f" AND {column} IN ({', '.join('?' for _ in values)})"
+
+
+@st.cache_data(show_spinner=False)
+def tenant_scope(version: str | None) -> dict:
+    """The tenant's kind ('province'|'ministry') and province code (None for a ministry)."""
+    cfg = load_tenant(tenant_id())
+    return {"kind": cfg.kind, "ma_tinh": cfg.admin_code if cfg.kind == "province" else None}
+
+
+@st.cache_data(show_spinner=False)
+def map_communes(version: str | None, start=None, end=None, agencies: tuple = (), fields: tuple = ()):
+    """One row per commune of the tenant's province with its centroid and its dossier figures in the period
+    (weeks starting in [start, end]) for the chosen agencies/fields: received, returned, on time, in progress,
+    in progress overdue, on-time rate. Communes with no dossier are kept (zeros): the map shows all of them."""
+    params: list = []
+    where = "WHERE true"
+    if start is not None:
+        where += " AND tuan_bat_dau >= ?"
+        params.append(start)
+    if end is not None:
+        where += " AND tuan_bat_dau <= ?"
+        params.append(end)
+    where += _in("co_quan", agencies, params) + _in("linh_vuc", fields, params)
+    params.append(tenant_scope(version)["ma_tinh"])
+    return query(f"""
+        WITH hs AS (
+            SELECT ma_xa, sum(n_tiep_nhan) AS n_tiep_nhan, sum(n_da_tra) AS n_da_tra,
+                   sum(n_tra_dung_han) AS n_tra_dung_han, sum(n_dang_xu_ly) AS n_dang_xu_ly,
+                   sum(n_dang_xu_ly_qua_han) AS n_dang_xu_ly_qua_han
+            FROM marts.ho_so_thu_tuc_tuan {where} GROUP BY ma_xa)
+        SELECT t.ma AS ma_xa, t.ten, t.vi_do, t.kinh_do, t.dien_tich_km2,
+               coalesce(hs.n_tiep_nhan, 0) AS n_tiep_nhan, coalesce(hs.n_da_tra, 0) AS n_da_tra,
+               coalesce(hs.n_tra_dung_han, 0) AS n_tra_dung_han, coalesce(hs.n_dang_xu_ly, 0) AS n_dang_xu_ly,
+               coalesce(hs.n_dang_xu_ly_qua_han, 0) AS n_dang_xu_ly_qua_han,
+               hs.n_tra_dung_han / nullif(hs.n_da_tra, 0) AS ty_le_dung_han
+        FROM staging.dm_toa_do t LEFT JOIN hs ON hs.ma_xa = t.ma
+        WHERE t.cap = 'xa' AND t.ma_tinh = ?
+        ORDER BY t.ma""", params)
+
+
+@st.cache_data(show_spinner=False)
+def map_digital(version: str | None):
+    """The digital-society components per commune in the latest quarter reported (staging.xa_hoi_so):
+    ma_xa, thanh_phan, ty_le_pct (0–100), nam, quy."""
+    return query("""
+        SELECT ma_xa, thanh_phan, avg(ty_le_pct) AS ty_le_pct, nam, quy FROM staging.xa_hoi_so
+        WHERE ma_xa IS NOT NULL
+        QUALIFY (nam, quy) = max((nam, quy)) OVER ()
+        GROUP BY ALL ORDER BY ma_xa, thanh_phan""")
+
+
+@st.cache_data(show_spinner=False)
+def map_provinces(version: str | None):
+    """The 34 provinces with their centroid and the ministry's per-province licences (marts.tan_so_theo_tinh)."""
+    return query("""
+        WITH gp AS (
+            SELECT ma_tinh, sum(n_giay_phep) AS n_giay_phep, sum(n_con_hieu_luc) AS n_con_hieu_luc,
+                   sum(n_sap_het_han) AS n_sap_het_han, sum(n_het_han) AS n_het_han, sum(n_thu_hoi) AS n_thu_hoi
+            FROM marts.tan_so_theo_tinh GROUP BY ma_tinh)
+        SELECT t.ma AS ma_tinh, t.ten, t.vi_do, t.kinh_do, coalesce(gp.n_giay_phep, 0) AS n_giay_phep,
+               coalesce(gp.n_con_hieu_luc, 0) AS n_con_hieu_luc, coalesce(gp.n_sap_het_han, 0) AS n_sap_het_han,
+               coalesce(gp.n_het_han, 0) AS n_het_han, coalesce(gp.n_thu_hoi, 0) AS n_thu_hoi
+        FROM staging.dm_toa_do t LEFT JOIN gp ON gp.ma_tinh = t.ma WHERE t.cap = 'tinh' ORDER BY t.ma""")
+
+
+@st.cache_data(show_spinner=False)
+def province_licences(version: str | None, ma_tinh: str):
+    """One province's licences by kind (marts.tan_so_theo_tinh)."""
+    return query("SELECT loai_giay_phep, n_giay_phep, n_con_hieu_luc, n_sap_het_han, n_het_han, n_thu_hoi "
+                 "FROM marts.tan_so_theo_tinh WHERE ma_tinh = ? ORDER BY n_giay_phep DESC, loai_giay_phep",
+                 [ma_tinh])
+
+
+@st.cache_data(show_spinner=False)
+def commune_detail(version: str | None, ma_xa: str, start=None, end=None, agencies: tuple = (), fields: tuple = ()):
+    """One commune's dossiers in the period by agency and field (marts.ho_so_thu_tuc_tuan)."""
+    params: list = [ma_xa]
+    where = "WHERE ma_xa = ?"
+    if start is not None:
+        where += " AND tuan_bat_dau >= ?"
+        params.append(start)
+    if end is not None:
+        where += " AND tuan_bat_dau <= ?"
+        params.append(end)
+    where += _in("co_quan", agencies, params) + _in("linh_vuc", fields, params)
+    return query(f"""
+        SELECT co_quan, linh_vuc, sum(n_tiep_nhan) AS n_tiep_nhan, sum(n_da_tra) AS n_da_tra,
+               sum(n_tra_dung_han) / nullif(sum(n_da_tra), 0) AS ty_le_dung_han,
+               sum(n_dang_xu_ly) AS n_dang_xu_ly, sum(n_dang_xu_ly_qua_han) AS n_dang_xu_ly_qua_han
+        FROM marts.ho_so_thu_tuc_tuan {where} GROUP BY ALL ORDER BY n_tiep_nhan DESC, co_quan, linh_vuc""", params)
+
+
+@st.cache_data(show_spinner=False)
+def databases(version: str | None):
+    """The database catalogue (marts.danh_muc_csdl, Decision 1437 fields); lists joined as text."""
+    return query("""
+        SELECT ma_csdl, ten_csdl, ten_phan_loai, muc_dich, pham_vi, array_to_string(nguon_du_lieu, ', ') AS nguon,
+               co_quan_chu_quan, array_to_string(danh_muc_mo, ', ') AS danh_muc_mo,
+               array_to_string(danh_muc_chia_se, ', ') AS danh_muc_chia_se, trang_thai, lo_trinh
+        FROM marts.danh_muc_csdl ORDER BY ma_csdl""")
+
+
+@st.cache_data(show_spinner=False)
+def datasets(version: str | None):
+    """Every published table with its layer, description, database and access level (marts.danh_muc_du_lieu)."""
+    return query("""
+        SELECT tang, ten_bang, mo_ta, loai_nguon, ten_csdl, co_quan_chu_quan, is_co_du_lieu_ca_nhan, muc_tiep_can
+        FROM marts.danh_muc_du_lieu ORDER BY tang, ten_bang""")
+
+
+@st.cache_data(show_spinner=False)
+def data_dictionary(version: str | None):
+    """Every published table's columns with their descriptions (meta.data_dictionary)."""
+    return query("""
+        SELECT table_schema || '.' || table_name AS bang, table_description_vi, table_description_en, grain, owner,
+               column_name, data_type, column_description
+        FROM meta.data_dictionary ORDER BY table_schema, table_name, position""")
+
+
+@st.cache_data(show_spinner=False)
+def data_contracts(version: str | None):
+    """The shared data contracts' columns (meta.data_contracts) with the sources feeding each contract."""
+    return query("""
+        SELECT contract, version, column_name, data_type, is_required, personal, allowed_values, description_vi,
+               description_en, array_to_string(fed_by, ', ') AS fed_by
+        FROM meta.data_contracts ORDER BY contract, column_name""")
+
+
+@st.cache_data(show_spinner=False)
+def latest_loads(version: str | None):
+    """Each source's latest batch, whatever its status: rows read, loaded, rejected, promoted, quarantined."""
+    return query("""
+        SELECT source, kind, status, run_id, loaded_at, n_rows_read, n_rows_loaded, n_rows_rejected,
+               n_rows_promoted, n_rows_quarantined
+        FROM meta.loads QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded_at DESC) = 1
+        ORDER BY source""")
+
+
+@st.cache_data(show_spinner=False)
+def last_promoted(version: str | None):
+    """Each source's newest promoted batch (status 'passed'): when it was loaded."""
+    return query("SELECT source, max(loaded_at) AS loaded_at FROM meta.loads WHERE status = 'passed' "
+                 "GROUP BY source ORDER BY source")
+
+
+@st.cache_data(show_spinner=False)
+def step_durations(version: str | None, n_runs: int = 10):
+    """Step durations (seconds) of the last `n_runs` runs recorded in meta.step_runs."""
+    return query("""
+        WITH runs AS (SELECT run_id, min(started_at) AS started_at FROM meta.step_runs GROUP BY run_id
+                      ORDER BY started_at DESC LIMIT ?)
+        SELECT s.run_id, r.started_at AS run_started_at, s.step, s.started_at,
+               epoch(s.finished_at) - epoch(s.started_at) AS seconds
+        FROM meta.step_runs s JOIN runs r USING (run_id) ORDER BY r.started_at, s.started_at""", [n_runs])
+
+
+def run_log_version() -> str | None:
+    """Identity of the tenant's run records file (path@mtime): the cache key of `run_history`."""
+    from pipelines.settings import TenantPaths
+
+    cfg = load_tenant(tenant_id())
+    path = TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir).run_log
+    return f"{path}@{path.stat().st_mtime_ns}" if path.exists() else None
+
+
+@st.cache_data(show_spinner=False)
+def run_history(log_version: str | None, limit: int = 20) -> list[dict]:
+    """The tenant's last `limit` runs from its run records (`runs.jsonl`, read-only; records are written
+    redacted by pipelines/runcontrol.py), newest first: run_id, via, started_at, status
+    (ok|failed|died|running), steps [(step, status, seconds, error)], and the failing step's message."""
+    from pipelines.runcontrol import read_records
+    from pipelines.settings import TenantPaths
+
+    if log_version is None:
+        return []
+    cfg = load_tenant(tenant_id())
+    runs: dict[str, dict] = {}
+    for rec in read_records(TenantPaths.for_tenant(cfg.tenant_id, cfg.data_dir)):
+        run = runs.setdefault(rec["run_id"], {"run_id": rec["run_id"], "via": None, "started_at": None,
+                                              "ended_at": None, "status": "running", "steps": [], "error": None})
+        event = rec.get("event")
+        if event == "run_start":
+            run["via"], run["started_at"] = rec.get("via"), rec.get("started_at")
+        elif event == "step_start":
+            run["via"] = run["via"] or rec.get("via")
+            run["started_at"] = run["started_at"] or rec.get("at")
+        elif event == "run_end":
+            run["status"], run["ended_at"] = rec.get("status", "failed"), rec.get("at")
+            if rec.get("status") == "died" and not run["error"]:
+                run["error"] = f"{rec.get('step') or ''}: {rec.get('reason') or rec.get('found_by') or 'died'}"
+        elif event is None and "step" in rec:
+            error = rec.get("error")
+            if isinstance(error, dict):
+                error = error.get("message") or str(error)
+            run["steps"].append({"step": rec["step"], "status": rec.get("status"), "seconds": rec.get("seconds"),
+                                 "at": rec.get("at"), "error": error})
+            run["started_at"] = run["started_at"] or rec.get("at")
+            if rec.get("status") == "failed":
+                run["error"] = f"{rec['step']}: {error}"
+                if run["via"] != "cli":
+                    run["status"] = "failed"
+    ordered = sorted(runs.values(), key=lambda r: r["started_at"] or "", reverse=True)
+    return ordered[:limit]
+
+
+def schedule_status(last_promoted_at, now=None) -> dict:
+    """Freshness against the tenant's cron in its timezone: the previous and next scheduled runs, and whether
+    the newest promoted load is older than the previous scheduled run (a missed run)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    cfg = load_tenant(tenant_id())
+    tz = ZoneInfo(cfg.timezone)
+    now = (now or datetime.now(UTC)).astimezone(tz)
+    if not cfg.schedule:
+        return {"schedule": None, "timezone": cfg.timezone, "previous": None, "next": None, "late": None}
+    presets = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+               "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+    expr = presets.get(cfg.schedule.strip(), cfg.schedule)
+    previous = croniter(expr, now).get_prev(datetime)
+    following = croniter(expr, now).get_next(datetime)
+    late = None
+    if last_promoted_at is not None:
+        late = last_promoted_at.astimezone(tz) < previous
+    return {"schedule": cfg.schedule, "timezone": cfg.timezone, "previous": previous, "next": following,
+            "late": late}
+
+
+def airflow_run_url(run_id: str) -> str:
+    """The Airflow 3 UI page of a run of the tenant's DAG (base from TONGHOP_AIRFLOW_URL)."""
+    from urllib.parse import quote
+
+    base = os.environ.get("TONGHOP_AIRFLOW_URL", "http://127.0.0.1:8080").rstrip("/")
+    return f"{base}/dags/{quote('tonghop_' + tenant_id(), safe='')}/runs/{quote(run_id, safe='')}"
+
+
+@st.cache_data(show_spinner=False)
+def latest_checks(version: str | None):
+    """The whole suite run on each source's latest validated batch (its newest promoted or blocked load):
+    one row per expectation, with its column, severity, rows failed and quarantined, observed value."""
+    return query("""
+        WITH latest AS (
+            SELECT source, batch_id FROM meta.loads WHERE status IN ('passed', 'blocked')
+            QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded_at DESC) = 1)
+        SELECT v.source, v.expectation, v.column_name, v.severity, v.is_success, v.n_elements, v.n_unexpected,
+               v.n_quarantined, v.observed_value, v.description, v.validated_at
+        FROM meta.validations v JOIN latest USING (source, batch_id)
+        ORDER BY v.source, v.is_success, v.severity, v.expectation, v.column_name""")
+
+
+@st.cache_data(show_spinner=False)
+def quality_runs(version: str | None):
+    """Quality score per run (its date), source and dimension, oldest first (marts.chat_luong_du_lieu)."""
+    return query("""
+        SELECT run_id, min(scored_at) OVER (PARTITION BY run_id) AS run_at, source, dimension, score
+        FROM marts.chat_luong_du_lieu ORDER BY run_at, source, dimension""")
+
+

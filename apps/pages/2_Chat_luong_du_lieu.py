@@ -1,7 +1,8 @@
 """Chất lượng dữ liệu (data quality): scores per dimension and their trend, promotion counts, latest checks.
 
 Everything comes from the serving snapshot (marts.chat_luong_du_lieu, meta.loads, meta.validations), so it
-works in any browser. Below, Great Expectations' own Data Docs of the tenant (built by `validate`) open in a
+works in any browser; the latest checks of each source are shown in-page, in words, in both languages
+(apps/checks_text.py). Below, Great Expectations' own Data Docs of the tenant (built by `validate`) open in a
 new tab, served as static files (`server.enableStaticServing`, see docs/gx-duckdb.md), or download as a zip.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from apps import data, fmt
+from apps.checks_text import check_text, severity_text
 from apps.i18n import t
-from apps.layout import page_header
+from apps.layout import has_data, page_header
 from pipelines.config import load_tenant
 from pipelines.quality import data_docs
 from pipelines.settings import TenantPaths
@@ -23,9 +26,9 @@ from pipelines.settings import TenantPaths
 APP_STATIC = Path(__file__).resolve().parents[1] / "static"
 
 lang, version = page_header("dq_title")
-
-trend = data.quality_trend(version)
-trend["dimension"] = trend["dimension"].map(lambda d: t(d, lang))
+TZ = load_tenant(data.tenant_id()).timezone
+has_data(version, lang, ["marts.chat_luong_du_lieu", "meta.loads", "meta.validations", "meta.quality_scores"],
+         "dq_trend_what", stop=True)
 # Each source's latest batch: a dimension no check looks at is "not checked", never a free 100 %.
 DIMENSIONS = ("completeness", "uniqueness", "validity", "consistency", "timeliness")
 for source, rows in data.quality_latest(version).groupby("source", sort=True):
@@ -42,11 +45,21 @@ for source, rows in data.quality_latest(version).groupby("source", sort=True):
         st.caption(f"{t('timeliness', lang)}: {note}")
 
 st.subheader(t("dq_trend", lang))
-chart = (alt.Chart(trend.rename(columns={"dimension": t("dq_dimension", lang), "score": t("dq_score", lang)}))
+# One point per run date (dd/mm/yyyy) and series: several runs on one day are averaged, never drawn as
+# milliseconds of one run; legend titles and values are translated.
+runs = data.quality_runs(version)
+runs["dimension"] = runs["dimension"].map(lambda d: t(d, lang))
+runs["run_day"] = runs["run_at"].dt.tz_convert(TZ).dt.tz_localize(None).dt.normalize()
+daily = runs.groupby(["run_day", "source", "dimension"], as_index=False)["score"].mean()
+dim_t, src_t, score_t, day_t = t("dq_dimension", lang), t("dq_source", lang), t("dq_score", lang), t("dq_run_date", lang)
+chart = (alt.Chart(daily.rename(columns={"dimension": dim_t, "source": src_t, "score": score_t, "run_day": day_t}))
          .mark_line(point=True)
-         .encode(x=alt.X("scored_at:T", title=t("dq_run", lang)),
-                 y=alt.Y(f"{t('dq_score', lang)}:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-                 color=f"{t('dq_dimension', lang)}:N", strokeDash="source:N")
+         .encode(x=alt.X(f"{day_t}:T", title=day_t,
+                         axis=alt.Axis(format="%d/%m/%Y", tickCount={"interval": "day", "step": 1}, labelAngle=0)),
+                 y=alt.Y(f"{score_t}:Q", title=score_t, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+                 color=alt.Color(f"{dim_t}:N", title=dim_t), strokeDash=alt.StrokeDash(f"{src_t}:N", title=src_t),
+                 tooltip=[alt.Tooltip(f"{day_t}:T", format="%d/%m/%Y"), f"{src_t}:N", f"{dim_t}:N",
+                          alt.Tooltip(f"{score_t}:Q", format=".1%")])
          .properties(height=300))
 st.altair_chart(chart, width="stretch")
 
@@ -56,10 +69,22 @@ st.dataframe(data.promotion_counts(version).rename(columns={
     "n_rows_quarantined": t("dq_quarantined", lang)}), hide_index=True, width="stretch")
 
 st.subheader(t("dq_checks", lang))
-st.dataframe(data.latest_validations(version).rename(columns={
-    "source": t("dq_source", lang), "description": t("dq_check", lang), "severity": t("dq_severity", lang),
-    "is_success": t("dq_passed", lang), "n_unexpected": t("dq_failed_rows", lang),
-    "n_quarantined": t("dq_quarantined", lang)}), hide_index=True, width="stretch")
+checks = data.latest_checks(version)
+for source, rows in checks.groupby("source", sort=True):
+    n_passed = int(rows["is_success"].sum())
+    with st.expander(f"{source} · {t('dq_n_checks', lang).format(passed=n_passed, n=len(rows))}",
+                     expanded=n_passed < len(rows)):
+        st.dataframe(pd.DataFrame({
+            t("dq_check", lang): [check_text(e, c, lang) for e, c in zip(rows["expectation"], rows["column_name"],
+                                                                         strict=True)],
+            t("dq_severity", lang): [severity_text(s, lang) for s in rows["severity"]],
+            t("dq_passed", lang): rows["is_success"].map(lambda ok: "✅" if ok else "❌").to_list(),
+            t("dq_rows_checked", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—" for n in rows["n_elements"]],
+            t("dq_failed_rows", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—" for n in rows["n_unexpected"]],
+            t("dq_quarantined", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—"
+                                        for n in rows["n_quarantined"]],
+            t("dq_observed", lang): rows["observed_value"].fillna("").to_list(),
+        }), hide_index=True, width="stretch")
 
 flags = data.anomalies(version)
 if flags is not None:

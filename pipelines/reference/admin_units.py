@@ -21,6 +21,7 @@ from pathlib import Path
 
 PROVINCE_COLUMNS = ("ma_tinh", "ten_tinh", "loai_don_vi", "ten_ma", "ma_vung_dien_thoai")
 COMMUNE_COLUMNS = ("ma_xa", "ten_xa", "loai_don_vi", "ma_tinh", "ten_ma")
+COORDINATE_COLUMNS = ("cap", "ma", "ma_tinh", "vi_do", "kinh_do", "dien_tich_km2")
 LEGACY_COLUMNS = ("ma_xa_cu", "ten_xa_cu", "ma_huyen_cu", "ten_huyen_cu", "ma_tinh_cu", "ten_tinh_cu",
                   "ma_xa_moi", "is_mac_dinh", "n_xa_moi")
 
@@ -87,6 +88,28 @@ def legacy_mapping() -> tuple[tuple, ...]:
     return tuple(sorted(set(rows)))
 
 
+@cache
+def coordinates() -> tuple[tuple, ...]:
+    """Centroid (latitude, longitude) of every 2025 province and commune, and the commune's area, from the
+    `admin_units` table bundled in `vietnamadminunits`, under the official codes of `vietnam-provinces`:
+    ('tinh', '01', '01', 21.03, 105.85, None), ('xa', '00070', '01', 21.03, 105.85, 1.2) … A unit the two
+    packages cannot be matched on, or without coordinates, is left out (the map then lists it as unplaced)."""
+    new_code = _current_codes()
+    official_provinces = {r[0] for r in provinces()}
+    rows: dict[tuple[str, str], tuple] = {}
+    for province_code, province_key, ward_key, p_lat, p_lon, w_lat, w_lon, area in _query(
+            "SELECT provinceCode, provinceKey, wardKey, provinceLat, provinceLon, wardLat, wardLon, wardAreaKm2 "
+            "FROM admin_units"):
+        province = f"{int(province_code):02d}"
+        if province in official_provinces and p_lat is not None and p_lon is not None:
+            rows.setdefault(("tinh", province), ("tinh", province, province, float(p_lat), float(p_lon), None))
+        code = new_code.get((province_key, ward_key))
+        if code and w_lat is not None and w_lon is not None:
+            rows.setdefault(("xa", code), ("xa", code, province, float(w_lat), float(w_lon),
+                                           None if area is None else float(area)))
+    return tuple(sorted(rows.values()))
+
+
 def _current_codes() -> dict[tuple[str, str], str]:
     """(provinceKey, wardKey) of `vietnamadminunits` -> official code of `vietnam-provinces`.
 
@@ -106,13 +129,13 @@ def _current_codes() -> dict[tuple[str, str], str]:
 
 
 def register(con, prefix: str = "ref_") -> list[str]:
-    """Create temp tables `ref_dm_tinh`, `ref_dm_xa`, `ref_dm_xa_cu_moi` on a DuckDB connection."""
+    """Create temp tables `ref_dm_tinh`, `ref_dm_xa`, `ref_dm_xa_cu_moi`, `ref_dm_toa_do` on a DuckDB connection."""
     import polars as pl
 
     from pipelines.reference.register import temp_table
 
     tables = {"dm_tinh": (provinces(), PROVINCE_COLUMNS), "dm_xa": (communes(), COMMUNE_COLUMNS),
-              "dm_xa_cu_moi": (legacy_mapping(), LEGACY_COLUMNS)}
+              "dm_xa_cu_moi": (legacy_mapping(), LEGACY_COLUMNS), "dm_toa_do": (coordinates(), COORDINATE_COLUMNS)}
     names = []
     for name, (rows, columns) in tables.items():
         temp_table(con, prefix + name, pl.DataFrame(rows, schema=list(columns), orient="row"))
