@@ -55,7 +55,8 @@ def run_retrain_step(tenant_id: str, step: str, **context) -> dict:
 
 @task
 def publish_open_data(tenant_id: str, **context) -> dict:
-    """Open data after `publish` (pipelines/publish/opendata.py): skipped when no open dataset changed."""
+    """Open data after `publish` (pipelines/publish/opendata.py), then the database catalogue and the CKAN push:
+    skipped when no open dataset changed (a skipped task announces no `open_data` Asset event)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from pipelines.publish.opendata import run_open_data_task
@@ -122,7 +123,8 @@ def _pipeline(cfg) -> DAG:
                 previous >> current
             previous = current
         if cfg.open_data is not None:  # reads the snapshot only; the pool keeps it behind this tenant's writers
-            previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool)(cfg.tenant_id)
+            previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool,
+                                                   outlets=[tenant_asset(cfg.tenant_id, "open_data")])(cfg.tenant_id)
     return dag
 
 

@@ -324,8 +324,13 @@ def publish_open_data(tenant_id: str, run_id: str | None = None, only_if_changed
 
 
 def run_open_data_task(tenant_id: str, run_id: str) -> dict[str, Any]:
-    """The DAG's `open_data` task: publish only if an open dataset's content (or the plan) changed; a
-    one-line error naming the tenant otherwise. Returns the result as plain values (XCom)."""
+    """The DAG's `open_data` task: the open-data files (only if an open dataset's content or the plan changed),
+    then the database catalogue, then the CKAN push when the plan names a portal (which also retries a push
+    that failed earlier: `ckan.pending`). The open-data files failing fails the task with one line naming the
+    tenant; a portal that cannot be reached does not — the local publication stands, the failure is logged
+    and recorded as pending, and the next run pushes again. Returns plain values (XCom)."""
+    from pipelines.config import load_tenant
+    from pipelines.publish import publisher
     from pipelines.redact import install_log_redaction
 
     install_log_redaction()
@@ -333,5 +338,11 @@ def run_open_data_task(tenant_id: str, run_id: str) -> dict[str, Any]:
     log.info("[%s] %s", tenant_id, result.summary())
     if result.status == "failed":
         raise PublishError(f"tenant '{tenant_id}': open data not published: {result.message}")
-    return {"status": result.status, "message": result.message, "n_written": len(result.written),
-            "n_unchanged": len(result.unchanged), "n_refused": len(result.refused)}
+    out: dict[str, Any] = {"status": result.status, "message": result.message, "n_written": len(result.written),
+                           "n_unchanged": len(result.unchanged), "n_refused": len(result.refused)}
+    ctx = PublishContext.for_tenant(load_tenant(tenant_id), run_id, only_if_changed=True)
+    for target in ("catalogue", "ckan"):
+        other = publisher(target)(ctx)
+        (log.error if other.status == "failed" else log.info)("[%s] %s", tenant_id, other.summary())
+        out[f"{target}_status"] = other.status
+    return out
