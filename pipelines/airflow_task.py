@@ -16,6 +16,7 @@ import warnings
 
 from pipelines.config import load_tenant
 from pipelines.errors import TonghopError
+from pipelines.redact import install_log_redaction
 from pipelines.runcontrol import controlled
 from pipelines.steps import STEPS, RunContext, run_step
 
@@ -23,6 +24,7 @@ log = logging.getLogger("tonghop.airflow")
 
 
 def run_task_step(tenant_id: str, step: str, run_id: str, last_step: str = STEPS[-1]) -> dict:
+    install_log_redaction()  # task log lines never carry a secret
     for noisy in ("great_expectations",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = load_tenant(tenant_id)

@@ -434,7 +434,7 @@ def load_tenant_file(path: Path) -> TenantConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: tenant file not found — create it or check the tenant id "
                           f"(tenant files live in {tenants_dir()})")
-    # The two DAG files (pipeline, retraining) and the CLI read the same file in one process: check it once
+    # The DAG file, the CLI and the app may read the same file many times in one process: check it once
     # per content version (and per environment the checks depend on).
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size,
