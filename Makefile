@@ -89,7 +89,7 @@ demo: airflow-init
 
 app: setup
 	@echo "App: http://127.0.0.1:$(APP_PORT)  (Ctrl+C to stop)"
-	TONGHOP_TENANT=$(TENANT) $(BIN)/streamlit run apps/tong_quan.py --server.address 127.0.0.1 \
+	TONGHOP_TENANT=$(TENANT) $(BIN)/streamlit run apps/main.py --server.address 127.0.0.1 \
 	  --server.port $(APP_PORT) --server.headless true --server.enableStaticServing true
 
 run: setup $(VAR)/pii.key

@@ -436,3 +436,200 @@ def quality_runs(version: str | None):
         FROM marts.chat_luong_du_lieu ORDER BY run_at, source, dimension""")
 
 
+
+
+# --- Filters, Tổng quan, Thủ tục hành chính, báo cáo (apps/components.py, apps/report.py, pages 1 and 3) ---------
+# Every function below reads pre-aggregated weekly marts (never the dossier table): a filter change is a
+# GROUP BY over a few thousand rows per agency, field, commune and week.
+
+def _isin(column: str, values, params: list) -> str:
+    """` AND column IN (?, …)` for a non-empty filter (values bound as parameters), else nothing."""
+    if not values:
+        return ""
+    params.extend(values)
+    return f" AND {column} IN ({', '.join('?' for _ in values)})"
+
+
+def _period_where(start, end, params: list, column: str = "tuan_bat_dau") -> str:
+    """` AND start <= column <= end` (weeks by their Monday), each bound optional."""
+    sql = ""
+    if start is not None:
+        sql += f" AND {column} >= ?"
+        params.append(start)
+    if end is not None:
+        sql += f" AND {column} <= ?"
+        params.append(end)
+    return sql
+
+
+@st.cache_data(show_spinner=False)
+def filter_options(version: str | None) -> dict:
+    """What the filter bar offers, from the snapshot: the first and last week with dossiers, agencies, fields
+    and communes (code → name) — human names, as the marts carry them."""
+    have = tables(version)
+    mart = "marts.ho_so_thu_tuc_tuan" if "marts.ho_so_thu_tuc_tuan" in have else "marts.ho_so_tuan"
+    if mart not in have:
+        return {"first_week": None, "last_week": None, "agencies": [], "fields": [], "communes": {}}
+    span = query(f"SELECT min(tuan_bat_dau) AS a, max(tuan_bat_dau) AS b FROM {mart}").iloc[0]
+    agencies = query(f"SELECT DISTINCT co_quan FROM {mart} WHERE co_quan IS NOT NULL ORDER BY 1")["co_quan"]
+    fields = query(f"SELECT DISTINCT linh_vuc FROM {mart} WHERE linh_vuc IS NOT NULL ORDER BY 1")["linh_vuc"]
+    communes: dict[str, str] = {}
+    if mart == "marts.ho_so_thu_tuc_tuan":
+        rows = query(f"SELECT ma_xa, any_value(ten_xa) AS ten_xa FROM {mart} WHERE ma_xa IS NOT NULL "
+                     "GROUP BY 1 ORDER BY 2, 1")
+        communes = dict(zip(rows["ma_xa"], rows["ten_xa"], strict=True))
+    return {"first_week": span["a"], "last_week": span["b"], "agencies": list(agencies), "fields": list(fields),
+            "communes": communes}
+
+
+def _dossier_where(version, start, end, agencies, fields, communes, params: list) -> tuple[str, str]:
+    """(mart, WHERE clause) for the weekly dossier figures under the filters; the commune filter needs
+    marts.ho_so_thu_tuc_tuan (a tenant without it has no commune, and the filter bar offers none)."""
+    mart = "marts.ho_so_thu_tuc_tuan" if "marts.ho_so_thu_tuc_tuan" in tables(version) else "marts.ho_so_tuan"
+    where = "WHERE true" + _period_where(start, end, params) + _isin("co_quan", agencies, params) \
+        + _isin("linh_vuc", fields, params)
+    if mart == "marts.ho_so_thu_tuc_tuan":
+        where += _isin("ma_xa", communes, params)
+    return mart, where
+
+
+def _measures(mart: str) -> str:
+    on_time, late = (("n_tra_dung_han", "n_tra_qua_han") if mart == "marts.ho_so_thu_tuc_tuan"
+                     else ("n_dung_han", "n_qua_han"))
+    overdue_pending = ("sum(n_dang_xu_ly_qua_han)" if mart == "marts.ho_so_thu_tuc_tuan" else "NULL::BIGINT")
+    return (f"sum(n_tiep_nhan) AS received, sum(n_da_tra) AS returned, sum({on_time}) AS on_time, "
+            f"sum({late}) AS overdue, sum(n_dang_xu_ly) AS pending, {overdue_pending} AS pending_overdue, "
+            f"sum({on_time}) / nullif(sum(n_da_tra), 0) AS on_time_rate")
+
+
+@st.cache_data(show_spinner=False)
+def dossier_totals(version: str | None, start=None, end=None, agencies: tuple = (), fields: tuple = (),
+                   communes: tuple = ()) -> dict:
+    """Dossiers received, returned (on time / late), still pending, and the on-time rate in the period."""
+    params: list = []
+    mart, where = _dossier_where(version, start, end, agencies, fields, communes, params)
+    return query(f"SELECT {_measures(mart)} FROM {mart} {where}", params).iloc[0].to_dict()
+
+
+@st.cache_data(show_spinner=False)
+def dossier_weekly(version: str | None, start=None, end=None, agencies: tuple = (), fields: tuple = (),
+                   communes: tuple = ()):
+    """Per week: received, returned, returned late (the same three series on every chart)."""
+    params: list = []
+    mart, where = _dossier_where(version, start, end, agencies, fields, communes, params)
+    return query(f"SELECT tuan_bat_dau, {_measures(mart)} FROM {mart} {where} GROUP BY 1 ORDER BY 1", params)
+
+
+BREAKDOWNS = {"agency": "co_quan", "field": "linh_vuc", "commune": "ten_xa"}
+
+
+@st.cache_data(show_spinner=False)
+def dossier_breakdown(version: str | None, by: str, start=None, end=None, agencies: tuple = (),
+                      fields: tuple = (), communes: tuple = ()):
+    """The period's figures per agency, field or commune (`by` in BREAKDOWNS), most received first; the
+    commune breakdown also carries `ma_xa` (the code the commune filter keeps)."""
+    column = BREAKDOWNS[by]
+    params: list = []
+    mart, where = _dossier_where(version, start, end, agencies, fields, communes, params)
+    if by == "commune":
+        if mart != "marts.ho_so_thu_tuc_tuan":
+            return None
+        keys = "ma_xa, any_value(ten_xa) AS ten_xa"
+        group = "ma_xa"
+    else:
+        keys, group = column, column
+    return query(f"SELECT {keys}, {_measures(mart)} FROM {mart} {where} GROUP BY {group} "
+                 f"ORDER BY received DESC, {group}", params)
+
+
+@st.cache_data(show_spinner=False)
+def backlog_weekly(version: str | None, start=None, end=None, agencies: tuple = (), fields: tuple = ()):
+    """Dossiers pending at the end of each week, and how many of them are past due (marts.ho_so_ton_dong_tuan;
+    by agency and field only: the backlog mart has no commune)."""
+    params: list = []
+    where = "WHERE true" + _period_where(start, None if end is None else end + _week(), params, "tuan_ket_thuc") \
+        + _isin("co_quan", agencies, params) + _isin("linh_vuc", fields, params)
+    return query(f"""SELECT tuan_ket_thuc, sum(n_ton_dong) AS backlog, sum(n_ton_dong_qua_han) AS backlog_overdue
+                     FROM marts.ho_so_ton_dong_tuan {where} GROUP BY 1 ORDER BY 1""", params)
+
+
+def _week():
+    from datetime import timedelta
+
+    return timedelta(days=6)
+
+
+@st.cache_data(show_spinner=False)
+def inflow_forecast(version: str | None, agencies: tuple = (), fields: tuple = ()):
+    """Next weeks' forecast (marts.du_bao_ho_so_tuan) summed over the chosen agencies and fields: the middle
+    value and the sums of the 80 % bounds (a range for the total that is at least as wide as the exact one)."""
+    params: list = []
+    where = "WHERE true" + _isin("co_quan", agencies, params) + _isin("linh_vuc", fields, params)
+    return query(f"""SELECT tuan_bat_dau, any_value(tuan_truoc) AS tuan_truoc, any_value(tuan_goc) AS tuan_goc,
+                            sum(n_du_bao) AS forecast, sum(n_du_bao_thap) AS forecast_low,
+                            sum(n_du_bao_cao) AS forecast_high, any_value(model_version) AS model_version
+                     FROM marts.du_bao_ho_so_tuan {where} GROUP BY 1 ORDER BY 1""", params)
+
+
+@st.cache_data(show_spinner=False)
+def forecast_backtest(version: str | None):
+    """The forecast's backtest (marts.du_bao_kiem_dinh): mean absolute error per method (the model and its
+    baselines: seasonal naive, 4-week moving average) over every horizon (tuan_truoc = 0 is the overall row)."""
+    return query("""SELECT phuong_phap, mae, mape, n_diem FROM marts.du_bao_kiem_dinh WHERE tuan_truoc = 0
+                    ORDER BY mae, phuong_phap""")
+
+
+@st.cache_data(show_spinner=False)
+def at_risk(version: str | None, agencies: tuple = (), fields: tuple = (), limit: int = 200):
+    """Open dossiers most likely to be returned late (marts.ho_so_nguy_co_qua_han), under the filters."""
+    params: list = []
+    where = "WHERE true" + _isin("co_quan", agencies, params) + _isin("linh_vuc", fields, params)
+    params.append(limit)
+    return query(f"""SELECT ma_ho_so, co_quan, linh_vuc, ngay_nhan, ngay_hen_tra, xac_suat_qua_han
+                     FROM marts.ho_so_nguy_co_qua_han {where}
+                     ORDER BY xac_suat_qua_han DESC, ma_ho_so LIMIT ?""", params)
+
+
+@st.cache_data(show_spinner=False)
+def staffing_plan(version: str | None):
+    """The published staffing plan (marts.can_bo_de_xuat) for the forecast's next week."""
+    return query("""SELECT co_quan, so_can_bo_hien_tai, so_can_bo_de_xuat, thay_doi, n_du_bao, nang_suat_tuan,
+                           n_qua_han_du_kien_hien_tai, n_qua_han_du_kien_de_xuat, tuan_bat_dau
+                    FROM marts.can_bo_de_xuat ORDER BY co_quan""")
+
+
+@st.cache_data(show_spinner=False)
+def staffing_what_if(version: str | None, headcount: int):
+    """The staffing plan for another total headcount (models.staffing.what_if on the read-only snapshot)."""
+    import duckdb
+
+    from models.staffing import what_if
+
+    con = duckdb.connect(str(snapshot_path()), read_only=True)
+    try:
+        return what_if(con, int(headcount)).sort_values("co_quan").reset_index(drop=True)
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False)
+def scorecard(version: str | None):
+    """The digital-transformation scorecard (marts.chuyen_doi_so_chi_tieu): every target and each year's actual."""
+    return query("SELECT * FROM marts.chuyen_doi_so_chi_tieu ORDER BY khung, nhom, ma_chi_tieu, nam")
+
+
+@st.cache_data(show_spinner=False)
+def column_labels(version: str | None, lang: str) -> dict[str, str]:
+    """Column name → human label from the data dictionary ("Tiếng Việt — English" descriptions split on the
+    dash; the first table describing a column wins, parentheses and codes kept out of the label)."""
+    if "meta.data_dictionary" not in tables(version):
+        return {}
+    rows = query("""SELECT column_name, column_description FROM meta.data_dictionary
+                    WHERE column_description IS NOT NULL AND table_schema = 'marts'
+                    ORDER BY table_name, position""")
+    labels: dict[str, str] = {}
+    for name, text in zip(rows["column_name"], rows["column_description"], strict=True):
+        vi, _, en = text.partition(" — ")
+        label = (en if lang == "en" and en else vi).split(" (")[0].strip()
+        labels.setdefault(name, label[:1].upper() + label[1:])
+    return labels

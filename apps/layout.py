@@ -1,4 +1,16 @@
-"""What every page starts with: page config, the language toggle (Vietnamese first) and the snapshot check."""
+"""What every page starts with: the language toggle (Vietnamese first), the title and the snapshot check.
+
+API (for page authors; shared building blocks are in apps/components.py):
+
+- `page_header(title_key) -> (lang, version)` — language radio in the sidebar (the choice survives page
+  changes: session state + `?lang=` in the URL), the page title, and a stop with a sentence when the tenant
+  has no serving snapshot yet.
+- `has_data(version, lang, needed, what_key, *, stop=False) -> bool` — True when the snapshot holds every
+  table in `needed`; otherwise an explanation of what is missing and which source/model would provide it.
+- `current_lang()` — "vi" or "en", the session's choice.
+- `restore_state()` — called by apps/main.py at the top of every run: a session's first run takes language
+  and filters from the URL; every run writes them back (a page change clears the URL's parameters).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +19,68 @@ import streamlit as st
 from apps import data
 from apps.i18n import t
 
+LANGS = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def current_lang() -> str:
+    lang = st.session_state.get("lang", "vi")
+    return lang if lang in LANGS else "vi"
+
+
+def restore_state() -> None:
+    from apps.components import filters_to_url, restore_filters_from_url
+
+    if not st.session_state.get("_url_restored"):
+        if st.query_params.get("lang") in LANGS:
+            st.session_state["lang"] = st.query_params["lang"]
+        restore_filters_from_url()
+        st.session_state["_url_restored"] = True
+    _lang_to_url()
+    filters_to_url()
+
+
+def _lang_to_url() -> None:
+    if st.query_params.get("lang") != current_lang():
+        st.query_params["lang"] = current_lang()
+
+
+def _on_lang_change() -> None:
+    st.session_state["lang"] = {label: code for code, label in LANGS.items()}[st.session_state["w_lang"]]
+
+
+def language_picker() -> str:
+    """The language radio (sidebar), kept across pages; returns "vi" or "en"."""
+    lang = current_lang()
+    if st.session_state.get("w_lang") != LANGS[lang]:
+        st.session_state["w_lang"] = LANGS[lang]
+    st.sidebar.radio("Ngôn ngữ / Language", list(LANGS.values()), key="w_lang", on_change=_on_lang_change)
+    _lang_to_url()
+    return lang
+
 
 def page_header(title_key: str) -> tuple[str, str]:
     """Render the common header; return (lang, snapshot version). Stops the page when nothing is published."""
-    st.set_page_config(page_title="Tổng Hợp", page_icon="📊", layout="wide")
-    choice = st.sidebar.radio("Ngôn ngữ / Language", ["Tiếng Việt", "English"], index=0)
-    lang = "en" if choice == "English" else "vi"
+    lang = language_picker()
     version = data.snapshot_version()
     st.title(t(title_key, lang))
     if version is None:
         st.warning(t("no_snapshot", lang))
         st.stop()
     return lang, version
+
+
+# Which shared contract (source) or model fills each mart a page may need: named in the explanation.
+PROVIDERS = {
+    "marts.ho_so_nguy_co_qua_han": "model overdue_risk (contract ho_so)",
+    "marts.du_bao_ho_so_tuan": "model inflow_forecast (contract ho_so)",
+    "marts.du_bao_kiem_dinh": "model inflow_forecast (contract ho_so)",
+    "marts.can_bo_de_xuat": "model staffing (contracts ho_so, can_bo)",
+    "marts.can_bo_nang_suat": "model staffing (contracts ho_so, can_bo)",
+    "marts.bat_thuong": "model anomalies",
+    "marts.chuyen_doi_so_chi_tieu": "contract chi_so_cds_tinh",
+    "marts.ho_so_thu_tuc_tuan": "contract ho_so (ma_xa)",
+    "marts.ho_so_ton_dong_tuan": "contract ho_so",
+}
 
 
 def has_data(version, lang: str, needed: list[str], what_key: str, *, stop: bool = False) -> bool:
@@ -28,7 +90,8 @@ def has_data(version, lang: str, needed: list[str], what_key: str, *, stop: bool
     missing = [name for name in needed if name not in data.tables(version)]
     if not missing:
         return True
-    st.info(t("needs_data", lang).format(what=t(what_key, lang), tables=", ".join(missing)))
+    named = ", ".join(f"{m} ← {PROVIDERS[m]}" if m in PROVIDERS else m for m in missing)
+    st.info(t("needs_data", lang).format(what=t(what_key, lang), tables=named))
     if stop:
         st.stop()
     return False
