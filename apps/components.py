@@ -347,6 +347,8 @@ def human_columns(df: pd.DataFrame, version, lang: str, labels: dict[str, str] |
             out[c] = known[c]
         else:
             out[c] = c
+        while list(out.values()).count(out[c]) > 1:  # two columns never share a label
+            out[c] = f"{out[c]} ({c})"
     return df.rename(columns=out)
 
 

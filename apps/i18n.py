@@ -267,7 +267,7 @@ TEXT.update({
     "backlog": {"vi": "Tồn đọng", "en": "Backlog"},
     "backlog_overdue": {"vi": "Tồn đọng quá hạn", "en": "Backlog past due"},
     "pending": {"vi": "Đang xử lý", "en": "In progress"},
-    "on_time": {"vi": "Trả đúng hạn", "en": "Returned on time"},
+    "on_time": {"vi": "Số hồ sơ trả đúng hạn", "en": "Dossiers returned on time"},
     "target": {"vi": "Mục tiêu", "en": "Target"},
     "actual": {"vi": "Thực tế", "en": "Actual"},
     "met": {"vi": "Đạt", "en": "Met"},

@@ -1,0 +1,128 @@
+"""Thủ tục hành chính (administrative procedures): dossier performance with drill-down, the inflow forecast
+against its baseline, backlog, the at-risk list and the staffing what-if — all under the filter bar.
+
+Drill-down: province (every agency or commune) → one agency/commune (select its row: it becomes the filter,
+so the URL carries it) → its procedure fields (the marts' finest procedure grain is the field, linh_vuc).
+Reads pre-aggregated marts only: ho_so_thu_tuc_tuan (or ho_so_tuan), du_bao_ho_so_tuan, du_bao_kiem_dinh,
+ho_so_ton_dong_tuan, ho_so_nguy_co_qua_han, can_bo_de_xuat / can_bo_nang_suat; each part asks `has_data`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from apps import components as ui
+from apps import data, fmt
+from apps.i18n import TEXT, t
+from apps.layout import has_data, page_header
+
+lang, version = page_header("tthc_title")
+has_data(version, lang, ["marts.ho_so_tuan"], "tthc_performance", stop=True)
+filters = ui.filter_bar(version, lang)
+have = data.tables(version)
+opts = data.filter_options(version)
+PERCENT = ("on_time_rate",)
+
+# --- Performance with drill-down -------------------------------------------------------------------------------
+st.subheader(t("tthc_performance", lang))
+levels = ["agency", "commune"] if "marts.ho_so_thu_tuc_tuan" in have else ["agency"]
+by = st.radio(t("tthc_by", lang), levels, horizontal=True, format_func=lambda k: t(k, lang), key="tthc_by")
+chosen = filters.agencies if by == "agency" else filters.communes
+if len(chosen) == 1:  # one agency/commune chosen: its procedure fields
+    name = chosen[0] if by == "agency" else opts["communes"].get(chosen[0], chosen[0])
+    st.caption(t("tthc_level", lang).format(level=f"{t('province', lang)} → {name} → {t('field', lang)}"))
+    if st.button(t("tthc_drill_up", lang).format(name=name), key="tthc_up"):
+        ui.set_filter(by, [])
+        st.rerun()
+    breakdown = data.dossier_breakdown(version, "field", **filters.query())
+    ui.table(breakdown, "ket_qua_theo_linh_vuc", lang, version, percent=PERCENT, key="tthc_fields")
+else:
+    st.caption(t("tthc_level", lang).format(level=t("province", lang)) + " · " + t("tthc_drill", lang))
+    breakdown = data.dossier_breakdown(version, by, **filters.query())
+    st.session_state["_tthc_rows"] = list(breakdown["ma_xa" if by == "commune" else "co_quan"])
+
+    def _drill(by=by):
+        rows = st.session_state["tthc_table"].selection.rows
+        if rows:
+            ui.set_filter(by, [st.session_state["_tthc_rows"][rows[0]]])
+
+    shown = breakdown.drop(columns=["ma_xa"], errors="ignore")
+    ui.table(shown, f"ket_qua_theo_{'co_quan' if by == 'agency' else 'xa'}", lang, version, percent=PERCENT,
+             key="tthc_table", on_select=_drill, selection_mode="single-row")
+
+weekly = data.dossier_weekly(version, **filters.query())
+st.altair_chart(ui.line_chart(weekly, "tuan_bat_dau", ["received", "returned", "overdue"], lang, height=260),
+                width="stretch")
+
+# --- Inflow forecast and its baseline --------------------------------------------------------------------------
+st.subheader(t("tthc_forecast", lang))
+if has_data(version, lang, ["marts.du_bao_ho_so_tuan", "marts.du_bao_kiem_dinh"], "tthc_forecast"):
+    fc = data.inflow_forecast(version, filters.agencies, filters.fields)
+    history = data.dossier_weekly(version, agencies=filters.agencies, fields=filters.fields)
+    origin = fc["tuan_goc"].iloc[0] if len(fc) else None
+    past = history[history["tuan_bat_dau"] <= pd.Timestamp(origin)] if origin is not None else history
+    baseline = float(past["received"].tail(4).mean()) if len(past) else None
+    recent = past.tail(16)[["tuan_bat_dau", "received"]]
+    frame = pd.concat([recent, fc[["tuan_bat_dau", "forecast", "forecast_low", "forecast_high"]]],
+                      ignore_index=True)
+    frame["tuan_bat_dau"] = pd.to_datetime(frame["tuan_bat_dau"])
+    frame["baseline"] = frame["forecast"].where(frame["forecast"].isna(), baseline)
+    st.caption(t("tthc_forecast_caption", lang).format(origin=fmt.day(origin, lang)))
+    st.altair_chart(ui.line_chart(frame, "tuan_bat_dau", ["forecast", "received", "baseline"], lang,
+                                  band=("forecast_low", "forecast_high"), dashed=("baseline",), height=280),
+                    width="stretch")
+    ui.table(fc[["tuan_bat_dau", "tuan_truoc", "forecast", "forecast_low", "forecast_high"]], "du_bao_ho_so",
+             lang, version, key="tthc_forecast_table")
+    st.markdown(f"**{t('tthc_backtest', lang)}**")
+    bt = data.forecast_backtest(version)
+    bt["phuong_phap"] = bt["phuong_phap"].map(lambda m: t(f"m_{m}", lang) if f"m_{m}" in TEXT else m)
+    ui.table(bt, "kiem_dinh_du_bao", lang, version, key="tthc_backtest", decimals={"mae": 3, "mape": 2},
+             labels={"phuong_phap": t("method", lang), "mae": t("mae", lang), "mape": t("mape", lang),
+                     "n_diem": t("n_points", lang)})
+
+# --- Backlog ---------------------------------------------------------------------------------------------------
+st.subheader(t("tthc_backlog", lang))
+if has_data(version, lang, ["marts.ho_so_ton_dong_tuan"], "tthc_backlog"):
+    backlog = data.backlog_weekly(version, filters.start, filters.end, filters.agencies, filters.fields)
+    if filters.communes:
+        st.caption(t("backlog_no_commune", lang))
+    st.altair_chart(ui.line_chart(backlog, "tuan_ket_thuc", ["backlog", "backlog_overdue"], lang, height=240),
+                    width="stretch")
+
+# --- At-risk list ----------------------------------------------------------------------------------------------
+st.subheader(t("tthc_risk", lang))
+if has_data(version, lang, ["marts.ho_so_nguy_co_qua_han"], "tthc_risk"):
+    ui.table(data.at_risk(version, filters.agencies, filters.fields), "ho_so_nguy_co_qua_han", lang, version,
+             percent=("xac_suat_qua_han",), key="tthc_risk",
+             labels={"ma_ho_so": t("dossier", lang), "xac_suat_qua_han": t("risk_prob", lang),
+                     "ngay_hen_tra": t("due", lang)})
+
+# --- Staffing what-if ------------------------------------------------------------------------------------------
+st.subheader(t("tthc_staffing", lang))
+if has_data(version, lang, ["marts.can_bo_de_xuat", "marts.can_bo_nang_suat", "marts.du_bao_ho_so_tuan"],
+            "tthc_staffing"):
+    plan = data.staffing_plan(version)
+    total = int(plan["so_can_bo_hien_tai"].sum())
+    headcount = st.slider(t("tthc_headcount", lang), min_value=max(len(plan), total // 2),
+                          max_value=total * 2, value=total, key="tthc_headcount")
+    a, b = st.columns(2)
+    a.metric(f"{t('tthc_staff_published', lang)}: {t('tthc_staff_over', lang)}",
+             fmt.number(plan["n_qua_han_du_kien_de_xuat"].sum(), 1, lang))
+    try:
+        alt_plan = data.staffing_what_if(version, headcount)
+    except ValueError as exc:
+        st.warning(t("tthc_staff_error", lang).format(error=exc))
+    else:
+        b.metric(f"{t('tthc_staff_whatif', lang)} ({fmt.number(headcount, lang=lang)}): "
+                 f"{t('tthc_staff_over', lang)}", fmt.number(alt_plan["n_qua_han_du_kien_de_xuat"].sum(), 1, lang),
+                 fmt.number(alt_plan["n_qua_han_du_kien_de_xuat"].sum() - plan["n_qua_han_du_kien_de_xuat"].sum(),
+                            1, lang), delta_color="inverse")
+        merged = plan[["co_quan", "so_can_bo_hien_tai", "so_can_bo_de_xuat", "n_du_bao",
+                       "n_qua_han_du_kien_de_xuat"]].merge(
+            alt_plan[["co_quan", "so_can_bo_de_xuat", "n_qua_han_du_kien_de_xuat"]].rename(columns={
+                "so_can_bo_de_xuat": "so_can_bo_gia_dinh",
+                "n_qua_han_du_kien_de_xuat": "n_qua_han_du_kien_gia_dinh"}), on="co_quan", how="outer")
+        if filters.agencies:
+            merged = merged[merged["co_quan"].isin(filters.agencies)]
+        ui.table(merged, "bo_tri_can_bo", lang, version, key="tthc_staff")
