@@ -221,10 +221,10 @@ def map_digital(version: str | None):
     """The digital-society components per commune in the latest quarter reported (staging.xa_hoi_so):
     ma_xa, thanh_phan, ty_le_pct (0–100), nam, quy."""
     return query("""
-        SELECT ma_xa, thanh_phan, avg(ty_le_pct) AS ty_le_pct, nam, quy FROM staging.xa_hoi_so
-        WHERE ma_xa IS NOT NULL
-        QUALIFY (nam, quy) = max((nam, quy)) OVER ()
-        GROUP BY ALL ORDER BY ma_xa, thanh_phan""")
+        WITH latest AS (SELECT nam, quy FROM staging.xa_hoi_so ORDER BY nam DESC, quy DESC LIMIT 1)
+        SELECT ma_xa, thanh_phan, avg(ty_le_pct) AS ty_le_pct, nam, quy
+        FROM staging.xa_hoi_so JOIN latest USING (nam, quy)
+        WHERE ma_xa IS NOT NULL GROUP BY ALL ORDER BY ma_xa, thanh_phan""")
 
 
 @st.cache_data(show_spinner=False)

@@ -26,12 +26,12 @@ def folded(text: str) -> str:
 
 
 def matching(frame: pd.DataFrame, columns: list[str], needle: str) -> pd.DataFrame:
-    """Rows whose `columns` contain every word of `needle`, ignoring case and Vietnamese accents."""
-    words = folded(needle).split()
-    if not words or frame.empty:
+    """Rows whose `columns` contain `needle` (spaces collapsed), ignoring case and Vietnamese accents."""
+    phrase = " ".join(folded(needle).split())
+    if not phrase or frame.empty:
         return frame
-    haystack = frame[columns].astype(str).agg(" ".join, axis=1).map(folded)
-    return frame[haystack.map(lambda text: all(w in text for w in words))]
+    haystack = frame[columns].map(lambda v: "" if v is None or v != v else str(v)).agg(" ".join, axis=1).map(folded)
+    return frame[haystack.map(lambda text: phrase in " ".join(text.split()))]
 
 
 needle = st.text_input(t("cat_search", lang), key="catalogue_search")
