@@ -22,7 +22,7 @@ from pipelines.config import load_tenant
 from pipelines.quality import data_docs
 from pipelines.settings import TenantPaths
 
-# Streamlit serves `<main script's folder>/static` at /app/static/ (the main script is apps/tong_quan.py).
+# Streamlit serves `<main script's folder>/static` at /app/static/ (the main script is apps/main.py).
 APP_STATIC = Path(__file__).resolve().parents[1] / "static"
 
 lang, version = page_header("dq_title")
