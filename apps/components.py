@@ -191,9 +191,8 @@ def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
         st.session_state[_STATE[key]] = kept
     side = st.sidebar
     side.markdown(f"**{t('filters', lang)}**")
-    st.session_state.setdefault("w_period", period)
-    if st.session_state["w_period"] != period:
-        st.session_state["w_period"] = period
+    # The widgets always start from the kept state (a widget's own state is dropped on a page change).
+    st.session_state["w_period"] = period
     side.selectbox(t("period", lang), periods, key="w_period", format_func=lambda p: period_label(p, lang),
                    on_change=_on_filter_change, args=("period",))
     labels = {"agency": t("agency", lang), "field": t("field", lang), "commune": t("commune", lang)}
@@ -202,8 +201,7 @@ def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
             continue
         if not allowed:
             continue
-        if st.session_state.get(f"w_{key}") != st.session_state[_STATE[key]]:
-            st.session_state[f"w_{key}"] = list(st.session_state[_STATE[key]])
+        st.session_state[f"w_{key}"] = list(st.session_state[_STATE[key]])
         side.multiselect(labels[key], allowed, key=f"w_{key}", on_change=_on_filter_change, args=(key,),
                          format_func=(lambda c: names.get(c, c)) if key == "commune" else str,
                          placeholder=t("all_values", lang))

@@ -497,8 +497,9 @@ def _measures(mart: str) -> str:
     on_time, late = (("n_tra_dung_han", "n_tra_qua_han") if mart == "marts.ho_so_thu_tuc_tuan"
                      else ("n_dung_han", "n_qua_han"))
     overdue_pending = ("sum(n_dang_xu_ly_qua_han)" if mart == "marts.ho_so_thu_tuc_tuan" else "NULL::BIGINT")
-    return (f"sum(n_tiep_nhan) AS received, sum(n_da_tra) AS returned, sum({on_time}) AS on_time, "
-            f"sum({late}) AS overdue, sum(n_dang_xu_ly) AS pending, {overdue_pending} AS pending_overdue, "
+    return (f"sum(n_tiep_nhan)::BIGINT AS received, sum(n_da_tra)::BIGINT AS returned, "
+            f"sum({on_time})::BIGINT AS on_time, sum({late})::BIGINT AS overdue, "
+            f"sum(n_dang_xu_ly)::BIGINT AS pending, {overdue_pending}::BIGINT AS pending_overdue, "
             f"sum({on_time}) / nullif(sum(n_da_tra), 0) AS on_time_rate")
 
 
@@ -549,7 +550,8 @@ def backlog_weekly(version: str | None, start=None, end=None, agencies: tuple = 
     params: list = []
     where = "WHERE true" + _period_where(start, None if end is None else end + _week(), params, "tuan_ket_thuc") \
         + _isin("co_quan", agencies, params) + _isin("linh_vuc", fields, params)
-    return query(f"""SELECT tuan_ket_thuc, sum(n_ton_dong) AS backlog, sum(n_ton_dong_qua_han) AS backlog_overdue
+    return query(f"""SELECT tuan_ket_thuc, sum(n_ton_dong)::BIGINT AS backlog,
+                            sum(n_ton_dong_qua_han)::BIGINT AS backlog_overdue
                      FROM marts.ho_so_ton_dong_tuan {where} GROUP BY 1 ORDER BY 1""", params)
 
 

@@ -8,16 +8,42 @@ API (for page authors; shared building blocks are in apps/components.py):
 - `has_data(version, lang, needed, what_key, *, stop=False) -> bool` — True when the snapshot holds every
   table in `needed`; otherwise an explanation of what is missing and which source/model would provide it.
 - `current_lang()` — "vi" or "en", the session's choice.
+- `PAGES` / `registered_pages()` — the menu (apps/main.py): title, icon, URL path per page file pattern.
 - `restore_state()` — called by apps/main.py at the top of every run: a session's first run takes language
   and filters from the URL; every run writes them back (a page change clears the URL's parameters).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from apps import data
 from apps.i18n import t
+
+APPS = Path(__file__).resolve().parent
+
+# (file pattern under apps/, menu title, icon, URL path) — in menu order.
+PAGES = [
+    ("tong_quan.py", "Tổng quan", ":material/dashboard:", "tong-quan"),
+    ("pages/*Thu_tuc_hanh_chinh*.py", "Thủ tục hành chính", ":material/description:", "thu-tuc-hanh-chinh"),
+    ("pages/*Ban_do*.py", "Bản đồ", ":material/map:", "ban-do"),
+    ("pages/*Chat_luong_du_lieu*.py", "Chất lượng dữ liệu", ":material/fact_check:", "chat-luong-du-lieu"),
+    ("pages/*Danh_muc_du_lieu*.py", "Danh mục dữ liệu", ":material/menu_book:", "danh-muc-du-lieu"),
+    ("pages/*Van_hanh*.py", "Vận hành", ":material/settings:", "van-hanh"),
+]
+
+
+def registered_pages() -> list[tuple[Path, str, str, str]]:
+    """(file, title, icon, url path) of every page whose file exists, in menu order."""
+    found = []
+    for pattern, title, icon, url in PAGES:
+        files = sorted(APPS.glob(pattern))
+        if files:
+            found.append((files[0], title, icon, url))
+    return found
+
 
 LANGS = {"vi": "Tiếng Việt", "en": "English"}
 
@@ -51,8 +77,7 @@ def _on_lang_change() -> None:
 def language_picker() -> str:
     """The language radio (sidebar), kept across pages; returns "vi" or "en"."""
     lang = current_lang()
-    if st.session_state.get("w_lang") != LANGS[lang]:
-        st.session_state["w_lang"] = LANGS[lang]
+    st.session_state["w_lang"] = LANGS[lang]  # from the kept choice: a widget's state is dropped on a page change
     st.sidebar.radio("Ngôn ngữ / Language", list(LANGS.values()), key="w_lang", on_change=_on_lang_change)
     _lang_to_url()
     return lang

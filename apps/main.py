@@ -12,34 +12,9 @@ the working folder) hides the developer menu and "Deploy" (`client.toolbarMode =
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from apps.layout import restore_state
-
-HERE = Path(__file__).resolve().parent
-
-# (file pattern under apps/, menu title, icon, URL path) — in menu order.
-PAGES = [
-    ("tong_quan.py", "Tổng quan", ":material/dashboard:", "tong-quan"),
-    ("pages/*Thu_tuc_hanh_chinh*.py", "Thủ tục hành chính", ":material/description:", "thu-tuc-hanh-chinh"),
-    ("pages/*Ban_do*.py", "Bản đồ", ":material/map:", "ban-do"),
-    ("pages/*Chat_luong_du_lieu*.py", "Chất lượng dữ liệu", ":material/fact_check:", "chat-luong-du-lieu"),
-    ("pages/*Danh_muc_du_lieu*.py", "Danh mục dữ liệu", ":material/menu_book:", "danh-muc-du-lieu"),
-    ("pages/*Van_hanh*.py", "Vận hành", ":material/settings:", "van-hanh"),
-]
-
-
-def registered_pages() -> list[tuple[Path, str, str, str]]:
-    """(file, title, icon, url path) of every page whose file exists, in menu order."""
-    found = []
-    for pattern, title, icon, url in PAGES:
-        files = sorted(HERE.glob(pattern))
-        if files:
-            found.append((files[0], title, icon, url))
-    return found
-
+from apps.layout import registered_pages, restore_state
 
 st.set_page_config(page_title="Tổng Hợp", page_icon="📊", layout="wide")
 restore_state()

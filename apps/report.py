@@ -108,7 +108,7 @@ def _thu_tuc(version, lang: str, f: Filters) -> list[tuple[str, pd.DataFrame]]:
 
 SECTIONS: dict[str, Callable[..., list[tuple[str, pd.DataFrame]]]] = {"thu-tuc-hanh-chinh": _thu_tuc}
 
-PERCENT_LABELS = ("on_time_rate", "xac_suat_qua_han", "ty_le_dung_han")
+PERCENT_LABELS = ("xac_suat_qua_han", "ty_le_dung_han")  # rates: 0.0% in Excel
 
 
 def build_report(version, lang: str, filters: Filters, page: str | None) -> bytes:
@@ -128,7 +128,8 @@ def build_report(version, lang: str, filters: Filters, page: str | None) -> byte
     for i, line in enumerate(lines, start=1):
         ws.cell(row=i, column=1, value=neutralise(line)).font = Font(bold=i == 1, size=14 if i == 1 else 11)
     row = len(lines) + 2
-    percent = tuple(t(k, lang) for k in PERCENT_LABELS)
+    known = data.column_labels(version, lang)
+    percent = tuple({t("on_time_rate", lang), t("risk_prob", lang)} | {known[k] for k in PERCENT_LABELS if k in known})
     blocks: list[tuple[str, pd.DataFrame]] = []
     if "marts.ho_so_tuan" in data.tables(version) or "marts.ho_so_thu_tuc_tuan" in data.tables(version):
         blocks.append((t("report_kpis", lang), overview_kpis(version, lang, filters)))

@@ -1,17 +1,26 @@
-"""The overview page renders from the serving snapshot, in Vietnamese first, English on the toggle."""
+"""The app (apps/main.py with st.navigation) renders from the serving snapshot, Vietnamese first, English on
+the toggle; filters round-trip through the URL; downloads are valid; the ministry sees explanations.
+
+One snapshot per tenant per module (module fixtures below), every test reads it through AppTest."""
 
 from __future__ import annotations
 
+import io
+
 import duckdb
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps import fmt
+from apps import components, fmt
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
 from tests.conftest import project_path
 
 pytestmark = pytest.mark.integration
+MAIN = str(project_path("apps", "main.py"))
+THU_TUC = "pages/3_Thu_tuc_hanh_chinh.py"
+MINISTRY = "bo-khoa-hoc-cong-nghe"
 
 
 @pytest.mark.parametrize(("value", "decimals", "vi", "en"), [
@@ -24,36 +33,180 @@ def test_number_formats(value, decimals, vi, en):
     assert fmt.number(value, decimals, "en") == en
 
 
-def test_overview_page_from_snapshot(demo_tenant, monkeypatch):
-    assert run(demo_tenant, run_id="app").ok
-    monkeypatch.setenv("TONGHOP_TENANT", demo_tenant.tenant_id)
-    con = duckdb.connect(str(TenantPaths.for_tenant(demo_tenant.tenant_id).snapshot), read_only=True)
-    n_ho_so, rate = con.execute("SELECT n_ho_so, ty_le_dung_han FROM marts.kpi_tong_quan").fetchone()
-    con.close()
+def test_downloads_are_valid_and_neutralise_formulas():
+    from openpyxl import load_workbook
 
-    at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
+    df = pd.DataFrame({"Tên": ["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(A1)", "\tx", "Hà Nội"],
+                       "Số": [1234, 2, 3, 4, 5, 6], "Tỷ lệ": [0.5, 0.25, 0.1, 0.0, 1.0, 0.75]})
+    wb = load_workbook(io.BytesIO(components.xlsx_bytes([("Bảng", df)], percent=("Tỷ lệ",))))
+    ws = wb["Bảng"]
+    assert [c.value for c in ws[1]] == ["Tên", "Số", "Tỷ lệ"]
+    assert ws["A2"].value == "'=cmd|' /C calc'!A0" and ws["A2"].data_type == "s"  # text, never a formula
+    assert [ws[f"A{r}"].value for r in range(3, 8)] == ["'+1", "'-x", "'@SUM(A1)", "'\tx", "Hà Nội"]
+    assert ws["B2"].value == 1234 and ws["B2"].number_format == "#,##0"
+    assert ws["C2"].number_format == "0.0%"
+    raw = components.csv_bytes(df)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel shows Vietnamese
+    text = raw.decode("utf-8-sig")
+    assert "Hà Nội" in text and "'=cmd" in text and "\n=cmd" not in text
+
+
+@pytest.fixture(scope="module")
+def province_snapshot(tmp_path_factory, demo_sources, demo_portals):
+    """The demo province (3,000 dossiers, every mart incl. models) run once into a module home."""
+    import shutil
+
+    from pipelines.config import load_tenant
+    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
+    from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT
+
+    home = tmp_path_factory.mktemp("province_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TONGHOP_HOME", str(home))
+        mp.setenv("TONGHOP_PII_KEY", "test-key-" + "0" * 40)
+        mp.setenv("GX_ANALYTICS_ENABLED", "false")
+        mp.setenv(PORT_ENV, str(demo_portals.server_address[1]))
+        mp.setenv(TOKEN_ENV, DEMO_LGSP_TOKEN)
+        shutil.copytree(demo_sources, TenantPaths.for_tenant(DEMO_TENANT).ensure().sources, dirs_exist_ok=True)
+        assert run(load_tenant(DEMO_TENANT), run_id="app").ok
+    return home
+
+
+@pytest.fixture
+def province(province_snapshot, monkeypatch):
+    monkeypatch.setenv("TONGHOP_HOME", str(province_snapshot))
+    monkeypatch.setenv("TONGHOP_TENANT", "ninh-binh")
+    return duckdb.connect(str(TenantPaths.for_tenant("ninh-binh").snapshot), read_only=True)
+
+
+def _first(at) -> dict[str, str]:
+    """Metric label -> value, the first (headline) one when the what-changed row repeats a label."""
+    out: dict[str, str] = {}
+    for m in at.metric:
+        out.setdefault(m.label, m.value)
+    return out
+
+
+def _ok(at):
     assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_menu_lists_the_pages_with_vietnamese_titles(province):
+    from apps.layout import registered_pages
+
+    titles = [title for _, title, _, _ in registered_pages()]
+    assert titles[:2] == ["Tổng quan", "Thủ tục hành chính"]
+    assert "Chất lượng dữ liệu" in titles and "Danh mục dữ liệu" in titles
+
+
+def test_overview_page_from_snapshot(province):
+    n_ho_so, rate = province.execute("SELECT n_ho_so, ty_le_dung_han FROM marts.kpi_tong_quan").fetchone()
+    n_met, n_ind = province.execute("SELECT count(DISTINCT ma_chi_tieu) FILTER (WHERE is_dat AND is_nam_moi_nhat), "
+                                    "count(DISTINCT ma_chi_tieu) FROM marts.chuyen_doi_so_chi_tieu").fetchone()
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    _ok(at)
     assert at.title[0].value == "Tổng quan thủ tục hành chính"
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = _first(at)
     assert metrics["Hồ sơ tiếp nhận"] == fmt.number(n_ho_so, lang="vi")
     assert metrics["Tỷ lệ trả đúng hạn"] == fmt.percent(rate, lang="vi")
-    assert "," in metrics["Tỷ lệ trả đúng hạn"]  # decimal comma
-    assert len(at.get("vega_lite_chart")) == 1
+    assert metrics["Đạt"] == f"{n_met} / {n_ind}"  # the scorecard counts what the mart says
     assert "Tỉnh Ninh Bình" in at.caption[0].value
+    assert len(at.get("vega_lite_chart")) >= 2
+    assert at.query_params.get("lang") == "vi"
 
-    at.sidebar.radio[0].set_value("English").run()
+    at.sidebar.radio(key="w_lang").set_value("English").run()
+    _ok(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Dossiers received"] == fmt.number(n_ho_so, lang="en")
+    assert at.query_params["lang"] == "en"
+
+
+def test_what_changed_honours_the_period_filter(province):
+    """October 2025 against September 2025, from the weekly mart: the metric and its delta are the mart's sums."""
+    now, before = (province.execute(
+        "SELECT sum(n_tiep_nhan) FROM marts.ho_so_thu_tuc_tuan WHERE tuan_bat_dau BETWEEN ? AND ?",
+        list(components.period_bounds(p))).fetchone()[0] for p in ("2025-10", "2025-09"))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["period"] = "2025-10"
+    at.run()
+    _ok(at)
+    got = {m.label: m for m in at.metric}["Tiếp nhận"]
+    assert got.value == fmt.number(now) and got.delta == fmt.number(now - before)
+
+
+def test_filters_round_trip_through_the_url_and_survive_a_page_change(province):
+    agency, field = province.execute("SELECT co_quan, linh_vuc FROM marts.ho_so_thu_tuc_tuan "
+                                     "GROUP BY ALL ORDER BY sum(n_tiep_nhan) DESC LIMIT 1").fetchone()
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params.update({"lang": "en", "period": "2025-Q3", "agency": agency, "field": "no such field"})
+    at.run()
+    _ok(at)
+    assert at.sidebar.radio(key="w_lang").value == "English"
+    assert at.sidebar.selectbox(key="w_period").value == "2025-Q3"
+    assert at.sidebar.multiselect(key="w_agency").value == [agency]
+    assert at.sidebar.multiselect(key="w_field").value == []  # an unknown value is dropped, never queried
+    assert "field" not in at.query_params
+
+    at.sidebar.multiselect(key="w_field").set_value([field]).run()
+    assert at.query_params["field"] == field
+    at.switch_page(THU_TUC).run()
+    _ok(at)
+    assert at.title[0].value == "Administrative procedures"
+    assert at.query_params["period"] == "2025-Q3" and at.query_params["agency"] == agency
+    assert at.sidebar.multiselect(key="w_field").value == [field]
+    # One agency chosen: the performance table drills down to its procedure fields.
+    assert any("→ " + agency + " →" in c.value for c in at.caption)
+
+
+def test_procedures_page_both_languages_and_what_if(province):
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.switch_page(THU_TUC).run()
+    _ok(at)
+    assert at.title[0].value == "Thủ tục hành chính"
+    assert not at.info, [i.value for i in at.info]  # the province has every mart
+    assert len(at.get("vega_lite_chart")) == 3  # performance, forecast with baseline, backlog
+    slider = at.slider(key="tthc_headcount")
+    published = province.execute("SELECT sum(so_can_bo_hien_tai) FROM marts.can_bo_de_xuat").fetchone()[0]
+    assert slider.value == published
+    slider.set_value(slider.min).run()
+    _ok(at)
+    label = next(m.label for m in at.metric if m.label.startswith("Giả định"))
+    assert fmt.number(slider.min) in label
+    at.sidebar.radio(key="w_lang").set_value("English").run()
+    _ok(at)
+    assert at.title[0].value == "Administrative procedures"
+    assert any(m.label.startswith("What-if") for m in at.metric)
+
+
+def test_meeting_report_is_one_formatted_workbook(province):
+    from openpyxl import load_workbook
+
+    from apps import report
+    from apps.data import snapshot_version
+
+    n_ho_so = province.execute("SELECT sum(n_tiep_nhan) FROM marts.ho_so_thu_tuc_tuan").fetchone()[0]
+    raw = report.build_report(snapshot_version(), "vi", components.Filters(), "thu-tuc-hanh-chinh")
+    wb = load_workbook(io.BytesIO(raw))
+    assert wb.sheetnames[0] == "Tổng quan" and len(wb.sheetnames) >= 5
+    first = wb["Tổng quan"]
+    assert first["A1"].value == "Báo cáo tình hình giải quyết thủ tục hành chính"
+    assert first["A2"].value == "Tỉnh Ninh Bình"
+    values = [c.value for row in first.iter_rows() for c in row]
+    assert "Bảng điểm chuyển đổi số" in values
+    by_agency = wb[wb.sheetnames[1]]
+    header = [c.value for c in by_agency[4]]
+    assert "Cơ quan" in header and "Tiếp nhận" in header
+    col = header.index("Tiếp nhận")
+    assert sum(r[col].value for r in by_agency.iter_rows(min_row=5) if r[col].value) == n_ho_so
+    assert by_agency.cell(row=5, column=col + 1).number_format == "#,##0"
 
 
 def test_page_without_snapshot_says_what_to_do(monkeypatch):
     monkeypatch.setenv("TONGHOP_TENANT", "ninh-binh")
-    at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
     assert not at.exception
     assert "tonghop run" in at.warning[0].value
-
-
-MINISTRY = "bo-khoa-hoc-cong-nghe"
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +235,10 @@ def ministry_snapshot(tmp_path_factory, demo_portals):
     return home
 
 
-def test_ministry_overview_renders_and_explains_what_it_lacks(ministry_snapshot, monkeypatch):
-    """The ministry runs no overdue_risk model: its overview shows its dossier KPIs and, where the at-risk
-    list would be, the explanation of the data it needs — never an exception."""
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_ministry_pages_explain_what_they_lack(ministry_snapshot, monkeypatch, lang):
+    """The ministry runs no model: the overview shows its dossier KPIs and, where the at-risk list, the
+    forecast or the staffing would be, the explanation of the data it needs — never an exception."""
     monkeypatch.setenv("TONGHOP_HOME", str(ministry_snapshot))
     monkeypatch.setenv("TONGHOP_TENANT", MINISTRY)
     snapshot = TenantPaths.for_tenant(MINISTRY).snapshot
@@ -92,17 +246,20 @@ def test_ministry_overview_renders_and_explains_what_it_lacks(ministry_snapshot,
         n_ho_so, = con.execute("SELECT n_ho_so FROM marts.kpi_tong_quan").fetchone()
         tables = {t for t, in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
                   .fetchall()}
-    assert "marts.ho_so_nguy_co_qua_han" not in tables and "marts.tan_so_theo_tinh" in tables
+    assert "marts.ho_so_nguy_co_qua_han" not in tables and "marts.du_bao_ho_so_tuan" not in tables
 
-    at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    assert {m.label: m.value for m in at.metric}["Hồ sơ tiếp nhận"] == fmt.number(n_ho_so, lang="vi")
-    assert "Bộ Khoa học và Công nghệ" in at.caption[0].value
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = lang
+    at.run()
+    _ok(at)
+    label = "Hồ sơ tiếp nhận" if lang == "vi" else "Dossiers received"
+    assert {m.label: m.value for m in at.metric}[label] == fmt.number(n_ho_so, lang=lang)
+    assert "Bộ Khoa học và Công nghệ" in at.caption[0].value or "Ministry" in at.caption[0].value
     boxes = [box.value for box in at.info]
-    assert any("marts.ho_so_nguy_co_qua_han" in b for b in boxes), boxes
-    assert len(at.get("vega_lite_chart")) == 1
+    assert any("marts.ho_so_nguy_co_qua_han ← model overdue_risk" in b for b in boxes), boxes
 
-    at.sidebar.radio[0].set_value("English").run()
-    assert not at.exception, at.exception
-    assert any("marts.ho_so_nguy_co_qua_han" in box.value for box in at.info)
+    at.switch_page(THU_TUC).run()
+    _ok(at)
+    boxes = [box.value for box in at.info]
+    for mart in ("marts.du_bao_ho_so_tuan", "marts.ho_so_nguy_co_qua_han", "marts.can_bo_de_xuat"):
+        assert any(mart in b for b in boxes), (mart, boxes)
