@@ -1,4 +1,4 @@
-"""Both demo tenants' published snapshots (the session fixtures of tests/publish/conftest.py, built once),
+"""Both demo tenants' published snapshots (session fixtures of tests/fixtures/snapshots.py, built once),
 installed with their run records into each test's home."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.settings import TenantPaths
 from tests.conftest import DEMO_TENANT
-from tests.publish.conftest import MINISTRY, ministry_snapshot, province_snapshot  # noqa: F401 (fixtures)
+from tests.fixtures.snapshots import MINISTRY
 
 
 def _install(snapshot, tenant: str, monkeypatch) -> TenantPaths:
@@ -22,10 +22,10 @@ def _install(snapshot, tenant: str, monkeypatch) -> TenantPaths:
 
 
 @pytest.fixture
-def province_app(province_snapshot, _isolated_home, monkeypatch):  # noqa: F811
+def province_app(province_snapshot, _isolated_home, monkeypatch):
     return _install(province_snapshot, DEMO_TENANT, monkeypatch)
 
 
 @pytest.fixture
-def ministry_app(ministry_snapshot, _isolated_home, monkeypatch):  # noqa: F811
+def ministry_app(ministry_snapshot, _isolated_home, monkeypatch):
     return _install(ministry_snapshot, MINISTRY, monkeypatch)

@@ -13,44 +13,8 @@ import pytest
 
 from pipelines.config import load_tenant
 from pipelines.settings import TenantPaths
-from tests.conftest import DEMO_LGSP_TOKEN, DEMO_ROWS, DEMO_TENANT
-
-MINISTRY = "bo-khoa-hoc-cong-nghe"
-STEPS = ["extract_load", "validate", "transform", "publish"]
-
-
-def _build(tmp_path_factory, tenant: str, sources: Path, env: dict[str, str]) -> Path:
-    from pipelines.runner import run
-
-    home = tmp_path_factory.mktemp(f"{tenant}_published")
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
-                     "GX_ANALYTICS_ENABLED": "false", **env}.items():
-            mp.setenv(k, v)
-        shutil.copytree(sources, TenantPaths.for_tenant(tenant).ensure().sources, dirs_exist_ok=True)
-        report = run(load_tenant(tenant), steps=STEPS, run_id="opendata")
-        assert report.ok, report.summary()
-    return TenantPaths(home / tenant).snapshot
-
-
-@pytest.fixture(scope="session")
-def province_snapshot(tmp_path_factory, demo_sources, demo_portals) -> Path:
-    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
-
-    return _build(tmp_path_factory, DEMO_TENANT, demo_sources,
-                  {PORT_ENV: str(demo_portals.server_address[1]), TOKEN_ENV: DEMO_LGSP_TOKEN})
-
-
-@pytest.fixture(scope="session")
-def ministry_snapshot(tmp_path_factory, demo_portals) -> Path:
-    from pipelines.demo.ministry import api as ministry_api
-    from pipelines.demo.ministry import generate_ministry
-    from pipelines.demo.servers import PORT_ENV
-
-    sources = tmp_path_factory.mktemp("ministry_sources")
-    generate_ministry(sources, rows=DEMO_ROWS, seed=37)
-    return _build(tmp_path_factory, MINISTRY, sources, {PORT_ENV: str(demo_portals.server_address[1]),
-                                                        ministry_api.TOKEN_ENV: demo_portals.ministry_token})
+from tests.conftest import DEMO_TENANT
+from tests.fixtures.snapshots import MINISTRY  # noqa: F401 — the session snapshots are a plugin (tests/conftest.py)
 
 
 def _install(snapshot: Path, tenant: str):
