@@ -1,5 +1,6 @@
-"""End to end in a real browser: Streamlit serves the overview page from the snapshot; headless Chromium
-(Debian's, installed by the Makefile) reads it in Vietnamese, then switches to English."""
+"""End to end in a real browser: Streamlit serves the app (apps/main.py) from the snapshot; headless Chromium
+(Debian's, installed by the Makefile) walks every registered page, changes a filter, checks the URL and what
+is drawn, switches to English; a screenshot of each page is kept (pytest tmp dir and var/test-artefacts/)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def served_app(demo_tenant, tmp_path):
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(project_path("apps", "tong_quan.py")),
+        [sys.executable, "-m", "streamlit", "run", str(project_path("apps", "main.py")),
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         env={**os.environ, "TONGHOP_TENANT": demo_tenant.tenant_id}, stdout=log, stderr=subprocess.STDOUT)
@@ -50,9 +51,10 @@ def served_app(demo_tenant, tmp_path):
         proc.wait(timeout=20)
 
 
-def _wait_rendered(page) -> None:
+def _wait_rendered(page, metric: bool = True) -> None:
     page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60_000)
-    page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
+    if metric:
+        page.wait_for_selector("[data-testid='stMetric']", timeout=60_000)
     page.wait_for_function("!document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=60_000)
 
 
@@ -80,9 +82,39 @@ def test_overview_in_a_real_browser(served_app, tmp_path):
                                    timeout=60_000)
             page.screenshot(path=str(tmp_path / "tong_quan_vi.png"), full_page=True)
 
+            assert "lang=vi" in page.url
+            # Toolbar in viewer mode: no Deploy button.
+            assert page.locator("[data-testid='stAppDeployButton']").count() == 0
+
+            # A filter change lands in the URL and survives walking every page of the menu.
+            page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+            page.get_by_role("option", name="Quý 3/2025").click()
+            page.wait_for_url("**period=2025-Q3**", timeout=60_000)
+            _wait_rendered(page, metric=False)
+            from apps.layout import registered_pages
+
+            artefacts = project_path("var", "test-artefacts")
+            artefacts.mkdir(parents=True, exist_ok=True)
+            for _, title, _, url_path in registered_pages():
+                page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+                page.wait_for_function(f"location.pathname.endsWith('/{url_path}') || "
+                                       f"'{url_path}' === 'tong-quan'", timeout=60_000)
+                _wait_rendered(page, metric=False)
+                body = page.inner_text("[data-testid='stMain']")
+                assert "Traceback" not in body and "Error" not in body.split("\n")[0], body[:500]
+                assert page.locator("h1").count() >= 1
+                assert "lang=vi" in page.url
+                if url_path in ("tong-quan", "thu-tuc-hanh-chinh"):
+                    assert "period=2025-Q3" in page.url, page.url
+                    page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, "
+                                           "[data-testid='stVegaLiteChart'] svg", timeout=60_000)
+                shot = tmp_path / f"{url_path}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                shutil.copy(shot, artefacts / shot.name)
+
             page.get_by_text("English", exact=True).click()
-            page.wait_for_selector("text=Dossiers received", timeout=60_000)
-            _wait_rendered(page)
-            assert fmt.number(n_ho_so, lang="en") in page.inner_text("body")
+            page.wait_for_url("**lang=en**", timeout=60_000)
+            _wait_rendered(page, metric=False)
+            assert "lang=en" in page.url
         finally:
             browser.close()
