@@ -436,8 +436,6 @@ def quality_runs(version: str | None):
         FROM marts.chat_luong_du_lieu ORDER BY run_at, source, dimension""")
 
 
-
-
 # --- Filters, Tổng quan, Thủ tục hành chính, báo cáo (apps/components.py, apps/report.py, pages 1 and 3) ---------
 # Every function below reads pre-aggregated weekly marts (never the dossier table): a filter change is a
 # GROUP BY over a few thousand rows per agency, field, commune and week.
