@@ -99,18 +99,16 @@ def _broken(path: Path, exc: Exception) -> DAG:
     return broken
 
 
+def _tenant_dag(cfg, dag_id: str, description: str, cron: str | None, tag: str) -> DAG:
+    """What both of a tenant's DAGs share: its local-time schedule, one active run, tags, retries."""
+    return DAG(dag_id=dag_id, description=description, schedule=tenant_schedule(cron, cfg.timezone),
+               start_date=tenant_start(cfg.timezone), catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS,
+               tags=["tonghop", tag, cfg.tenant_id], doc_md=__doc__)
+
+
 def _pipeline(cfg) -> DAG:
-    with DAG(
-        dag_id=f"tonghop_{cfg.tenant_id}",
-        description=f"Pipeline of {cfg.display_name}",
-        schedule=tenant_schedule(cfg.schedule, cfg.timezone),
-        start_date=tenant_start(cfg.timezone),
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["tonghop", cfg.kind, cfg.tenant_id],
-        doc_md=__doc__,
-    ) as dag:
+    with _tenant_dag(cfg, f"tonghop_{cfg.tenant_id}", f"Pipeline of {cfg.display_name}", cfg.schedule,
+                     cfg.kind) as dag:
         previous = None
         for step in STEPS:
             outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")],
@@ -129,17 +127,9 @@ def _pipeline(cfg) -> DAG:
 
 
 def _retrain(cfg) -> DAG:
-    with DAG(
-        dag_id=f"tonghop_retrain_{cfg.tenant_id}",
-        description=f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
-        schedule=tenant_schedule(cfg.retrain_schedule, cfg.timezone),
-        start_date=tenant_start(cfg.timezone),
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["tonghop", "retrain", cfg.tenant_id],
-        doc_md=__doc__,
-    ) as dag:
+    with _tenant_dag(cfg, f"tonghop_retrain_{cfg.tenant_id}",
+                     f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
+                     cfg.retrain_schedule, "retrain") as dag:
         train = run_retrain_step.override(task_id="train", pool=cfg.pool)(cfg.tenant_id, "train")
         publish = run_retrain_step.override(task_id="publish", pool=cfg.pool,
                                             outlets=[tenant_asset(cfg.tenant_id, "serving")])(cfg.tenant_id, "publish")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -58,3 +59,14 @@ class PublishResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Replace `path` atomically with `data` unless it already holds exactly that (its mtime then kept, so
+    an unchanged publication looks unchanged to every downstream copy); True when written."""
+    if path.exists() and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return True

@@ -19,14 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import TonghopError
-from pipelines.publish.base import PublishContext, PublishResult
+from pipelines.publish.base import PublishContext, PublishResult, write_if_changed
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -273,16 +272,6 @@ def to_graph(cfg: TenantConfig, rows: list[dict[str, Any]]) -> Graph:
     for r in rows:
         add_database(g, catalog, r, base)
     return g
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write atomically when the content differs; True when written."""
-    if path.exists() and path.read_bytes() == data:
-        return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return True
 
 
 def publish(ctx: PublishContext) -> PublishResult:

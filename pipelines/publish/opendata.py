@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import TonghopError
-from pipelines.publish.base import PublishContext, PublishResult
+from pipelines.publish.base import PublishContext, PublishResult, write_if_changed
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,16 +72,6 @@ def next_version(version: str | None) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _write_if_changed(path: Path, data: bytes) -> bool:
-    """Replace `path` atomically with `data` unless it already holds exactly that (mtime kept)."""
-    if path.exists() and path.read_bytes() == data:
-        return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return True
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -217,13 +207,13 @@ def publish(ctx: PublishContext) -> PublishResult:
             shutil.rmtree(folder / old, ignore_errors=True)
         online = [new_state["datasets"][d.id] | {"id": d.id} for d in plan.datasets if d.id in new_state["datasets"]]
         for name, data in dcat.serialise(dcat.build_catalog(cfg, online)).items():
-            _write_if_changed(folder / name, data)
+            write_if_changed(folder / name, data)
         progress = compute_progress(plan, new_state, result.refused)
-        _write_if_changed(folder / PROGRESS_FILE, _json_bytes(progress))
-        _write_if_changed(folder / REPORT_FILE, _json_bytes({
+        write_if_changed(folder / PROGRESS_FILE, _json_bytes(progress))
+        write_if_changed(folder / REPORT_FILE, _json_bytes({
             "tenant": cfg.tenant_id, "run_id": ctx.run_id, "published_at": _now(), "snapshot_run_id": report[1],
             "licence": plan.licence, "datasets": report[0]}))
-        _write_if_changed(folder / STATE_FILE, _json_bytes(new_state))
+        write_if_changed(folder / STATE_FILE, _json_bytes(new_state))
     if result.refused:
         result.message = f"{len(result.refused)} dataset(s) refused by the gate: see {folder / REPORT_FILE}"
     return result
@@ -277,7 +267,7 @@ def _publish_datasets(con, ctx: PublishContext, folder: Path, prepared: list[Pre
             status = "published"
             result.written.append(ds.id)
         dp = datapackage(cfg, ds, entry, p.columns, _descriptions(con, ds.table))
-        _write_if_changed(folder / ds.id / "datapackage.json", _json_bytes(dp))
+        write_if_changed(folder / ds.id / "datapackage.json", _json_bytes(dp))
         new_state["datasets"][ds.id] = entry
         rows.append(row | {"status": status, "reasons": [], "version": entry["version"], "issued": entry["issued"],
                            "modified": entry["modified"], "distributions": entry["distributions"]})
