@@ -26,9 +26,14 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_sources.py", ["--repeat", "3"], ["--rows", "1000000", "--pg-rows", "100000", "--repeat", "1"]),
     ("bench_quality.py", ["--rows", "10000000", "--repeat", "2"], ["--rows", "1000000", "--repeat", "1"]),
     ("bench_models.py", ["--rows", "1000000"], ["--rows", "200000"]),
-    ("bench_crash.py", ["--trials", "30"], ["--trials", "6"]),
+    ("bench_apps.py", ["--rows", "1000000"], ["--rows", "100000", "--repeat", "2"]),
+    ("bench_crash.py", ["--trials", "30", "--overlaps", "5"], ["--trials", "6", "--overlaps", "2"]),
     ("bench_dag_parse.py", [], []),
+    ("bench_publish.py", ["--rows", "10000000", "--repeat", "2"], ["--rows", "1000000", "--repeat", "1"]),
+    ("bench_datamap.py", [], []),
 ]
+# Each benchmark's latest figures, so `--only` refreshes some rows and keeps the others (with their date).
+LATEST = ROOT / "benchmarks" / "latest.json"
 
 
 def run_one(script: str, args: list[str]) -> tuple[list[dict], str | None]:
@@ -65,21 +70,21 @@ def fmt(v) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def table(rows: list[dict], failures: list[str], quick: bool) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def table(rows: list[dict], failures: list[str]) -> str:
     lines = [BEGIN, "",
-             f"Latest `make bench{' BENCH=quick' if quick else ''}`: {stamp}, {os.cpu_count()} cores. "
-             "Ratios are against the baseline measured in the same run (lower is better for times unless the "
-             "metric says throughput).", "",
-             "| metric | baseline (same run) | value | ratio | target | command |",
-             "|---|---|---|---|---|---|"]
+             f"Written by `make bench` ({os.cpu_count()} cores); each row says when it was measured. Ratios are "
+             "against the baseline measured in the same run (for times lower is better, unless the metric says "
+             "throughput). `make bench BENCH=quick` rows are marked quick (small sizes).", "",
+             "| metric | baseline (same run) | value | ratio | target | measured | command |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         base = r["baseline"] + (f": {fmt(r['baseline_value'])} {r['unit']}" if r.get("baseline_value") is not None else "")
         value = f"{fmt(r['value'])} {r['unit']}" + (f" ({r['note']})" if r.get("note") else "")
         ratio = f"{r['ratio']:.2f}×" if isinstance(r.get("ratio"), int | float) else "—"
-        lines.append(f"| {r['metric']} | {base} | {value} | {ratio} | {r.get('target') or ''} | `{r['command']}` |")
+        lines.append(f"| {r['metric']} | {base} | {value} | {ratio} | {r.get('target') or ''} | "
+                     f"{r.get('measured', '')} | `{r['command']}` |")
     for f in failures:
-        lines.append(f"| **not measured** | | {f} | | | |")
+        lines.append(f"| **not measured** | | {f} | | | | |")
     lines += ["", END]
     return "\n".join(lines)
 
@@ -90,24 +95,31 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="script names to run (default: all)")
     args = parser.parse_args()
     os.environ.setdefault("TONGHOP_PII_KEY", "bench-" + "0" * 40)
-    rows: list[dict] = []
+    latest: dict[str, list[dict]] = json.loads(LATEST.read_text(encoding="utf-8")) if LATEST.exists() else {}
     failures: list[str] = []
+    n_new = 0
     for script, full, quick in BENCHMARKS:
         if args.only and script not in args.only:
             continue
         got, failure = run_one(script, quick if args.quick else full)
-        rows += got
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d") + (" (quick)" if args.quick else "")
+        if got and not failure:
+            latest[script] = [{**r, "measured": stamp} for r in got]
+            n_new += len(got)
         if failure:
             failures.append(failure)
+    LATEST.write_text(json.dumps(latest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    rows = [r for script, _, _ in BENCHMARKS for r in latest.get(script, [])]
     text = DOC.read_text(encoding="utf-8")
-    new = table(rows, failures, args.quick)
+    new = table(rows, failures)
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
     else:
         head, _, rest = text.partition("\n\n")
         text = f"{head}\n\n## Summary (rewritten by `make bench`)\n\n{new}\n\n{rest}"
     DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {len(rows)} figures to {DOC.relative_to(ROOT)}" + (f"; {len(failures)} failed" if failures else ""))
+    print(f"wrote {len(rows)} figures ({n_new} measured now) to {DOC.relative_to(ROOT)}"
+          + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 
 
