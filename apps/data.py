@@ -1,12 +1,14 @@
 """Data access for the apps: read-only queries on the tenant's serving snapshot, cached per snapshot version.
 
-The apps never open the pipeline's warehouse: each query opens the snapshot read-only and closes it, so a
-new snapshot renamed into place is picked up by the next query and never blocks the pipeline.
+The apps never open the pipeline's warehouse: queries run on cursors of the snapshot opened read-only once
+per snapshot version (`_cursor`), so a new snapshot renamed into place is picked up by the next query and
+never blocks the pipeline.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -31,14 +33,39 @@ def snapshot_version() -> str | None:
     return f"{path}@{path.stat().st_mtime_ns}" if path.exists() else None
 
 
-def query(sql: str, params: list | None = None):
+_OPEN: dict[str, tuple[str, object]] = {}  # snapshot path → (its version, the read-only DuckDB connection)
+_OPEN_LOCK = threading.Lock()
+
+
+def _cursor():
+    """A cursor on the serving snapshot: one read-only DuckDB database per snapshot path, opened at the first
+    query and reopened when a new snapshot (another mtime) replaced it. Opening the file costs 15–50 ms (its
+    catalogue is read), a cursor nothing: a page's dozen queries used to pay the open each time (see the Apps
+    section of docs/performance.md). Read-only, and a rename of a new snapshot into place is never blocked; the
+    old database closes when its last cursor does."""
     import duckdb
 
-    con = duckdb.connect(str(snapshot_path()), read_only=True)
+    path = snapshot_path()
+    version = f"{path}@{path.stat().st_mtime_ns}" if path.exists() else None
+    with _OPEN_LOCK:
+        found = _OPEN.get(str(path))
+        if found is None or found[0] != version or version is None:
+            if found is not None:
+                found[1].close()
+                del _OPEN[str(path)]
+            con = duckdb.connect(str(path), read_only=True)
+            _OPEN[str(path)] = (version, con)
+        else:
+            con = found[1]
+        return con.cursor()
+
+
+def query(sql: str, params: list | None = None):
+    cur = _cursor()
     try:
-        return con.execute(sql, params or []).df()
+        return cur.execute(sql, params or []).df()
     finally:
-        con.close()
+        cur.close()
 
 
 @st.cache_data(show_spinner=False)
@@ -601,11 +628,9 @@ def staffing_plan(version: str | None):
 @st.cache_data(show_spinner=False)
 def staffing_what_if(version: str | None, headcount: int):
     """The staffing plan for another total headcount (models.staffing.what_if on the read-only snapshot)."""
-    import duckdb
-
     from models.staffing import what_if
 
-    con = duckdb.connect(str(snapshot_path()), read_only=True)
+    con = _cursor()
     try:
         return what_if(con, int(headcount)).sort_values("co_quan").reset_index(drop=True)
     finally:

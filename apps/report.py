@@ -45,6 +45,7 @@ def overview_scorecard(version, lang: str) -> pd.DataFrame | None:
     return scorecard_table(version, lang)
 
 
+@st.cache_data(show_spinner=False)  # per snapshot and language: a page calls it up to 3 times (~40 ms each)
 def scorecard_rows(version, lang: str) -> pd.DataFrame:
     """One row per indicator of the scorecard: framework, group, name, unit, target, target year, latest
     year with data, actual, change on the year before, status (met / not_met / no_data) and the yearly

@@ -1,5 +1,8 @@
 """Chất lượng dữ liệu (data quality): scores per dimension and their trend, promotion counts, latest checks.
 
+Tables go through `components.table` (human labels, Vietnamese number formats, .xlsx/CSV downloads), the trend
+chart through `components.vn_chart` (Vietnamese number/date locale in axes and tooltips).
+
 Everything comes from the serving snapshot (marts.chat_luong_du_lieu, meta.loads, meta.validations), so it
 works in any browser; the latest checks of each source are shown in-page, in words, in both languages
 (apps/checks_text.py). Below, Great Expectations' own Data Docs of the tenant (built by `validate`) open in a
@@ -14,6 +17,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from apps import components as ui
 from apps import data, fmt
 from apps.checks_text import check_text, severity_text
 from apps.i18n import t
@@ -61,12 +65,12 @@ chart = (alt.Chart(daily.rename(columns={"dimension": dim_t, "source": src_t, "s
                  tooltip=[alt.Tooltip(f"{day_t}:T", format="%d/%m/%Y"), f"{src_t}:N", f"{dim_t}:N",
                           alt.Tooltip(f"{score_t}:Q", format=".1%")])
          .properties(height=300))
-st.altair_chart(chart, width="stretch")
+st.altair_chart(ui.vn_chart(chart, lang), width="stretch")  # "50,0 %"-style tooltips in Vietnamese
 
 st.subheader(t("dq_promotion", lang))
-st.dataframe(data.promotion_counts(version).rename(columns={
+ui.table(data.promotion_counts(version), "dong_du_lieu_theo_nguon", lang, version, key="dq_promotion", labels={
     "source": t("dq_source", lang), "n_rows_read": t("dq_read", lang), "n_rows_promoted": t("dq_promoted", lang),
-    "n_rows_quarantined": t("dq_quarantined", lang)}), hide_index=True, width="stretch")
+    "n_rows_quarantined": t("dq_quarantined", lang)})
 
 st.subheader(t("dq_checks", lang))
 checks = data.latest_checks(version)
@@ -74,17 +78,20 @@ for source, rows in checks.groupby("source", sort=True):
     n_passed = int(rows["is_success"].sum())
     with st.expander(f"{source} · {t('dq_n_checks', lang).format(passed=n_passed, n=len(rows))}",
                      expanded=n_passed < len(rows)):
-        st.dataframe(pd.DataFrame({
-            t("dq_check", lang): [check_text(e, c, lang) for e, c in zip(rows["expectation"], rows["column_name"],
-                                                                         strict=True)],
-            t("dq_severity", lang): [severity_text(s, lang) for s in rows["severity"]],
-            t("dq_passed", lang): rows["is_success"].map(lambda ok: "✅" if ok else "❌").to_list(),
-            t("dq_rows_checked", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—" for n in rows["n_elements"]],
-            t("dq_failed_rows", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—" for n in rows["n_unexpected"]],
-            t("dq_quarantined", lang): [fmt.number(n, lang=lang) if pd.notna(n) else "—"
-                                        for n in rows["n_quarantined"]],
-            t("dq_observed", lang): rows["observed_value"].fillna("").to_list(),
-        }), hide_index=True, width="stretch")
+        # Counts stay numbers (sortable, numbers in the .xlsx), shown 1.234 in Vietnamese by ui.table.
+        ui.table(pd.DataFrame({
+            "check": [check_text(e, c, lang) for e, c in zip(rows["expectation"], rows["column_name"], strict=True)],
+            "severity": [severity_text(s, lang) for s in rows["severity"]],
+            "passed": rows["is_success"].map(lambda ok: "✅" if ok else "❌").to_list(),
+            "n_elements": rows["n_elements"].to_list(),
+            "n_unexpected": rows["n_unexpected"].to_list(),
+            "n_quarantined": rows["n_quarantined"].to_list(),
+            "observed": rows["observed_value"].fillna("").to_list(),
+        }).astype({"n_elements": "Int64", "n_unexpected": "Int64", "n_quarantined": "Int64"}),
+            f"kiem_tra_{source}", lang, version, key=f"dq_checks_{source}", labels={
+                "check": t("dq_check", lang), "severity": t("dq_severity", lang), "passed": t("dq_passed", lang),
+                "n_elements": t("dq_rows_checked", lang), "n_unexpected": t("dq_failed_rows", lang),
+                "n_quarantined": t("dq_quarantined", lang), "observed": t("dq_observed", lang)})
 
 flags = data.anomalies(version)
 if flags is not None:
@@ -93,11 +100,11 @@ if flags is not None:
     if flags.empty:
         st.info(t("dq_no_anomalies", lang))
     else:
-        st.dataframe(flags.rename(columns={
+        ui.table(flags, "bat_thuong", lang, version, key="dq_anomalies", decimals={"diem_z": 2}, labels={
             "loai": t("dq_anomaly_kind", lang), "doi_tuong": t("dq_anomaly_object", lang),
             "ky": t("dq_anomaly_period", lang), "gia_tri": t("dq_anomaly_value", lang),
             "gia_tri_ky_vong": t("dq_anomaly_expected", lang), "diem_z": t("dq_anomaly_z", lang),
-            "mo_ta": t("dq_anomaly_note", lang)}), hide_index=True, width="stretch")
+            "mo_ta": t("dq_anomaly_note", lang)})
 
 st.subheader(t("dq_docs", lang))
 tenant = load_tenant(data.tenant_id())

@@ -265,15 +265,21 @@ def test_quality_page_shows_scores_from_the_snapshot(demo_tenant, monkeypatch):
     # Promotion counts, latest checks, and the anomaly model's flags (marts.bat_thuong, strongest first).
     with duckdb.connect(str(TenantPaths.for_tenant(demo_tenant.tenant_id).snapshot), read_only=True) as con:
         n_flags = con.execute("SELECT count(*) FROM marts.bat_thuong").fetchone()[0]
+        n_checked = con.execute("""
+            WITH latest AS (SELECT source, batch_id FROM meta.loads WHERE status IN ('passed', 'blocked')
+                            QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded_at DESC) = 1)
+            SELECT count(DISTINCT source) FROM meta.validations JOIN latest USING (source, batch_id)""").fetchone()[0]
     shown = min(n_flags, 50)
     assert f"Bất thường cần xem lại ({shown})" in [h.value for h in at.subheader]
-    assert len(at.dataframe) == (3 if n_flags else 2)
+    # One table of promotion counts, one of checks per checked source (its whole suite), then the flags.
+    assert len(at.dataframe) == 1 + n_checked + (1 if n_flags else 0)
     if n_flags:
-        assert len(at.dataframe[2].value) == shown
+        assert len(at.dataframe[-1].value) == shown
     # Great Expectations' Data Docs, rebuilt by `validate`: without static serving (AppTest's default, as for
     # a bare `streamlit run`) nothing can open them in the app, so the page says so and offers the zip.
     # With it (`make app`): tests/quality/test_data_docs_app.py.
     assert any("server.enableStaticServing" in c.value for c in at.caption)
-    assert not at.get("link_button") and len(at.get("download_button")) == 1
+    # Every table has its .xlsx and CSV buttons (components.table); the Data Docs zip is the one more.
+    assert not at.get("link_button") and len(at.get("download_button")) == 2 * len(at.dataframe) + 1
     at.sidebar.radio[0].set_value("English").run()
     assert at.title[0].value == "Data quality" and "Completeness" in [m.label for m in at.metric]
