@@ -29,7 +29,6 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_apps.py", ["--rows", "1000000"], ["--rows", "100000", "--repeat", "2"]),
     ("bench_crash.py", ["--trials", "30", "--overlaps", "5"], ["--trials", "6", "--overlaps", "2"]),
     ("bench_dag_parse.py", [], []),
-    ("bench_apps.py", ["--rows", "10000000", "--fresh"], ["--rows", "200000", "--fresh", "--repeat", "3"]),
     ("bench_publish.py", ["--rows", "10000000", "--repeat", "2"], ["--rows", "1000000", "--repeat", "1"]),
     ("bench_datamap.py", [], []),
 ]
