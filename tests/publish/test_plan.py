@@ -110,4 +110,5 @@ def test_scheduled_task_publishes_then_skips(province):
     assert first["status"] == "ok" and first["n_written"] == 5 and first["n_refused"] == 1
     second = run_open_data_task("ninh-binh", "dag_run_2")
     assert second == {"status": "skipped", "message": "nothing open changed since the last publication",
-                      "n_written": 0, "n_unchanged": 6, "n_refused": 0}
+                      "n_written": 0, "n_unchanged": 6, "n_refused": 0,
+                      "catalogue_status": "ok", "ckan_status": "skipped"}  # catalogue: rewrites nothing unchanged
