@@ -52,6 +52,7 @@ import subprocess
 import sys
 import time
 import traceback
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -325,7 +326,15 @@ class Lab:
         if argv is None:
             proc = forkserver().Process(target=cli_process, args=(["run", "--tenant", TENANT, "--run-id", run_id],
                                                                   env, out, err), daemon=False)
-            proc.start()
+            # multiprocessing re-runs `__main__` from its file in the child; after a Streamlit AppTest in the
+            # same pytest session `__main__` is an app page (its script runner swaps it in), which then runs
+            # in the child and fails it. The child needs no main module: hide it while starting.
+            main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                proc.start()
+            finally:
+                sys.modules["__main__"] = main
             return _Forked(proc)
         with open(out, "w") as fo, open(err, "w") as fe:
             return subprocess.Popen(argv, env={**os.environ, **env}, stdout=fo, stderr=fe, text=True,
