@@ -233,6 +233,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternated (medians reported)")
     args = parser.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
+    # The generated inputs live in var/bench, outside each measured warehouse's data folder: list the folder as
+    # an operator would (file sources are confined to the tenant's folder and the roots listed here).
+    os.environ["TONGHOP_ALLOWED_ROOTS"] = str(BENCH)
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=BENCH))
     print("| input | bare | ours (load_sources) | ratio | re-run, nothing new |")
     print("|---|---|---|---|---|")
