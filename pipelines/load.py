@@ -178,7 +178,8 @@ def _normalised(source: SourceConfig, extract: Extract) -> duckdb.DuckDBPyRelati
     """Header names and text values in Unicode NFC, so that Vietnamese typed in decomposed form (NFD, as
     macOS and some input methods write it) joins with the composed form; a stray BOM (U+FEFF) is dropped.
 
-    Two headers equal after normalisation are refused, naming the column (never silently renamed).
+    Two headers equal after normalisation are refused, naming the column (never silently renamed). Values are
+    left as they are when the reader has checked them already NFC and BOM-free (`Extract.text_normal`).
     """
     import unicodedata
 
@@ -194,7 +195,7 @@ def _normalised(source: SourceConfig, extract: Extract) -> duckdb.DuckDBPyRelati
     for col, name, typ in zip(rel.columns, names, [str(t) for t in rel.types], strict=True):
         ref = '"' + col.replace('"', '""') + '"'
         alias = '"' + name.replace('"', '""') + '"'
-        if typ == "VARCHAR":
+        if typ == "VARCHAR" and not extract.text_normal:
             cols.append(f"replace(nfc_normalize({ref}), '\ufeff', '') AS {alias}")
             changed = True
         else:

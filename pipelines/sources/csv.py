@@ -89,6 +89,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     cleanup = []
     readable: list[str] = []
     has_nul = False
+    text_normal = True  # until a file may need NFC, or is read through a transcoded copy / UTF-16
 
     def temp_copy() -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f"tonghop-{source.name}-", suffix=".csv")
@@ -104,18 +105,22 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         if codec in encodings.NATIVE.values():
             kwargs["encoding"] = codec
             if codec != "utf-16":
-                nul, mixed = _scan(f)
+                nul, mixed, decomposed = _scan(f)
                 has_nul = has_nul or nul
+                text_normal = text_normal and codec == "utf-8" and not decomposed
                 if mixed:
                     tmp = temp_copy()
                     _one_line_ending(f, tmp)
                     readable.append(str(tmp))
                     continue
+            else:
+                text_normal = False
             readable.append(str(f))
             continue
         tmp = temp_copy()
         encodings.transcode(f, tmp, codec)
         readable.append(str(tmp))
+        text_normal = False  # windows-1258 and TCVN3 decode to combining tone marks: NFC composes them
     tag = source.name
     kwargs.update(store_rejects=True, rejects_table=f"_rejects_{tag}", rejects_scan=f"_reject_scans_{tag}")
     cleanup += [lambda: con.execute(f'DROP TABLE IF EXISTS temp."_rejects_{tag}"'),
@@ -151,19 +156,25 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
                f"e.column_name || ' ', '') || '(' || e.error_message || ')', '; ') AS _reason "
                f'FROM temp."_rejects_{tag}" e WHERE e.scan_id = (SELECT max(scan_id) FROM temp."_rejects_{tag}") '
                f"GROUP BY e.file_id, e.line")
-    return Extract(relation=rel, fingerprint=fingerprint, location=location, cleanup=cleanup,
+    return Extract(relation=rel, fingerprint=fingerprint, location=location, cleanup=cleanup, text_normal=text_normal,
                    rejects_sql=[rejects, *([parse_rejects] if parse_rejects else [])])
 
 
-def _scan(path: Path) -> tuple[bool, bool]:
-    """(the file holds a NUL byte, it mixes CRLF and LF line endings), at memchr speed: only `in` tests over
-    each chunk (C loops, stop at the first hit); bare LFs are looked for only in files that have CRLFs.
-    Counting every newline instead took 2.7 s on 960 MB where the file's hash takes 0.1 s."""
-    nul = crlf = bare_lf = False
+def _scan(path: Path) -> tuple[bool, bool, bool]:
+    """(the file holds a NUL byte, it mixes CRLF and LF line endings, its text may need NFC or holds a BOM past
+    its start), at memchr speed: only `in` tests over each chunk (C loops, stop at the first hit); bare LFs are
+    looked for only in files that have CRLFs. Counting every newline instead took 2.7 s on 960 MB where the
+    file's hash takes 0.1 s. NFC can change UTF-8 text only where a combining mark follows a letter: the marks
+    Vietnamese uses (U+0300–U+036F) all start with byte 0xCC or 0xCD, which precomposed text never holds."""
+    nul = crlf = bare_lf = decomposed = False
     prev_cr = False
+    first = True
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             nul = nul or b"\x00" in chunk
+            decomposed = decomposed or b"\xcc" in chunk or b"\xcd" in chunk \
+                or b"\xef\xbb\xbf" in (chunk[3:] if first and chunk.startswith(b"\xef\xbb\xbf") else chunk)
+            first = False
             if prev_cr and chunk[:1] == b"\n":
                 crlf, chunk = True, chunk[1:]
             prev_cr = chunk[-1:] == b"\r"
@@ -172,9 +183,9 @@ def _scan(path: Path) -> tuple[bool, bool]:
                 bare_lf = bare_lf or b"\n" in chunk.replace(b"\r\n", b"")
             else:
                 bare_lf = bare_lf or b"\n" in chunk
-            if nul and crlf and bare_lf:
+            if nul and crlf and bare_lf and decomposed:
                 break
-    return nul, crlf and bare_lf
+    return nul, crlf and bare_lf, decomposed
 
 
 def _one_line_ending(src: Path, dst: Path) -> None:
