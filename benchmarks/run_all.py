@@ -80,7 +80,8 @@ def table(rows: list[dict], failures: list[str]) -> str:
     for r in rows:
         base = r["baseline"] + (f": {fmt(r['baseline_value'])} {r['unit']}" if r.get("baseline_value") is not None else "")
         value = f"{fmt(r['value'])} {r['unit']}" + (f" ({r['note']})" if r.get("note") else "")
-        ratio = f"{r['ratio']:.2f}×" if isinstance(r.get("ratio"), int | float) else "—"
+        q = r.get("ratio")
+        ratio = (f"{q:.2f}×" if q >= 0.1 else f"{q:.2g}×") if isinstance(q, int | float) else "—"
         lines.append(f"| {r['metric']} | {base} | {value} | {ratio} | {r.get('target') or ''} | "
                      f"{r.get('measured', '')} | `{r['command']}` |")
     for f in failures:
@@ -93,13 +94,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--only", nargs="*", help="script names to run (default: all)")
+    parser.add_argument("--render", action="store_true", help="rewrite the table from benchmarks/latest.json only")
     args = parser.parse_args()
     os.environ.setdefault("TONGHOP_PII_KEY", "bench-" + "0" * 40)
     latest: dict[str, list[dict]] = json.loads(LATEST.read_text(encoding="utf-8")) if LATEST.exists() else {}
     failures: list[str] = []
     n_new = 0
     for script, full, quick in BENCHMARKS:
-        if args.only and script not in args.only:
+        if args.render or (args.only and script not in args.only):
             continue
         got, failure = run_one(script, quick if args.quick else full)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d") + (" (quick)" if args.quick else "")
