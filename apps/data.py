@@ -205,6 +205,19 @@ def _in(column: str, values: list | tuple | None, params: list) -> str:
     return f" AND {column} IN ({', '.join('?' for _ in values)})"
 
 
+def _weekly_filters(start, end, agencies, fields, params: list) -> str:
+    """` AND …` conditions of a weekly mart for the period (weeks starting in [start, end]), agencies and
+    fields; their values appended to `params` in order."""
+    sql = ""
+    if start is not None:
+        sql += " AND tuan_bat_dau >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND tuan_bat_dau <= ?"
+        params.append(end)
+    return sql + _in("co_quan", agencies, params) + _in("linh_vuc", fields, params)
+
+
 @st.cache_data(show_spinner=False)
 def tenant_scope(version: str | None) -> dict:
     """The tenant's kind ('province'|'ministry') and province code (None for a ministry)."""
@@ -219,13 +232,7 @@ def map_communes(version: str | None, start=None, end=None, agencies: tuple = ()
     in progress overdue, on-time rate. Communes with no dossier are kept (zeros): the map shows all of them."""
     params: list = []
     where = "WHERE true"
-    if start is not None:
-        where += " AND tuan_bat_dau >= ?"
-        params.append(start)
-    if end is not None:
-        where += " AND tuan_bat_dau <= ?"
-        params.append(end)
-    where += _in("co_quan", agencies, params) + _in("linh_vuc", fields, params)
+    where += _weekly_filters(start, end, agencies, fields, params)
     params.append(tenant_scope(version)["ma_tinh"])
     return query(f"""
         WITH hs AS (
@@ -281,13 +288,7 @@ def commune_detail(version: str | None, ma_xa: str, start=None, end=None, agenci
     """One commune's dossiers in the period by agency and field (marts.ho_so_thu_tuc_tuan)."""
     params: list = [ma_xa]
     where = "WHERE ma_xa = ?"
-    if start is not None:
-        where += " AND tuan_bat_dau >= ?"
-        params.append(start)
-    if end is not None:
-        where += " AND tuan_bat_dau <= ?"
-        params.append(end)
-    where += _in("co_quan", agencies, params) + _in("linh_vuc", fields, params)
+    where += _weekly_filters(start, end, agencies, fields, params)
     return query(f"""
         SELECT co_quan, linh_vuc, sum(n_tiep_nhan) AS n_tiep_nhan, sum(n_da_tra) AS n_da_tra,
                sum(n_tra_dung_han) / nullif(sum(n_da_tra), 0) AS ty_le_dung_han,
