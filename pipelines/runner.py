@@ -52,6 +52,8 @@ class RunReport:
             lines.append(f"  tables built: {len(m['tables'])}")
         if "n_models_trained" in m:
             lines.append(f"  models trained: {m['n_models_trained']}")
+            lines += [f"  model {name} FAILED: {why}" for name, why in m.get("models_failed", {}).items()]
+            lines += [f"  model {name} {why}" for name, why in m.get("models_skipped", {}).items()]
         if "snapshot" in m:
             lines.append(f"  snapshot published: {m['snapshot']}")
         lines.append("  time per step: " + ", ".join(f"{r.step} {r.seconds:.1f} s" for r in self.results))

@@ -278,8 +278,8 @@ def train(ctx: RunContext) -> StepResult:
     from models import train_models
 
     with connect(ctx.paths.warehouse) as con:
-        trained = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
-    return StepResult("train", {"models": trained, "n_models_trained": len(trained)})
+        report = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
+    return StepResult("train", report.metrics())
 
 
 def publish(ctx: RunContext) -> StepResult:
