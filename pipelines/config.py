@@ -24,6 +24,7 @@ from pydantic import (
 
 from pipelines import locations
 from pipelines.errors import ConfigError
+from pipelines.lakehouse.options import StorageConfig, check_storage
 from pipelines.redact import redact
 from pipelines.settings import TenantPaths, resolve_data_dir, tenants_dir
 from pipelines.sources import REGISTRY as SOURCE_REGISTRY
@@ -323,6 +324,8 @@ class TenantConfig(_Strict):
     models: list[Identifier] = Field(default_factory=list)
     catalogue: CatalogueConfig | None = None
     open_data: OpenDataPlan | None = None
+    # where the published tables live: serving.duckdb only, or also a lakehouse (pipelines/lakehouse/)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("schedule", "retrain_schedule")
     @classmethod
@@ -379,6 +382,7 @@ def check_tenant(cfg: TenantConfig) -> list[str]:
                 locations.confine(Path(s.location), root, "this path")
         except locations.LocationRefused as exc:
             problems.append(f"{field}: {exc}")
+    problems += check_storage(cfg.storage, root)
     return problems
 
 

@@ -285,7 +285,12 @@ def train(ctx: RunContext) -> StepResult:
 def publish(ctx: RunContext) -> StepResult:
     with connect(ctx.paths.warehouse) as con:
         counts = publish_snapshot(con, ctx.paths.snapshot, ctx.run_id, tenant=ctx.tenant)
-    return StepResult("publish", {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts)})
+    metrics = {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts)}
+    if ctx.tenant.storage.is_lakehouse:  # the same tables committed to the tenant's Iceberg namespace
+        from pipelines.lakehouse import publish_tenant
+
+        metrics["lakehouse"] = publish_tenant(ctx.tenant, ctx.paths.snapshot, ctx.run_id).metrics()
+    return StepResult("publish", metrics)
 
 
 STEP_FUNCTIONS = {"extract_load": extract_load, "validate": validate, "transform": transform, "train": train,
