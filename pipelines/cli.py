@@ -195,6 +195,43 @@ def cmd_datamap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """`tonghop users add|grant|revoke|list|passwd|disable|enable|demo` (pipelines/access/store.py)."""
+    from pipelines.access.store import UserStore, create_demo_users
+
+    store = UserStore()
+    if args.users_command == "add":
+        password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+        generated = store.add_user(args.name, password, email=args.email, display_name=args.display_name,
+                                   subject=args.subject)
+        print(f"added user {args.name}" + (f" — password (shown once): {generated}" if generated else ""))
+    elif args.users_command == "passwd":
+        password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+        generated = store.set_password(args.name, password)
+        print(f"password of {args.name} changed" + (f" — new password (shown once): {generated}" if generated else ""))
+    elif args.users_command in ("disable", "enable"):
+        store.set_disabled(args.name, args.users_command == "disable")
+        print(f"user {args.name} {args.users_command}d")
+    elif args.users_command == "grant":
+        store.grant(args.name, args.tenant, args.role)
+        print(f"granted {args.role} on {args.tenant} to {args.name}")
+    elif args.users_command == "revoke":
+        if not store.revoke(args.name, args.tenant):
+            raise TonghopError(f"{args.name} has no grant on {args.tenant} — `tonghop users list` shows the grants")
+        print(f"revoked {args.name}'s access to {args.tenant}")
+    elif args.users_command == "list":
+        users = store.list_users()
+        for u in users:
+            grants = ", ".join(f"{t}:{r}" for t, r in u["grants"].items()) or "no grant"
+            print(f"{u['name']:<24} {u['email'] or '-':<32} {'disabled ' if u['disabled'] else ''}{grants}")
+        print(f"{len(users)} users")
+    elif args.users_command == "demo":
+        print(f"demo accounts on {args.tenant} (new passwords, shown once):")
+        for role, (name, password) in create_demo_users(store, args.tenant).items():
+            print(f"  {role:<10} user {name:<16} password {password}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tonghop", description="Tổng Hợp — integrated data platform CLI")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -274,6 +311,31 @@ def build_parser() -> argparse.ArgumentParser:
     dmb.add_argument("--out", help="output folder (default: $TONGHOP_HOME/datamap)")
     dmb.add_argument("--force", action="store_true", help="rewrite even if the content did not change")
     dmb.set_defaults(func=cmd_datamap)
+
+    us = sub.add_parser("users", help="local accounts and their grants (roles: lanh_dao, phan_tich, ky_thuat)")
+    us_sub = us.add_subparsers(dest="users_command", required=True)
+    ua = us_sub.add_parser("add", help="create an account (password generated and printed once, or --password-stdin)")
+    ua.add_argument("name")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    ua.add_argument("--email", help="e-mail an OIDC sign-in (st.login) maps to this account")
+    ua.add_argument("--subject", help="OIDC subject (sub) mapped to this account")
+    ua.add_argument("--display-name")
+    up = us_sub.add_parser("passwd", help="set a new password (generated, or --password-stdin)")
+    up.add_argument("name")
+    up.add_argument("--password-stdin", action="store_true")
+    for verb in ("disable", "enable"):
+        us_sub.add_parser(verb, help=f"{verb} an account").add_argument("name")
+    ug = us_sub.add_parser("grant", help="give a user a role on a tenant (replaces the role they had there)")
+    ug.add_argument("name")
+    ug.add_argument("tenant")
+    ug.add_argument("role", help="lanh_dao | phan_tich | ky_thuat")
+    ur = us_sub.add_parser("revoke", help="remove a user's access to a tenant (effective at their next click)")
+    ur.add_argument("name")
+    ur.add_argument("tenant")
+    us_sub.add_parser("list", help="accounts and grants (never a password hash)")
+    udemo = us_sub.add_parser("demo", help="one demo account per role on a tenant, new passwords printed")
+    udemo.add_argument("--tenant", default=os.environ.get("TONGHOP_DEMO_TENANT", "ninh-binh"))
+    us.set_defaults(func=cmd_users)
     return p
 
 
