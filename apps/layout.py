@@ -31,6 +31,7 @@ PAGES = [
     ("pages/*Ban_do*.py", "Bản đồ", ":material/map:", "ban-do"),
     ("pages/*Chat_luong_du_lieu*.py", "Chất lượng dữ liệu", ":material/fact_check:", "chat-luong-du-lieu"),
     ("pages/*Danh_muc_du_lieu*.py", "Danh mục dữ liệu", ":material/menu_book:", "danh-muc-du-lieu"),
+    ("pages/*Truy_van_SQL*.py", "Truy vấn SQL", ":material/terminal:", "truy-van-sql"),
     ("pages/*Van_hanh*.py", "Vận hành", ":material/settings:", "van-hanh"),
 ]
 
