@@ -48,14 +48,23 @@ class RunReport:
         if "n_checks_passed" in m:
             lines.append(f"  checks passed: {m['n_checks_passed']}   failed: {m['n_checks_failed']}"
                          f"   rows quarantined: {m.get('n_rows_quarantined', 0):,}")
-        if "tables" in m:
+        by_step = {r.step: r.metrics for r in self.results}
+        idle = [r.step for r in self.results if r.metrics.get("build") == "skipped"]
+        if idle:  # cost follows change (pipelines/incremental.py): said, never silent
+            lines.append(f"  nothing new: {', '.join(idle)} skipped — {by_step[idle[0]].get('reason', '')}")
+        if by_step.get("transform", {}).get("build") in ("full", "incremental"):
+            t = by_step["transform"]
+            lines.append(f"  tables built: {len(t['tables'])} ({t['build']}: {t['reason']}; "
+                         f"{len(t.get('incremental') or {})} maintained from the change, "
+                         f"{t.get('n_tables_changed', 0)} changed)")
+        elif "tables" in m and "transform" not in idle:
             lines.append(f"  tables built: {len(m['tables'])}")
-        if "n_models_trained" in m:
+        if "n_models_trained" in m and "train" not in idle:
             lines.append(f"  models trained: {m['n_models_trained']}")
             lines += [f"  model {name} FAILED: {why}" for name, why in m.get("models_failed", {}).items()]
             lines += [f"  model {name} {why}" for name, why in m.get("models_skipped", {}).items()]
-        if "snapshot" in m:
-            lines.append(f"  snapshot published: {m['snapshot']}")
+        if "snapshot" in m and "publish" not in idle:
+            lines.append(f"  snapshot published: {m['snapshot']} ({by_step['publish'].get('reason', '')})")
         lines.append("  time per step: " + ", ".join(f"{r.step} {r.seconds:.1f} s" for r in self.results))
         if not self.ok:
             lines.append(f"  failed at step '{self.failed_step}': {self.error}")

@@ -21,7 +21,6 @@ from pipelines.warehouse import (
     PII_KEY_ENV,
     connect,
     now,
-    publish_snapshot,
     sql_models,
     table_exists,
     transaction,
@@ -167,11 +166,17 @@ def _build_data_docs(ctx: RunContext) -> None:
 
 
 def transform(ctx: RunContext) -> StepResult:
-    """Rebuild `staging` and `marts` from promoted raw batches, personal data pseudonymised on the way."""
+    """Bring `staging` and `marts` up to date with the promoted raw batches, personal data pseudonymised on the way.
+
+    Cost follows change (`pipelines.incremental`): nothing promoted and nothing else changed since the last
+    build → nothing is built (said in the step's metrics); new batches of append/merge sources → the large
+    models with an `incremental:` spec are maintained from them, the others rebuilt; anything else (first
+    build, changed models/config/code) → everything rebuilt.
+    """
     from pipelines.contracts import build_contract_views
     from pipelines.dictionary import write_dictionary_table
+    from pipelines.incremental import build_models, plan_transform, write_state
     from pipelines.reference.retention import purge_raw
-    from pipelines.tenant_models import check_built_columns
 
     # The tenant's own models are checked before anything is opened: a bad one fails the step, builds nothing.
     models = sql_models(tenant=ctx.tenant)
@@ -179,28 +184,29 @@ def transform(ctx: RunContext) -> StepResult:
     if not key:
         raise ConfigError(f"environment variable {PII_KEY_ENV} is not set: it keys the pseudonymisation of "
                           "personal data — set it to a long random secret (the same one on every run)")
-    built: dict[str, int] = {}
     with connect(ctx.paths.warehouse) as con, transaction(con):
         con.execute("SET VARIABLE tonghop_pii_key = ?", [key])
         con.execute((WAREHOUSE_SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
-        available = _source_views(con, ctx.tenant)
-        # contract_<name> views over the sources feeding each shared contract; what core models read
-        contracts = build_contract_views(con, ctx.tenant, available)
-        available = {f"src_{s}" for s in available} | {f"contract_{c}" for c in contracts}
-        skipped: set[str] = set()
-        for model in models:  # core and tenant models, in one dependency order
-            if model.sources - available or model.refs & skipped:
-                skipped.add(model.qualified)
-                continue
-            _build_model(con, model)
-            if model.tenant and (mismatch := check_built_columns(con, model)):
-                raise ConfigError(mismatch)  # rolls the whole transform back: a tenant table ships documented
-            built[model.qualified] = con.execute(f"SELECT count(*) FROM {model.qualified}").fetchone()[0]
-            log.info("built %s: %s rows", model.qualified, f"{built[model.qualified]:,}")
+        plan = plan_transform(con, ctx.tenant, models, key)
+        if plan.mode == "skip":
+            log.info("[%s] transform: nothing to build — %s", ctx.tenant.tenant_id, plan.reason)
+            retention = purge_raw(con, ctx.tenant, now())  # the retention clock runs on regardless
+            n_documented = con.execute("SELECT count(*) FILTER (WHERE column_description <> '') "
+                                       "FROM meta.data_dictionary").fetchone()[0]
+            return StepResult("transform", {"build": "skipped", "reason": plan.reason, "tables": {}, "skipped": [],
+                                            "n_tables_changed": 0, "n_columns_documented": n_documented,
+                                            "retention": retention})
+        log.info("[%s] transform (%s): %s", ctx.tenant.tenant_id, plan.mode, plan.reason or "")
+        outcome = build_models(con, ctx.tenant, models, plan, ctx.run_id, _source_views, build_contract_views,
+                               _build_model)
         n_documented = write_dictionary_table(con, ctx.tenant)  # meta.data_dictionary, again at publish
+        # The input key is recorded before the purge: the purge is an input of the next build.
+        write_state(con, "transform", ctx.run_id, plan.input_key, outcome.state(plan))
         retention = purge_raw(con, ctx.tenant, now())  # personal data in raw only for retention.raw_days
-    return StepResult("transform", {"tables": built, "skipped": sorted(skipped),
-                                    "n_columns_documented": n_documented, "retention": retention})
+    return StepResult("transform", {"build": outcome.mode, "reason": plan.reason, "tables": outcome.built,
+                                    "skipped": sorted(outcome.skipped), "n_tables_changed": len(outcome.changed),
+                                    "n_columns_documented": n_documented, "retention": retention,
+                                    "incremental": outcome.incremental})
 
 
 def _shown_path(path: Path) -> str:
@@ -231,7 +237,8 @@ def _build_model(con: duckdb.DuckDBPyConnection, model) -> None:
         ) from None
 
 
-def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[str]:
+def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, restrict: dict[str, str] | None = None,
+                  only: set[str] | None = None) -> set[str]:
     """Temp views `src_<source>`: latest row per key over promoted batches, personal columns pseudonymised.
 
     A personal column is normalised before it is pseudonymised ('+84 912 345 678' and '0912345678' give one
@@ -249,7 +256,7 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
     register_reference(con, tenant)
     available: set[str] = set()
     for source in tenant.sources:
-        if not table_exists(con, "raw", source.name):
+        if (only is not None and source.name not in only) or not table_exists(con, "raw", source.name):
             continue
         if source.contract:
             existing = set(columns_of(con, "raw", source.name))
@@ -267,6 +274,7 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
             FROM raw."{source.name}" AS "{source.name}"
             WHERE _batch_id IN ({promoted})
               AND {exclusion_sql(source.name, source.primary_key, source.personal_columns)}
+              {f"AND {restrict[source.name]}" if restrict and source.name in restrict else ""}
             -- newest load wins; two rows of one key in one batch are ordered by their content (the row's
             -- hash), so every rebuild picks the same one
             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _loaded_at DESC, hash("{source.name}")) = 1""")
@@ -276,16 +284,41 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> set[s
 
 def train(ctx: RunContext) -> StepResult:
     from models import train_models
+    from pipelines.incremental import read_state, train_key, write_state
 
     with connect(ctx.paths.warehouse) as con:
+        # Cost follows change: the models already fit the tables as they are (same build, code and config).
+        key, last = train_key(con, ctx.tenant), read_state(con, "train")
+        if key is not None and last is not None and last["input_key"] == key:
+            reason = f"data, models and configuration unchanged since run {last['run_id']} trained them"
+            log.info("[%s] train: nothing to do — %s", ctx.tenant.tenant_id, reason)
+            return StepResult("train", {"models": {}, "n_models_trained": 0, "models_failed": {},
+                                        "models_skipped": {}, "model_order": [], "build": "skipped",
+                                        "reason": reason})
         report = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
-    return StepResult("train", report.metrics())
+        if key is not None and not report.failed and not report.skipped:
+            write_state(con, "train", ctx.run_id, key, {})
+    return StepResult("train", {**report.metrics(), "build": "trained", "reason": ""})
 
 
 def publish(ctx: RunContext) -> StepResult:
+    from pipelines.incremental import publish_inputs
+    from pipelines.warehouse import refresh_snapshot, snapshot_build_key
+
     with connect(ctx.paths.warehouse) as con:
-        counts = publish_snapshot(con, ctx.paths.snapshot, ctx.run_id, tenant=ctx.tenant)
-    metrics = {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts)}
+        key, versions = publish_inputs(con)
+        serving, n_serving = snapshot_build_key(ctx.paths.snapshot)
+        if key is not None and serving == key:
+            # Cost follows change: the snapshot now serving was published from this very build.
+            reason = "the snapshot now serving holds this build already (nothing transformed or trained since)"
+            log.info("[%s] publish: nothing to do — %s", ctx.tenant.tenant_id, reason)
+            return StepResult("publish", {"snapshot": str(ctx.paths.snapshot), "n_tables": n_serving,
+                                          "build": "skipped", "reason": reason, "n_tables_rewritten": 0})
+        refreshed = refresh_snapshot(con, ctx.paths.snapshot, ctx.run_id, ctx.tenant, versions, key)
+    counts = refreshed.counts
+    metrics = {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts), "build": refreshed.method,
+               "reason": f"{len(refreshed.rewritten)} table(s) rewritten, {len(refreshed.kept)} unchanged kept",
+               "n_tables_rewritten": len(refreshed.rewritten)}
     if ctx.tenant.storage.is_lakehouse:  # the same tables committed to the tenant's Iceberg namespace
         from pipelines.lakehouse import publish_tenant
 

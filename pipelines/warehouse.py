@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Layers copied into the serving snapshot. `raw` stays behind: it is the only layer holding personal data.
 SERVING_SCHEMAS = ("staging", "marts", "meta")
 # Pipeline bookkeeping that readers have no use for and that names server paths: never published.
-UNPUBLISHED_TABLES = {("meta", "file_fingerprints")}
+UNPUBLISHED_TABLES = {("meta", "file_fingerprints"), ("meta", "build_state")}
 PII_KEY_ENV = "TONGHOP_PII_KEY"
 
 
@@ -66,7 +66,7 @@ def now() -> datetime:
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table]).fetchone()[0])
+        [schema, table]).fetchall()[0][0])
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
@@ -210,8 +210,30 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
 # --- Serving snapshot -----------------------------------------------------------------------------------
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str,
-                     tenant: TenantConfig | None = None) -> dict[str, int]:
-    """Copy the serving layers into a new file, then rename it over the old snapshot in one step.
+                     tenant: TenantConfig | None = None, versions: dict[str, str] | None = None,
+                     build_key: str | None = None) -> dict[str, int]:
+    """Publish the serving layers as `snapshot` (see `refresh_snapshot`); returns rows per table."""
+    return refresh_snapshot(con, snapshot, run_id, tenant, versions, build_key).counts
+
+
+@dataclass
+class SnapshotRefresh:
+    counts: dict[str, int]
+    rewritten: list[str]
+    kept: list[str]
+    method: str            # new file | copy + replace (reflink | copy_file_range | copy)
+
+
+def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str,
+                     tenant: TenantConfig | None = None, versions: dict[str, str] | None = None,
+                     build_key: str | None = None) -> SnapshotRefresh:
+    """Write the serving layers into a temp file, then rename it over the old snapshot in one step.
+
+    The temp file starts as a copy of the snapshot now serving (a reflink where the file system shares
+    blocks, else an in-kernel `copy_file_range`), and only the tables whose *version* differs from the one
+    recorded in its `meta.snapshot_tables` are replaced: `versions` gives the versions `transform` recorded
+    (`meta.build_state`), every other table (meta, model outputs) is versioned by a hash of its rows here.
+    Without a previous snapshot (or one without versions) every table is written into a new file.
 
     Readers holding the old file keep reading it (the rename swaps the directory entry, not the inode);
     new readers open the new file. A crash before the rename leaves the old snapshot serving; its temp
@@ -219,7 +241,8 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     The data dictionary is written again inside the snapshot, so it covers exactly the tables published
     (model outputs of the train step and `meta.snapshot` included); `tenant` adds its own models' docs.
     """
-    from pipelines.dictionary import write_dictionary_table
+    from pipelines.dictionary import CONTRACTS_TABLE, TABLE, write_dictionary_table
+    from pipelines.incremental import content_version
     from pipelines.runcontrol import remove_dead_temp_files
 
     tmp = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.tmp")
@@ -230,19 +253,49 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
         f"AND table_schema IN ({', '.join(repr(s) for s in SERVING_SCHEMAS)}) ORDER BY 1, 2").fetchall()
-    tables = [t for t in tables if t not in UNPUBLISHED_TABLES]
+    rewritten_always = {tuple(t.split(".")) for t in (TABLE, CONTRACTS_TABLE)}  # written below, in the snapshot
+    tables = [t for t in tables if t not in UNPUBLISHED_TABLES and t not in rewritten_always]
+    versions = versions or {}
+    wanted = {f"{s}.{t}": versions.get(f"{s}.{t}") or content_version(con, f'{s}."{t}"') for s, t in tables}
+    previous = _snapshot_versions(snapshot)
+    method = "new file"
+    if previous is not None:
+        method = "copy + replace (" + copy_file(snapshot, tmp) + ")"
+    else:
+        previous = {}
     counts: dict[str, int] = {}
+    rewritten, kept = [], []
     con.execute(f"ATTACH '{tmp}' AS snap")
     try:
+        present = {f"{s}.{t}" for s, t in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = 'snap' "
+            "AND table_type = 'BASE TABLE'").fetchall()}
         for schema in SERVING_SCHEMAS:
-            con.execute(f"CREATE SCHEMA snap.{schema}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS snap.{schema}")
+        for gone in sorted(present - set(wanted) - {"meta.snapshot", "meta.snapshot_tables", TABLE,
+                                                     CONTRACTS_TABLE}):
+            s, t = gone.split(".", 1)
+            con.execute(f'DROP TABLE snap.{s}."{t}"')
+        written_by: dict[str, str] = {}
         for schema, table in tables:
-            con.execute(f'CREATE TABLE snap.{schema}."{table}" AS SELECT * FROM {schema}."{table}"')
-            counts[f"{schema}.{table}"] = con.execute(f'SELECT count(*) FROM snap.{schema}."{table}"').fetchone()[0]
-        con.execute("CREATE TABLE snap.meta.snapshot AS SELECT ? AS run_id, ?::TIMESTAMPTZ AS published_at",
-                    [run_id, now()])
+            q = f"{schema}.{table}"
+            old = previous.get(q)
+            if old is not None and old[0] == wanted[q] and q in present:
+                counts[q], written_by[q] = old[1], old[2]
+                kept.append(q)
+                continue
+            con.execute(f'CREATE OR REPLACE TABLE snap.{schema}."{table}" AS SELECT * FROM {schema}."{table}"')
+            counts[q] = con.execute(f'SELECT count(*) FROM snap.{schema}."{table}"').fetchone()[0]
+            written_by[q] = run_id
+            rewritten.append(q)
+        con.execute("CREATE OR REPLACE TABLE snap.meta.snapshot AS SELECT ? AS run_id, "
+                    "?::TIMESTAMPTZ AS published_at, ?::VARCHAR AS build_key", [run_id, now(), build_key])
+        con.execute("CREATE OR REPLACE TABLE snap.meta.snapshot_tables (table_name VARCHAR, version VARCHAR, "
+                    "n_rows BIGINT, written_by VARCHAR)")
+        con.executemany("INSERT INTO snap.meta.snapshot_tables VALUES (?, ?, ?, ?)",
+                        [[q, wanted[q], counts[q], written_by[q]] for q in sorted(wanted)])
         write_dictionary_table(con, tenant, catalog="snap")
-        for table in ("meta.data_dictionary", "meta.data_contracts"):
+        for table in (TABLE, CONTRACTS_TABLE):
             counts[table] = con.execute(f"SELECT count(*) FROM snap.{table}").fetchone()[0]
     except BaseException:
         con.execute("DETACH snap")
@@ -252,4 +305,66 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, snapshot)
-    return counts
+    return SnapshotRefresh(counts, rewritten, kept, method)
+
+
+def _snapshot_versions(snapshot: Path) -> dict[str, tuple[str, int, str]] | None:
+    """The versions recorded in the snapshot now serving (table → version, rows, written by); None when it has
+    none (no snapshot yet, or one published before versions were recorded, or unreadable)."""
+    import duckdb
+
+    if not snapshot.exists():
+        return None
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as snap:
+            rows = snap.execute("SELECT table_name, version, n_rows, written_by FROM meta.snapshot_tables").fetchall()
+    except duckdb.Error:
+        return None
+    return {q: (v, n, w) for q, v, n, w in rows}
+
+
+def snapshot_build_key(snapshot: Path) -> tuple[str | None, int]:
+    """The build key the snapshot now serving was published with, and its number of tables."""
+    import duckdb
+
+    if not snapshot.exists():
+        return None, 0
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as snap:
+            key = snap.execute("SELECT build_key FROM meta.snapshot").fetchone()[0]
+            n = snap.execute("SELECT count(*) FROM meta.snapshot_tables").fetchone()[0]
+    except (duckdb.Error, TypeError):
+        return None, 0
+    return key, n + 2  # + the data dictionary and contracts tables, written at every publish
+
+
+FICLONE = 0x40049409  # ioctl: share the source's blocks (btrfs, XFS with reflink, bcachefs…)
+
+
+def copy_file(src: Path, dst: Path) -> str:
+    """Copy `src` to `dst` as cheaply as the file system allows; returns how: reflink, copy_file_range or copy."""
+    import fcntl
+    import shutil
+
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            return "reflink"
+        except OSError:
+            pass
+        size, offset = os.fstat(fin.fileno()).st_size, 0
+        try:
+            while offset < size:
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), size - offset, offset, offset)
+                if n == 0:
+                    break
+                offset += n
+            if offset == size:
+                return "copy_file_range"
+        except OSError:
+            pass
+        fin.seek(0)
+        fout.seek(0)
+        fout.truncate()
+        shutil.copyfileobj(fin, fout, 16 << 20)
+    return "copy"

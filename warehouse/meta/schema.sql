@@ -106,3 +106,14 @@ CREATE TABLE IF NOT EXISTS meta.retention_purges (
     cutoff_at            TIMESTAMPTZ NOT NULL,
     purged_at            TIMESTAMPTZ NOT NULL
 );
+
+-- Cost follows change (pipelines/incremental.py): what `transform` and `train` last finished with — the
+-- promoted batches and purges built from, the fingerprint of models/config/code, each table's version.
+-- A step whose input is the recorded one does nothing. Pipeline bookkeeping: never published.
+CREATE TABLE IF NOT EXISTS meta.build_state (
+    step        VARCHAR PRIMARY KEY,   -- transform | train
+    run_id      VARCHAR NOT NULL,      -- the run that finished it
+    input_key   VARCHAR NOT NULL,
+    detail      JSON,
+    updated_at  TIMESTAMPTZ NOT NULL
+);

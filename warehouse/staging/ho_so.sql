@@ -16,8 +16,10 @@ unit_codes as (
 ),
 
 as_of as (
-    -- The data's own "today": the latest update seen, so reruns on old data give the same answer.
-    select max(ngay_cap_nhat)::date as data_as_of from source
+    -- The data's own "today": the latest update seen, so reruns on old data give the same answer. An
+    -- incremental build (pipelines/incremental.py) reads only the changed dossiers: it passes the latest
+    -- update over all of them in the variable.
+    select coalesce(getvariable('ho_so_data_as_of'), max(ngay_cap_nhat)::date) as data_as_of from source
 ),
 
 renamed as (

@@ -1,0 +1,515 @@
+"""Cost follows change: what a run must rebuild, retrain and republish, and the state each step leaves behind.
+
+**Nothing new, nothing done.** `transform` records in `meta.build_state` what it built from: the promoted
+batches (`meta.loads` status `passed`), the retention purges applied to raw, and a *fingerprint* of everything
+else a build reads — every file of `warehouse/` (models, macros, contracts, seeds, meta schema), the tenant's
+own models, the tenant's configuration, the pipeline code (`pipelines/**/*.py`), the DuckDB and reference-data
+package versions and a hash of the pseudonymisation key. A transform whose inputs are the recorded ones does
+nothing and says so; `train` records the transform build it trained on (plus the models' code and config) and
+`publish` writes the build key into the snapshot (`meta.snapshot.build_key`): each skips when its input is the
+one it last finished with. A failed or killed step records nothing (the state commits with its work), so the
+next run redoes it; a changed model, contract, config or code changes the fingerprint and rebuilds everything.
+
+**Incremental maintenance.** A model whose `.yml` has an `incremental:` block is maintained from the change
+instead of rebuilt, when the previous build exists and only new batches (or purges) of append/merge sources
+arrived:
+
+- a *keyed* model (`unique_key`, `contract`: staging.ho_so) rebuilds just the keys found in the new batches:
+  the source views are restricted to those keys (every batch of them, so the newest promoted row still wins
+  and a quarantined late update leaves the old row), the model's own SQL runs over them, and the old rows of
+  those keys are replaced. Its `as_of` (a value computed over all rows — the data's own "today") is recomputed
+  from the kept rows and the new ones; when it moves, the rows depending on it (`as_of.rows`) are rebuilt too
+  and its column updated.
+- a *grouped* model (`grain`, `groups`, `rows`: the weekly marts) recomputes the groups that the old and new
+  versions of the changed rows fall in: its SQL runs over a superset of the rows contributing to those groups
+  (`rows`), and only those groups are replaced.
+
+Every other model is rebuilt in full (they are small). `tests/warehouse/test_incremental.py` checks that an
+incremental build equals a full rebuild, table by table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.settings import PROJECT_ROOT, WAREHOUSE_SQL_DIR
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.config import TenantConfig
+    from pipelines.warehouse import SqlModel
+
+log = logging.getLogger("tonghop.incremental")
+STATE_TABLE = "meta.build_state"
+# Reference data comes from these packages: a new version may change staging's lookup tables.
+REFERENCE_PACKAGES = ("duckdb", "vietnamadminunits", "vietnam-provinces", "holidays")
+
+
+def _x(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list:
+    """Run a statement to the end (DuckDB refuses some calls while a result is unfetched)."""
+    return con.execute(sql, params or []).fetchall()
+
+
+# --- fingerprints ---------------------------------------------------------------------------------------
+
+def _files_digest(h: Any, root: Path, patterns: tuple[str, ...]) -> None:
+    for pattern in patterns:
+        for p in sorted(root.rglob(pattern)):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p.relative_to(root)).encode())
+                h.update(p.read_bytes())
+
+
+@lru_cache(maxsize=8)
+def _tree_digest(root: str, patterns: tuple[str, ...], _stamp: tuple) -> str:
+    h = hashlib.sha256()
+    _files_digest(h, Path(root), patterns)
+    return h.hexdigest()
+
+
+def _stamp(root: Path, patterns: tuple[str, ...]) -> tuple:
+    """Names, sizes and mtimes: the cache key that says a tree's digest must be recomputed."""
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for pattern in patterns
+                 for p in sorted(root.rglob(pattern)) if p.is_file() and "__pycache__" not in p.parts)
+
+
+def tree_digest(root: Path, patterns: tuple[str, ...]) -> str:
+    return _tree_digest(str(root), patterns, _stamp(root, patterns))
+
+
+def _versions() -> str:
+    out = []
+    for name in REFERENCE_PACKAGES:
+        try:
+            out.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name}==none")
+    return ";".join(out)
+
+
+def build_fingerprint(tenant: TenantConfig, models: list[SqlModel], pii_key: str) -> str:
+    """What a transform reads besides the promoted batches; any change means a full rebuild."""
+    h = hashlib.sha256()
+    h.update(tree_digest(WAREHOUSE_SQL_DIR, ("*.sql", "*.yml", "*.csv")).encode())
+    for m in models:
+        if m.tenant:
+            h.update(str(m.path).encode())
+            h.update(m.path.read_bytes())
+            if m.doc_path.exists():
+                h.update(m.doc_path.read_bytes())
+    h.update(tenant.model_dump_json().encode())
+    h.update(tree_digest(PROJECT_ROOT / "pipelines", ("*.py",)).encode())
+    h.update(_versions().encode())
+    h.update(hashlib.sha256(("tonghop-pii|" + pii_key).encode()).digest())
+    return h.hexdigest()
+
+
+def models_fingerprint(tenant: TenantConfig) -> str:
+    """What `train` reads besides the warehouse: the models' code and the tenant's configuration."""
+    h = hashlib.sha256()
+    h.update(tree_digest(PROJECT_ROOT / "models", ("*.py", "*.yml", "*.yaml", "*.json")).encode())
+    h.update(tenant.model_dump_json().encode())
+    h.update(_versions().encode())
+    return h.hexdigest()
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# --- build state ----------------------------------------------------------------------------------------
+
+def read_state(con: duckdb.DuckDBPyConnection, step: str) -> dict[str, Any] | None:
+    rows = con.execute(f"SELECT run_id, input_key, detail FROM {STATE_TABLE} WHERE step = ?", [step]).fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    detail = json.loads(row[2]) if row[2] else {}
+    return {"run_id": row[0], "input_key": row[1], **detail}
+
+
+def write_state(con: duckdb.DuckDBPyConnection, step: str, run_id: str, input_key: str,
+                detail: dict[str, Any]) -> None:
+    from pipelines.warehouse import now
+
+    _x(con, f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?, ?, ?, ?)",
+                [step, run_id, input_key, json.dumps(detail, sort_keys=True, default=str), now()])
+
+
+def promoted_batches(con: duckdb.DuckDBPyConnection) -> list[list[str]]:
+    return [list(r) for r in con.execute(
+        "SELECT source, batch_id FROM meta.loads WHERE status = 'passed' ORDER BY 1, 2").fetchall()]
+
+
+def purged_batches(con: duckdb.DuckDBPyConnection) -> list[list[str]]:
+    return [list(r) for r in con.execute(
+        "SELECT DISTINCT source, batch_id, action FROM meta.retention_purges ORDER BY 1, 2, 3").fetchall()]
+
+
+def content_version(con: duckdb.DuckDBPyConnection, qualified: str) -> str:
+    """Row count and an order-independent hash of every row: equal versions, equal tables (to 64 bits)."""
+    n, h = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {qualified} t").fetchall()[0]
+    cols = con.execute(f"SELECT list(column_name || ' ' || column_type) FROM (DESCRIBE {qualified})").fetchall()[0][0]
+    return digest(n, h, cols)
+
+
+# --- the plan -------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """What this transform does: `skip` (nothing changed), or build each model `full` or `incremental`."""
+
+    mode: str                                   # skip | incremental | full
+    reason: str
+    fingerprint: str
+    batches: list[list[str]]
+    purges: list[list[str]]
+    previous: dict[str, Any] | None = None
+    new_batches: dict[str, list[str]] = field(default_factory=dict)   # source → batch ids to apply
+    incremental: dict[str, dict] = field(default_factory=dict)        # qualified model → its yml spec
+
+    @property
+    def input_key(self) -> str:
+        return digest(self.fingerprint, self.batches, self.purges)
+
+
+def incremental_spec(model: SqlModel) -> dict | None:
+    """The `incremental:` block of a core model's `.yml` (tenant models are always rebuilt in full)."""
+    if model.tenant or not model.doc_path.exists():
+        return None
+    from pipelines.yamlsafe import load_yaml_file
+
+    doc = load_yaml_file(model.doc_path) or {}
+    spec = doc.get("incremental") if isinstance(doc, dict) else None
+    return spec if isinstance(spec, dict) else None
+
+
+def plan_transform(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: list[SqlModel],
+                   pii_key: str) -> Plan:
+    from pipelines.contracts import load_contracts
+    from pipelines.warehouse import table_exists
+
+    fingerprint = build_fingerprint(tenant, models, pii_key)
+    batches, purges = promoted_batches(con), purged_batches(con)
+    prev = read_state(con, "transform")
+    plan = Plan("full", "", fingerprint, batches, purges, prev)
+    if prev is None:
+        plan.reason = "first build of this warehouse"
+        return plan
+    if prev.get("fingerprint") != fingerprint:
+        plan.reason = ("models, contracts, configuration, pipeline code or the key changed since the last build "
+                       f"(run {prev['run_id']}): everything rebuilt")
+        return plan
+    before = {tuple(b) for b in prev.get("batches", [])}
+    now_ = {tuple(b) for b in batches}
+    new = sorted(now_ - before)
+    new_purges = sorted({tuple(p) for p in purges} - {tuple(p) for p in prev.get("purges", [])})
+    if not new and not new_purges:
+        if prev.get("input_key") == plan.input_key:
+            plan.mode = "skip"
+            plan.reason = f"nothing promoted since the last build (run {prev['run_id']}) and nothing else changed"
+            return plan
+    if before - now_:
+        plan.reason = f"{len(before - now_)} batch(es) built from are no longer promoted: everything rebuilt"
+        return plan
+    changed: dict[str, list[str]] = {}
+    for source, batch_id, *_ in [*new, *new_purges]:
+        changed.setdefault(source, [])
+        if batch_id not in changed[source]:
+            changed[source].append(batch_id)
+    plan.mode, plan.new_batches = "incremental", changed
+    plan.reason = (f"{len(new)} batch(es) promoted" + (f", {len(new_purges)} purged" if new_purges else "")
+                   + f" since the last build (run {prev['run_id']})")
+    # Which incremental models can follow the change (else: rebuilt in full this time).
+    contracts = load_contracts()
+    by_name = {s.name: s for s in tenant.sources}
+    built_before = prev.get("tables", {})
+    restricted_views: set[str] = set()
+    for m in models:
+        spec = incremental_spec(m)
+        if not spec or m.qualified not in built_before or not table_exists(con, m.layer, m.name):
+            continue
+        if "contract" in spec:
+            c = contracts.get(spec["contract"])
+            feeding = [s for s in tenant.sources if s.contract == spec["contract"]]
+            if c is None or not feeding or list(spec.get("unique_key", [])) != list(c.key):
+                continue
+            if any(by_name[s].write_disposition == "replace" for s in changed if s in by_name
+                   and by_name[s].contract == spec["contract"]):
+                continue  # a replacing batch drops rows: rebuilt in full
+            keys = {}
+            for s in feeding:
+                cols = [s.mapping.get(k, k) if s.mapping else k for k in c.key]
+                if not all(re.fullmatch(r"[a-z_][a-z0-9_]*", col or "") for col in cols):
+                    break
+                keys[s.name] = cols
+            else:
+                plan.incremental[m.qualified] = {**spec, "_source_keys": keys,
+                                                 "_sources": [s.name for s in feeding]}
+                restricted_views |= {f"src_{s.name}" for s in feeding} | {f"contract_{c.name}"}
+        elif "grain" in spec:
+            plan.incremental[m.qualified] = spec
+    # A restricted view must feed nothing else.
+    for m in models:
+        if m.qualified not in plan.incremental and m.sources & restricted_views:
+            for q in [q for q, s in plan.incremental.items() if "contract" in s]:
+                plan.incremental.pop(q)
+    return plan
+
+
+# --- applying the change --------------------------------------------------------------------------------
+
+@dataclass
+class Delta:
+    """What a keyed model's incremental build changed: old and new rows (temp tables), and its as_of."""
+
+    old: str
+    new: str
+    as_of_before: Any = None
+    as_of_after: Any = None
+    n_deleted: int = 0
+    n_inserted: int = 0
+
+    @property
+    def as_of_moved(self) -> bool:
+        return self.as_of_before != self.as_of_after
+
+    @property
+    def empty(self) -> bool:
+        return not self.n_deleted and not self.n_inserted and not self.as_of_moved
+
+
+def keys_table(spec_model: str) -> str:
+    return "_inc_keys_" + re.sub(r"\W", "_", spec_model)
+
+
+def source_key_filters(con: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, str]:
+    """Per source feeding a keyed incremental model: a WHERE condition keeping the rows of the changed keys.
+
+    Fills the key tables from the batches to apply (new and purged); the condition reads the table lazily,
+    so keys added later (rows depending on a moved `as_of`) are taken into account.
+    """
+    filters: dict[str, str] = {}
+    for qualified, spec in plan.incremental.items():
+        if "contract" not in spec:
+            continue
+        table = keys_table(qualified)
+        key = list(spec["unique_key"])
+        first = next(iter(spec["_source_keys"].values()))
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
+                    + ", ".join(f'"{src}" AS "{k}"' for src, k in zip(first, key, strict=True))
+                    + f' FROM raw."{next(iter(spec["_source_keys"]))}" LIMIT 0')
+        for source, cols in spec["_source_keys"].items():
+            batches = plan.new_batches.get(source)
+            if not batches:
+                continue
+            placeholders = ", ".join("?" for _ in batches)
+            _x(con, f"INSERT INTO {table} SELECT DISTINCT " + ", ".join(f'"{c}"' for c in cols)
+                        + f' FROM raw."{source}" WHERE _batch_id IN ({placeholders})', batches)
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT DISTINCT * FROM {table}")
+        for source, cols in spec["_source_keys"].items():
+            tuple_sql = "(" + ", ".join(f'"{source}"."{c}"' for c in cols) + ")"
+            filters[source] = f"{tuple_sql} IN (SELECT ({', '.join(chr(34) + k + chr(34) for k in key)}) FROM {table})" \
+                if len(cols) > 1 else f'"{source}"."{cols[0]}" IN (SELECT "{key[0]}" FROM {table})'
+    return filters
+
+
+def _null_safe(a: str, b: str, cols: list[str]) -> str:
+    return " AND ".join(f'{a}."{c}" IS NOT DISTINCT FROM {b}."{c}"' for c in cols)
+
+
+def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> Delta:
+    """Replace the rows of the changed keys of `model` (a keyed model) by its SQL over the restricted views."""
+    key = list(spec["unique_key"])
+    keys = keys_table(model.qualified)
+    tag = re.sub(r"\W", "_", model.qualified)
+    delta = Delta(old=f"_inc_old_{tag}", new=f"_inc_new_{tag}")
+    as_of = spec.get("as_of")
+    sql = model.sql
+    if as_of:
+        col, var = as_of["column"], as_of["variable"]
+        delta.as_of_before = con.execute(f'SELECT max("{col}") FROM {model.qualified}').fetchall()[0][0]
+        kept = con.execute(f"SELECT {as_of['table_value']} FROM {model.qualified} t WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})").fetchall()[0][0]
+        fresh = con.execute(f"SELECT {as_of['source_value']} FROM {as_of['source_view']}").fetchall()[0][0]
+        values = [v for v in (kept, fresh) if v is not None]
+        delta.as_of_after = max(values) if values else None
+        if delta.as_of_moved:
+            _x(con, f"INSERT INTO {keys} SELECT {', '.join(chr(34) + k + chr(34) for k in key)} "
+                        f"FROM {model.qualified} t WHERE ({as_of['rows']}) AND NOT EXISTS "
+                        f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})")
+        if delta.as_of_after is not None:
+            _x(con, f"SET VARIABLE {var} = ?", [delta.as_of_after])
+    try:
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.new} AS\n{sql}")
+    finally:
+        if as_of:
+            _x(con, f"RESET VARIABLE {as_of['variable']}")
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.old} AS SELECT * FROM {model.qualified} t WHERE EXISTS "
+                f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})")
+    delta.n_deleted = con.execute(f"DELETE FROM {model.qualified} t WHERE EXISTS "
+                                  f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})").fetchall()[0][0]
+    delta.n_inserted = con.execute(f"INSERT INTO {model.qualified} BY NAME SELECT * FROM {delta.new}").fetchall()[0][0]
+    if as_of and delta.as_of_moved:
+        _x(con, f'UPDATE {model.qualified} SET "{as_of["column"]}" = ? '
+                    f'WHERE "{as_of["column"]}" IS DISTINCT FROM ?', [delta.as_of_after, delta.as_of_after])
+    return delta
+
+
+def apply_grouped(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict, delta: Delta,
+                  upstream: str) -> int:
+    """Recompute the groups of `model` that the changed rows of `upstream` fall in; returns rows replaced."""
+    grain = list(spec["grain"])
+    tag = re.sub(r"\W", "_", model.qualified)
+    changed = f"(SELECT * FROM {delta.old} UNION ALL BY NAME SELECT * FROM {delta.new})"
+    affected, rows = f"_inc_aff_{tag}", f"_inc_rows_{tag}"
+    fmt = {"changed": changed, "affected": affected, "upstream": upstream}
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {affected} AS SELECT DISTINCT * FROM ("
+                + spec["groups"].format(**fmt) + ")")
+    extra_groups, extra_rows = "", ""
+    as_of = spec.get("as_of")
+    if as_of and delta.as_of_moved:
+        # the groups and rows a moved as_of reaches (e.g. the last weeks of a backlog): `{as_of_min}` is the
+        # earlier of the two values, `{alias}` the table whose groups are tested, `u` the upstream row
+        low = min(v for v in (delta.as_of_before, delta.as_of_after) if v is not None)
+        extra_groups = " OR (" + as_of["groups"].replace("{as_of_min}", f"DATE '{low}'") + ")"
+        extra_rows = " OR (" + as_of["rows"].replace("{as_of_min}", f"DATE '{low}'") + ")"
+    # a superset of the upstream rows contributing to the affected groups (`rows`: a condition on `u`)
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {upstream} u WHERE ("
+                + spec["rows"].format(**fmt) + ")" + extra_rows)
+    sql = re.sub(rf"\b{re.escape(upstream)}\b", rows, model.sql)
+
+    def cond(alias: str) -> str:
+        return (f"(EXISTS (SELECT 1 FROM {affected} a WHERE {_null_safe('a', alias, grain)})"
+                + extra_groups.replace("{alias}", alias) + ")")
+
+    n_deleted = con.execute(f"DELETE FROM {model.qualified} m WHERE {cond('m')}").fetchall()[0][0]
+    n_inserted = con.execute(f"INSERT INTO {model.qualified} BY NAME SELECT * FROM ({sql}) o "
+                             f"WHERE {cond('o')}").fetchall()[0][0]
+    for t in (affected, rows):
+        _x(con, f"DROP TABLE IF EXISTS {t}")
+    return n_deleted + n_inserted
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    for name in names:
+        _x(con, f"DROP TABLE IF EXISTS {name}")
+
+
+def environment_limits() -> dict[str, str]:
+    """DuckDB settings for a pipeline step: `TONGHOP_DUCKDB_MEMORY` (default 2GB) and `TONGHOP_DUCKDB_THREADS`."""
+    out = {"memory_limit": os.environ.get("TONGHOP_DUCKDB_MEMORY", "2GB")}
+    if os.environ.get("TONGHOP_DUCKDB_THREADS"):
+        out["threads"] = os.environ["TONGHOP_DUCKDB_THREADS"]
+    return out
+
+
+# --- the build loop -------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    mode: str = "full"                                   # full | incremental (at least one model followed)
+    built: dict[str, int] = field(default_factory=dict)  # table → rows
+    skipped: set[str] = field(default_factory=set)       # models whose sources this tenant lacks
+    versions: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)     # tables whose version moved
+    incremental: dict[str, str] = field(default_factory=dict)  # table → what was replaced, in words
+
+    def state(self, plan: Plan) -> dict[str, Any]:
+        return {"fingerprint": plan.fingerprint, "batches": plan.batches, "purges": plan.purges,
+                "tables": self.versions}
+
+
+def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: list[SqlModel], plan: Plan,
+                 run_id: str, source_views, contract_views, build_model) -> Outcome:
+    """Build every model in dependency order, each in full or from the change (see the module docstring).
+
+    `source_views`, `contract_views`, `build_model` are the transform step's own functions
+    (`pipelines.steps`), passed in so that both paths build views and models the same way.
+    """
+    from pipelines.tenant_models import check_built_columns
+
+    out = Outcome()
+    filters = source_key_filters(con, plan)
+    names = source_views(con, tenant, restrict=filters)
+    contracts = contract_views(con, tenant, names)
+    available = {f"src_{s}" for s in names} | {f"contract_{c}" for c in contracts}
+    restricted = set(filters)
+    restricted_views = {f"src_{s}" for s in restricted} | {
+        f"contract_{s.contract}" for s in tenant.sources if s.name in restricted and s.contract}
+    prev = (plan.previous or {}).get("tables", {})
+    deltas: dict[str, Delta] = {}
+    temps: list[str] = [keys_table(q) for q, s in plan.incremental.items() if "contract" in s]
+    for model in models:
+        q = model.qualified
+        if model.sources - available or model.refs & out.skipped:
+            out.skipped.add(q)
+            continue
+        spec = plan.incremental.get(q)
+        others_same = all(out.versions.get(r) == prev.get(r) for r in model.refs - deltas.keys())
+        version = None
+        if spec and "contract" in spec and others_same and restricted:
+            delta = apply_keyed(con, model, spec)
+            deltas[q] = delta
+            temps += [delta.old, delta.new]
+            out.incremental[q] = (f"{delta.n_deleted:,} row(s) replaced by {delta.n_inserted:,} for the changed keys"
+                                  + (f"; as of {delta.as_of_before} → {delta.as_of_after}" if delta.as_of_moved
+                                     else ""))
+            version = prev[q] if delta.empty else digest(prev[q], run_id)
+        elif spec and "grain" in spec and others_same and len(model.refs & deltas.keys()) == 1:
+            upstream = next(iter(model.refs & deltas.keys()))
+            n = apply_grouped(con, model, spec, deltas[upstream], upstream)
+            out.incremental[q] = f"{n:,} row(s) deleted or inserted in the affected groups"
+            version = prev[q] if not n and not deltas[upstream].as_of_moved else digest(prev[q], run_id)
+        else:
+            if restricted and (model.sources & restricted_views):
+                # a full build of a model reading a restricted view: the views over every row again
+                names_again = source_views(con, tenant, only=restricted)
+                contract_views(con, tenant, names_again)
+                restricted.clear()
+            build_model(con, model)
+            if model.tenant and (mismatch := check_built_columns(con, model)):
+                from pipelines.errors import ConfigError
+
+                raise ConfigError(mismatch)  # rolls the whole transform back: a tenant table ships documented
+        if version is None:
+            version = content_version(con, q)
+        else:
+            out.mode = "incremental"
+        out.versions[q] = version
+        if prev.get(q) != version:
+            out.changed.append(q)
+        out.built[q] = con.execute(f"SELECT count(*) FROM {q}").fetchall()[0][0]
+        log.info("built %s: %s rows%s", q, f"{out.built[q]:,}",
+                 f" ({out.incremental[q]})" if q in out.incremental else "")
+    drop_temp(con, temps)
+    return out
+
+
+# --- train and publish ----------------------------------------------------------------------------------
+
+def train_key(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> str | None:
+    """What `train` reads: the tables as the last transform left them, the models' code and the config."""
+    built = read_state(con, "transform")
+    if built is None:
+        return None  # a warehouse without a recorded build (never transformed here): always train
+    return digest(built.get("tables", {}), models_fingerprint(tenant))
+
+
+def publish_inputs(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, str]]:
+    """The build key a snapshot of the warehouse as it is now carries, and the table versions transform knows."""
+    built, trained = read_state(con, "transform"), read_state(con, "train")
+    if built is None:
+        return None, {}
+    versions = dict(built.get("tables", {}))
+    return digest(versions, trained and (trained["run_id"], trained["input_key"])), versions
