@@ -8,9 +8,10 @@ API (pipelines/access holds the store, sessions, audit; docs/access.md explains 
   user store's grants; an identity with no grant is refused. Every run re-reads the grants (a revoke takes
   effect at the next click) and checks expiry (idle + absolute).
 - `Session` — user, display_name, grants {tenant: role}, tenant (chosen), role.
-- `choose_tenant(session) -> str` — a sidebar chooser only when the user has more than one tenant; the
-  choice (widget, `?tenant=` in the URL, session state) is checked against the grants every run: an
-  ungranted tenant is refused with a sentence, never served.
+- `choose_tenant(session) -> str` — a sidebar chooser only when the user has more than one tenant (kept in
+  the URL as `?tenant=`). The gate checks the URL's tenant against the grants every run: an ungranted one
+  is refused with a sentence, never served; the session `gate()` returns already carries the chosen tenant.
+- `current_session() -> Session | None` — the signed-in session of this run (after `gate()`).
 - `account_box(session)` — the sidebar line "name · role" with the sign-out button (call once per run).
 - `allowed(capability, session=None) -> bool` and `require(capability) -> Session` — server-side check of
   the chosen tenant's role; `require` shows a Vietnamese refusal and `st.stop()`s. Capabilities: the page
@@ -34,7 +35,8 @@ from pipelines.access.roles import ROLE_NAMES
 from pipelines.access.session import Session, expiry, new_session, refresh
 from pipelines.access.store import UserStore
 
-__all__ = ["AccessDenied", "Session", "account_box", "allowed", "choose_tenant", "current_tenant", "gate",
+__all__ = ["AccessDenied", "Session", "account_box", "allowed", "choose_tenant", "current_session", "current_tenant",
+           "gate",
            "require"]
 
 SESSION_KEY = "_auth_session"
@@ -118,6 +120,7 @@ def gate() -> Session:
         why = expiry(current)
         fresh = None if why else refresh(current, store())
         if fresh is not None:
+            fresh = _url_tenant(fresh)
             st.session_state[SESSION_KEY] = fresh
             return fresh
         _end_session(notice=f"expired_{why}" if why else "revoked")
@@ -225,33 +228,43 @@ def _refuse(key: str, lang: str, session: Session | None, reason: str, **fmt) ->
     st.stop()
 
 
-def choose_tenant(session: Session) -> str:
-    """The tenant this run serves: a sidebar chooser when more than one is granted; `?tenant=` honoured only
-    when granted (otherwise refused and stopped); the result always one of the session's grants."""
-    lang = _lang()
-    granted = sorted(session.grants)
+def _url_tenant(session: Session) -> Session:
+    """The session with the tenant the URL asks for (`?tenant=`, a shared link or the chooser) when it is
+    granted; an ungranted one is refused with a sentence and the run stops — whatever page it opens."""
     asked = st.query_params.get("tenant")
-    if asked is not None and asked not in session.grants:
-        _refuse("refused_tenant", lang, session, f"tenant not granted: {asked[:60]}", tenant=asked[:60])
-    tenant = asked if asked is not None else session.tenant
-    if tenant not in session.grants:
-        tenant = granted[0]
+    if asked is None or asked == session.tenant:
+        return session
+    if asked not in session.grants:
+        _refuse("refused_tenant", _lang(), session, f"tenant not granted: {asked[:60]}", tenant=asked[:60])
+    from dataclasses import replace
+
+    return replace(session, tenant=asked)
+
+
+def choose_tenant(session: Session) -> str:
+    """The tenant this run serves (the session's, already checked by the gate): a sidebar chooser when more
+    than one is granted, kept in the URL (`?tenant=`) so a link opens the same tenant."""
+    granted = sorted(session.grants)
     if len(granted) > 1:
-        st.session_state["w_auth_tenant"] = tenant
-        tenant = st.sidebar.selectbox(_t("tenant", lang), granted, key="w_auth_tenant",
-                                      format_func=_tenant_name)
-        if tenant not in session.grants:  # the widget only offers granted ones; checked anyway
-            _refuse("refused_tenant", lang, session, f"tenant not granted: {str(tenant)[:60]}", tenant=tenant)
-        if st.query_params.get("tenant") != tenant:
-            st.query_params["tenant"] = tenant
+        st.session_state["w_auth_tenant"] = session.tenant  # the widget starts from the kept choice
+        st.sidebar.selectbox(_t("tenant"), granted, key="w_auth_tenant", format_func=_tenant_name,
+                             on_change=_on_tenant_change)
+        if st.query_params.get("tenant") != session.tenant:
+            st.query_params["tenant"] = session.tenant
     elif "tenant" in st.query_params:
         del st.query_params["tenant"]
-    if tenant != session.tenant:
+    return session.tenant
+
+
+def _on_tenant_change() -> None:
+    """The chooser changed: the URL carries the new tenant, which the next run checks against the grants."""
+    chosen = st.session_state.get("w_auth_tenant")
+    session = st.session_state.get(SESSION_KEY)
+    if session is not None and chosen in session.grants:
         from dataclasses import replace
 
-        session = replace(session, tenant=tenant)
-    st.session_state[SESSION_KEY] = session
-    return tenant
+        st.session_state[SESSION_KEY] = replace(session, tenant=chosen)
+        st.query_params["tenant"] = chosen
 
 
 def _tenant_name(tenant: str) -> str:
@@ -275,6 +288,11 @@ def account_box(session: Session) -> None:
         st.rerun()
 
 
+def current_session() -> Session | None:
+    """The signed-in, unexpired session of this run with a granted tenant, or None."""
+    return _session_now()
+
+
 def _session_now() -> Session | None:
     session = st.session_state.get(SESSION_KEY)
     if session is None or expiry(session) is not None or session.tenant not in session.grants:
@@ -291,10 +309,7 @@ def allowed(page_or_capability: str, session: Session | None = None) -> bool:
 def require(page_or_capability: str) -> Session:
     """The session when it may use `page_or_capability`; otherwise a Vietnamese refusal and a stop. Signs in
     first (the gate) when nobody is — a page opened by URL is checked like one chosen from the menu."""
-    session = gate()
-    asked = st.query_params.get("tenant")
-    if asked is not None and asked not in session.grants:  # a forged link, whichever page it opens
-        _refuse("refused_tenant", _lang(), session, f"tenant not granted: {asked[:60]}", tenant=asked[:60])
+    session = gate()  # checks a `?tenant=` of the URL too
     if not session.allows(page_or_capability):
         lang = _lang()
         role = ROLE_NAMES.get(session.role or "", {}).get(lang, session.role or "—")
