@@ -325,3 +325,49 @@ def current_tenant() -> str:
         raise AccessDenied("no signed-in session: the data layer answers only inside a signed-in run")
     return session.tenant
 
+
+
+# --- the audit, for engineers (the operations page) ---------------------------------------------------------------
+
+AUDIT_TEXT = {
+    "audit_title": ("Nhật ký truy vấn SQL và truy cập", "SQL console and access log"),
+    "audit_help": ("Mọi truy vấn của bảng điều khiển SQL (kể cả bị từ chối) và mọi lần bị từ chối truy cập tại đơn "
+                   "vị này, mới nhất trước. Nhật ký chỉ được ghi thêm, không sửa hay xóa được; chuỗi băm: {chain}.",
+                   "Every SQL console query (refused ones included) and every access refusal in this tenant, newest "
+                   "first. The log is append-only; hash chain: {chain}."),
+    "chain_ok": ("nguyên vẹn", "intact"),
+    "chain_bad": ("BỊ SỬA từ dòng {id}", "ALTERED from row {id}"),
+    "audit_empty": ("Chưa có truy vấn nào.", "No query yet."),
+    "at": ("Thời điểm", "When"), "user": ("Người dùng", "User"), "kind": ("Loại", "Kind"),
+    "status": ("Kết quả", "Outcome"), "reason": ("Lý do", "Reason"), "rows": ("Số dòng", "Rows"),
+    "duration_ms": ("Thời gian (ms)", "Duration (ms)"), "sql": ("Câu lệnh", "Statement"),
+}
+
+
+def audit_panel(lang: str | None = None, limit: int = 300) -> None:
+    """The audit of the chosen tenant (console queries and access refusals) for roles with "audit"
+    (engineers); nothing for the others. Read-only: the page offers no way to change the log."""
+    session = _session_now()
+    if session is None or not session.allows("audit"):
+        return
+    import pandas as pd
+
+    lang = lang or _lang()
+
+    def tx(key: str) -> str:
+        vi, en = AUDIT_TEXT[key]
+        return en if lang == "en" else vi
+
+    log = store().audit
+    ok, bad = log.verify()
+    st.subheader(tx("audit_title"))
+    st.caption(tx("audit_help").format(chain=tx("chain_ok") if ok else tx("chain_bad").format(id=bad)))
+    rows = log.recent(tenant=session.tenant, limit=limit)
+    rows = [r for r in rows if r["kind"] in ("console", "access")]
+    if not rows:
+        st.info(tx("audit_empty"))
+        return
+    frame = pd.DataFrame(rows)[["at", "user", "kind", "status", "reason", "rows", "duration_ms", "sql"]]
+    frame["at"] = frame["at"].map(lambda v: _when(datetime.fromisoformat(v), lang))
+    st.dataframe(frame.rename(columns={c: tx(c) for c in frame.columns}), hide_index=True, width="stretch",
+                 key="audit_log")

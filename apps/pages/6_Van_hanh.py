@@ -112,3 +112,7 @@ else:
             if r["via"] == "airflow":
                 st.link_button(t("ops_open_airflow", lang), data.airflow_run_url(r["run_id"]),
                                icon=":material/open_in_new:")
+
+from apps.auth import audit_panel  # noqa: E402  (access: the SQL console and access audit, engineers only)
+
+audit_panel(lang)

@@ -86,3 +86,28 @@ def test_a_forged_tenant_in_the_url_is_refused(province_home):
     sign_in(at.run(), name, password)
     assert not at.text_area
     assert any("không có quyền truy cập đơn vị" in e.value for e in at.error)
+
+
+PANEL = """
+from apps.auth import audit_panel, gate
+gate()
+audit_panel("vi")
+"""
+
+
+def test_engineers_browse_the_audit_and_analysts_do_not(province_home):
+    from pipelines.access.console import run_query
+
+    run_query("SELECT count(*) FROM marts.ho_so_thu_tuc_tuan", user="phan.tich.x", tenant="ninh-binh")
+    run_query("COPY marts.ho_so_thu_tuc_tuan TO '/tmp/x.csv'", user="phan.tich.x", tenant="ninh-binh")
+    run_query("SELECT 1", user="other.tenant.user", tenant=MINISTRY, snapshot=province_home.snapshot)
+    name, password = make_user("ky_thuat")
+    at = sign_in(AppTest.from_string(PANEL, default_timeout=60).run(), name, password)
+    assert at.subheader[0].value == "Nhật ký truy vấn SQL và truy cập"
+    assert "chuỗi băm: nguyên vẹn" in at.caption[0].value
+    log = at.dataframe[0].value
+    assert list(log["Kết quả"]) == ["refused", "ok"]  # this tenant's two queries, newest first
+    assert set(log["Người dùng"]) == {"phan.tich.x"} and log["Số dòng"].iloc[1] == 1
+    name, password = make_user("phan_tich")
+    at = sign_in(AppTest.from_string(PANEL, default_timeout=60).run(), name, password)
+    assert not at.subheader and not at.dataframe
