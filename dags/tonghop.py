@@ -16,7 +16,10 @@ Each tenant file is read and checked ONCE per parse and yields:
   pipeline runs rarely; `tonghop train` does the same from the command line.
 
 Every task holds the tenant's one-slot pool `warehouse_<tenant>`, so two writers never open the same
-warehouse. A tenant file that does not validate (or fails in any other way) yields a one-task pipeline DAG
+warehouse and a province never holds more than one executor slot; and it goes to the tenant's own queue
+`tonghop_<tenant>` (Celery workers take from their queues in turn: one province's backlog cannot starve
+another's). Pools are created by `tonghop airflow sync-pools` (pipelines/airflow_admin.py), not here:
+DAG files must not touch the metadata database. A tenant file that does not validate (or fails in any other way) yields a one-task pipeline DAG
 that fails with the one-line error, so the problem shows in the UI instead of silently dropping the tenant —
 and never takes the other tenants' DAGs with it. Parse time stays cheap: YAML and pydantic only; pipeline
 and model code (DuckDB, Great Expectations, scikit-learn) are imported inside the tasks.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, task
 
+from pipelines.airflow_admin import tenant_queue
 from pipelines.config import load_tenant_file, tenant_files
 from pipelines.errors import ConfigError
 from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset, tenant_schedule, tenant_start
@@ -109,19 +113,19 @@ def _tenant_dag(cfg, dag_id: str, description: str, cron: str | None, tag: str) 
 def _pipeline(cfg) -> DAG:
     with _tenant_dag(cfg, f"tonghop_{cfg.tenant_id}", f"Pipeline of {cfg.display_name}", cfg.schedule,
                      cfg.kind) as dag:
-        previous = None
+        previous, queue = None, tenant_queue(cfg.tenant_id)
         for step in STEPS:
             outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")],
                        "transform": [tenant_asset(cfg.tenant_id, "marts")]}.get(step, [])
             # Validation failures are data problems, not flaky infrastructure: retrying cannot fix them.
             retries = 0 if step == "validate" else DEFAULT_ARGS["retries"]
-            current = run_pipeline_step.override(task_id=step, pool=cfg.pool, outlets=outlets,
+            current = run_pipeline_step.override(task_id=step, pool=cfg.pool, queue=queue, outlets=outlets,
                                                  retries=retries)(cfg.tenant_id, step)
             if previous is not None:
                 previous >> current
             previous = current
         if cfg.open_data is not None:  # reads the snapshot only; the pool keeps it behind this tenant's writers
-            previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool,
+            previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool, queue=queue,
                                                    outlets=[tenant_asset(cfg.tenant_id, "open_data")])(cfg.tenant_id)
     return dag
 
@@ -130,8 +134,9 @@ def _retrain(cfg) -> DAG:
     with _tenant_dag(cfg, f"tonghop_retrain_{cfg.tenant_id}",
                      f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
                      cfg.retrain_schedule, "retrain") as dag:
-        train = run_retrain_step.override(task_id="train", pool=cfg.pool)(cfg.tenant_id, "train")
-        publish = run_retrain_step.override(task_id="publish", pool=cfg.pool,
+        queue = tenant_queue(cfg.tenant_id)
+        train = run_retrain_step.override(task_id="train", pool=cfg.pool, queue=queue)(cfg.tenant_id, "train")
+        publish = run_retrain_step.override(task_id="publish", pool=cfg.pool, queue=queue,
                                             outlets=[tenant_asset(cfg.tenant_id, "serving")])(cfg.tenant_id, "publish")
         train >> publish
     return dag

@@ -195,6 +195,38 @@ def cmd_datamap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Set up the tenants in Airflow's metadata database (pools; unpause) or print their queues."""
+    from pipelines import airflow_admin
+
+    if args.airflow_command == "sync-pools":
+        result = airflow_admin.sync_pools(prune=args.prune)
+        print(result.summary())
+        if args.unpause:
+            ids = airflow_admin.unpause_tenant_dags()
+            print(f"unpaused {len(ids)} DAG(s)" + (f": {', '.join(ids)}" if ids else " (none was paused)"))
+        return 2 if result.problems else 0
+    slots, _ = airflow_admin.tenant_slots()
+    print(",".join(s.queue for s in slots))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pipelines.backup import backup
+
+    result = backup(args.tenant, Path(args.to), wait=args.wait)
+    print(result.summary())
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pipelines.backup import restore
+
+    result = restore(args.tenant, Path(getattr(args, "from")), wait=args.wait)
+    print(result.summary())
+    return 0
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     """`tonghop users add|grant|revoke|list|passwd|disable|enable|demo` (pipelines/access/store.py)."""
     from pipelines.access.store import UserStore, create_demo_users
@@ -311,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     dmb.add_argument("--out", help="output folder (default: $TONGHOP_HOME/datamap)")
     dmb.add_argument("--force", action="store_true", help="rewrite even if the content did not change")
     dmb.set_defaults(func=cmd_datamap)
+    from pipelines.lakehouse import cli as lakehouse_cli  # tonghop lakehouse query|publish|history
+
+    lakehouse_cli.add_parser(sub)
 
     us = sub.add_parser("users", help="local accounts and their grants (roles: lanh_dao, phan_tich, ky_thuat)")
     us_sub = us.add_subparsers(dest="users_command", required=True)
@@ -336,6 +371,31 @@ def build_parser() -> argparse.ArgumentParser:
     udemo = us_sub.add_parser("demo", help="one demo account per role on a tenant, new passwords printed")
     udemo.add_argument("--tenant", default=os.environ.get("TONGHOP_DEMO_TENANT", "ninh-binh"))
     us.set_defaults(func=cmd_users)
+
+    af = sub.add_parser("airflow", help="set the tenants up in Airflow's metadata database (docs/deployment.md)")
+    af_sub = af.add_subparsers(dest="airflow_command", required=True)
+    afs = af_sub.add_parser("sync-pools", help="create or repair every tenant's one-slot pool warehouse_<tenant>")
+    afs.add_argument("--prune", action="store_true", help="also remove warehouse_* pools of tenants without a file")
+    afs.add_argument("--unpause", action="store_true", help="also unpause every tenant DAG already in the metadata "
+                     "database (new ones follow [core] dags_are_paused_at_creation)")
+    afs.set_defaults(func=cmd_airflow)
+    af_sub.add_parser("queues", help="print the tenants' Celery queues, comma-separated (for `airflow celery "
+                      "worker -q`)").set_defaults(func=cmd_airflow)
+
+    bk = sub.add_parser("backup", help="copy a tenant's warehouse, snapshot, quarantine and metadata into a "
+                        "folder with a checksummed manifest (holds the tenant's writer lock)")
+    bk.add_argument("--tenant", required=True)
+    bk.add_argument("--to", required=True, help="a new (or empty) folder for the backup")
+    bk.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                    help="wait this long for a run holding the warehouse (default: $TONGHOP_LOCK_WAIT or 0)")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put a backup back in place of the tenant's data (checksums verified "
+                        "first: a corrupt or incomplete backup is refused and nothing is touched)")
+    rs.add_argument("--tenant", required=True)
+    rs.add_argument("--from", required=True, help="the backup folder written by `tonghop backup`")
+    rs.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                    help="wait this long for a run holding the warehouse (default: $TONGHOP_LOCK_WAIT or 0)")
+    rs.set_defaults(func=cmd_restore)
     return p
 
 

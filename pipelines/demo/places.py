@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -61,6 +62,33 @@ def birth_province_codes() -> tuple[str, ...]:
     """The 63 legacy province codes that open a CCCD number ('001' Hà Nội … '096' Cà Mau)."""
     rows = _legacy_query("SELECT DISTINCT provinceCode FROM admin_units_legacy")
     return tuple(sorted(f"{int(code):03d}" for (code,) in rows))
+
+
+@contextmanager
+def demo_province(code: int) -> Iterator[str]:
+    """Generate for another of the 34 provinces of 2025 meanwhile: its communes, name and merged legacy provinces
+    (the multi-tenant load test, benchmarks/bench_tenants.py). Yields the province's name; one thread only."""
+    global PROVINCE_CODE, PROVINCE_NAME, LEGACY_PROVINCE_CODES
+    from vietnam_provinces import Province
+
+    from pipelines.reference.admin_units import legacy_mapping
+
+    name = next((p.name for p in Province.iter_all() if p.code.value == code), None)
+    if name is None:
+        raise ValueError(f"no province with code {code} in the 2025 list (vietnam-provinces)")
+    saved = PROVINCE_CODE, PROVINCE_NAME, LEGACY_PROVINCE_CODES
+    caches = (communes, retired_ward_codes, divided_ward_codes)
+    try:
+        PROVINCE_CODE, PROVINCE_NAME = code, name.removeprefix("Tỉnh ").removeprefix("Thành phố ")
+        for f in caches:
+            f.cache_clear()
+        current = {c.code for c in communes()}
+        LEGACY_PROVINCE_CODES = tuple(sorted({row[4] for row in legacy_mapping() if row[6] in current}))
+        yield name
+    finally:
+        PROVINCE_CODE, PROVINCE_NAME, LEGACY_PROVINCE_CODES = saved
+        for f in caches:
+            f.cache_clear()
 
 
 def _legacy_query(sql: str, params: tuple = ()) -> list[tuple]:

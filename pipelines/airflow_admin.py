@@ -1,0 +1,141 @@
+"""What a deployment sets up in Airflow's metadata for the tenants: their pools, queues and paused state.
+
+One tenant = one Airflow pool of ONE slot (`warehouse_<tenant>`, held by every task of its DAGs: two writers
+never open one DuckDB warehouse, and a province can never hold more than one executor slot, whatever its
+load) and one queue (`tonghop_<tenant>`, the `queue` of its tasks: a Celery worker serving several queues
+takes from them in turn, so one province's backlog cannot starve another's, and a heavy province can get a
+worker set of its own — deploy/helm). The LocalExecutor and KubernetesExecutor ignore queues; pools hold
+for every executor.
+
+Pools live in the metadata database, not in DAG files (Airflow forbids database access at parse time), so
+`tonghop airflow sync-pools` creates them from the tenant files: `make airflow-init`, the Helm chart's
+scheduler init container and the cluster test all call it. It is idempotent and never deletes a pool unless
+asked (`--prune` removes `warehouse_*` pools of tenants that no longer exist, once no task holds them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.errors import TonghopError
+
+log = logging.getLogger("tonghop.airflow")
+POOL_PREFIX = "warehouse_"
+QUEUE_PREFIX = "tonghop_"
+
+
+def tenant_queue(tenant_id: str) -> str:
+    return f"{QUEUE_PREFIX}{tenant_id.replace('-', '_')}"
+
+
+@dataclass(frozen=True)
+class TenantSlot:
+    """A tenant's share of the cluster: its one-slot pool and its queue."""
+
+    tenant_id: str
+    display_name: str
+    pool: str  # TenantConfig.pool: `warehouse_<tenant>`
+
+    @property
+    def queue(self) -> str:
+        return tenant_queue(self.tenant_id)
+
+    @property
+    def description(self) -> str:
+        return f"one writer for the DuckDB warehouse of {self.display_name} ({self.tenant_id})"[:250]
+
+
+def tenant_slots(directory: Path | None = None) -> tuple[list[TenantSlot], list[str]]:
+    """Every valid tenant file's slot, and one line per file that does not validate (its DAG shows the error)."""
+    from pipelines.config import load_tenant_file, tenant_files
+
+    slots, problems = [], []
+    for path in tenant_files(directory):
+        try:
+            cfg = load_tenant_file(path)
+        except TonghopError as exc:
+            problems.append(str(exc).splitlines()[0])
+            continue
+        slots.append(TenantSlot(cfg.tenant_id, cfg.display_name, cfg.pool))
+    return slots, problems
+
+
+@dataclass
+class PoolSync:
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    pruned: list[str]
+    stale: list[str]      # warehouse_* pools with no tenant file, kept (no --prune)
+    problems: list[str]   # tenant files that do not validate (no pool made for them)
+
+    def summary(self) -> str:
+        lines = [f"pools: {len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} "
+                 f"unchanged, {len(self.pruned)} removed"]
+        lines += [f"  created {p}" for p in self.created] + [f"  updated {p} (back to 1 slot)" for p in self.updated]
+        lines += [f"  removed {p}" for p in self.pruned]
+        if self.stale:
+            lines.append(f"  kept {len(self.stale)} pool(s) of tenants that no longer have a file: "
+                         f"{', '.join(self.stale)} (remove with --prune)")
+        lines += [f"  skipped (fix the tenant file): {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def sync_pools(directory: Path | None = None, *, prune: bool = False) -> PoolSync:
+    """Create or repair every tenant's one-slot pool in Airflow's metadata database (needs `db migrate`)."""
+    slots, problems = tenant_slots(directory)
+    try:
+        from airflow.models.pool import Pool
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+    except ImportError as exc:  # pragma: no cover — Airflow is a locked dependency
+        raise TonghopError(f"Airflow is not importable here ({exc}): run this where Airflow is installed") from None
+    result = PoolSync([], [], [], [], [], problems)
+    wanted = {s.pool: s for s in slots}
+    try:
+        with create_session() as session:
+            existing = {p.pool: p for p in session.scalars(select(Pool).where(Pool.pool.like(f"{POOL_PREFIX}%")))
+                        if p.pool.startswith(POOL_PREFIX)}  # `_` is a LIKE wildcard
+            for name, slot in sorted(wanted.items()):
+                pool = existing.get(name)
+                if pool is None:
+                    session.add(Pool(pool=name, slots=1, description=slot.description, include_deferred=False))
+                    result.created.append(name)
+                elif pool.slots != 1 or pool.include_deferred:
+                    pool.slots, pool.include_deferred = 1, False  # a second slot would let two writers in
+                    result.updated.append(name)
+                else:
+                    result.unchanged.append(name)
+            for name in sorted(set(existing) - set(wanted)):
+                if prune:
+                    session.delete(existing[name])
+                    result.pruned.append(name)
+                else:
+                    result.stale.append(name)
+    except Exception as exc:  # noqa: BLE001 — a database problem is one readable line, not a traceback
+        if isinstance(exc, TonghopError):
+            raise
+        raise TonghopError(f"cannot write the tenant pools into Airflow's metadata database "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): run `airflow db migrate` "
+                           "first and check AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") from None
+    return result
+
+
+def unpause_tenant_dags(directory: Path | None = None) -> list[str]:
+    """Unpause every tenant DAG (`tonghop_*`) already known to the metadata database; returns their ids.
+
+    New DAGs follow `[core] dags_are_paused_at_creation` (the Makefile and Helm values set it to False)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    slots, _ = tenant_slots(directory)
+    ids = {f"tonghop_{s.tenant_id}" for s in slots} | {f"tonghop_retrain_{s.tenant_id}" for s in slots}
+    ids.add("tonghop_datamap")
+    with create_session() as session:
+        dags = list(session.scalars(select(DagModel).where(DagModel.dag_id.in_(ids), DagModel.is_paused)))
+        for dag in dags:
+            dag.is_paused = False
+        return sorted(d.dag_id for d in dags)
