@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def secure_connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     os.chmod(path, 0o600)
-    con = sqlite3.connect(path, timeout=10, isolation_level=None)
+    con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA busy_timeout = 10000")
+    con.execute("PRAGMA synchronous = NORMAL")
     return con
 
 
@@ -66,19 +68,41 @@ def _row_hash(prev: str, values: dict) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+class _Shared:
+    """One SQLite connection of this process to an audit file, used under a lock by every thread: opening
+    and closing per event cost ~20 ms (the last close checkpoints the WAL)."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con, self.lock = con, threading.RLock()
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        return self.con
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+
+_SHARED: dict[str, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class AuditLog:
     def __init__(self, path: Path | None = None):
         self.path = path or access_dir() / "audit.sqlite"
-        con = secure_connect(self.path)
-        try:
-            con.executescript(_SCHEMA)
-        finally:
-            con.close()
+        with _SHARED_LOCK:
+            shared = _SHARED.get(str(self.path))
+            if shared is None or not self.path.exists():
+                con = secure_connect(self.path)
+                con.row_factory = sqlite3.Row
+                con.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+                con.executescript(_SCHEMA)
+                # check_same_thread off: Streamlit runs sessions on several threads; the lock serialises them
+                shared = _SHARED[str(self.path)] = _Shared(con)
+        self._shared = shared
 
-    def _con(self) -> sqlite3.Connection:
-        con = secure_connect(self.path)
-        con.row_factory = sqlite3.Row
-        return con
+    def _con(self) -> _Shared:
+        return self._shared
 
     def append(self, kind: str, status: str, *, user: str | None = None, tenant: str | None = None,
                reason: str | None = None, sql: str | None = None, rows: int | None = None,
@@ -90,23 +114,21 @@ class AuditLog:
                   "user": user, "tenant": tenant, "status": status, "reason": redact(reason), "sql": redact(sql),
                   "rows": rows, "duration_ms": None if duration_ms is None else round(float(duration_ms), 3),
                   "detail": None if detail is None else json.dumps(redact_obj(detail), ensure_ascii=False)}
-        con = self._con()
-        try:
-            con.execute("BEGIN IMMEDIATE")  # the previous hash and this row in one writer's turn
-            prev = con.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-            values["prev_hash"] = prev[0] if prev else GENESIS
-            values["hash"] = _row_hash(values["prev_hash"], values)
-            cols = COLUMNS[1:]
-            cur = con.execute(f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                              [values[c] for c in cols])
-            con.execute("COMMIT")
-            return int(cur.lastrowid)
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+        with self._con() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")  # the previous hash and this row in one writer's turn
+                prev = con.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+                values["prev_hash"] = prev[0] if prev else GENESIS
+                values["hash"] = _row_hash(values["prev_hash"], values)
+                cols = COLUMNS[1:]
+                cur = con.execute(f"INSERT INTO events ({', '.join(cols)}) VALUES "
+                                  f"({', '.join('?' for _ in cols)})", [values[c] for c in cols])
+                con.execute("COMMIT")
+                return int(cur.lastrowid)
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
 
     def recent(self, kind: str | None = None, *, tenant: str | None = None, user: str | None = None,
                status: str | None = None, limit: int = 200) -> list[dict]:
@@ -117,17 +139,13 @@ class AuditLog:
                 where.append(f"{column} = ?")
                 params.append(value)
         sql = "SELECT * FROM events" + (f" WHERE {' AND '.join(where)}" if where else "")
-        con = self._con()
-        try:
+        with self._con() as con:
             rows = con.execute(sql + " ORDER BY id DESC LIMIT ?", [*params, int(limit)]).fetchall()
-        finally:
-            con.close()
         return [dict(r) for r in rows]
 
     def failures_since(self, since: datetime, user: str | None = None) -> list[datetime]:
         """Times of failed sign-ins since `since` (of one user after their last success, or of everyone)."""
-        con = self._con()
-        try:
+        with self._con() as con:
             if user is None:
                 rows = con.execute("SELECT at FROM events WHERE kind = 'signin' AND status = 'failed' AND at >= ? "
                                    "ORDER BY at", [since.astimezone(UTC).isoformat(timespec="milliseconds")])
@@ -138,13 +156,10 @@ class AuditLog:
                                    "AND at >= ? AND id > ? ORDER BY at",
                                    [user, since.astimezone(UTC).isoformat(timespec="milliseconds"), last_ok])
             return [datetime.fromisoformat(r[0]) for r in rows.fetchall()]
-        finally:
-            con.close()
 
     def verify(self) -> tuple[bool, int | None]:
         """(True, None) when every row's hash chains from the one before; else (False, first bad id)."""
-        con = self._con()
-        try:
+        with self._con() as con:
             prev = GENESIS
             for row in con.execute("SELECT * FROM events ORDER BY id"):
                 values = dict(row)
@@ -152,8 +167,6 @@ class AuditLog:
                     return False, values["id"]
                 prev = values["hash"]
             return True, None
-        finally:
-            con.close()
 
 
 def console_log(tenant: str | None = None, limit: int = 200) -> list[dict]:

@@ -9,11 +9,12 @@ Layers, each enough alone for the worst cases, all of them always on:
    unnest, duckdb_tables/columns/views/schemas — no read_csv, glob, query, duckdb_databases…), no
    `getenv`/`current_setting`-like scalar, no table named like a file path, no catalogue but the snapshot's.
    Invisible characters (format/control: zero-width, bidi overrides, NUL) are refused, not ignored.
-2. **The engine**: a fresh in-memory DuckDB per query that ATTACHes the snapshot READ_ONLY, makes it the
-   default catalogue, then sets `enable_external_access = false` (no file, no network, no ATTACH/COPY/
+2. **The engine**: an in-memory DuckDB that ATTACHes the snapshot READ_ONLY, makes it the default
+   catalogue, then sets `enable_external_access = false` (no file, no network, no ATTACH/COPY/
    INSTALL/LOAD), `autoload/autoinstall_known_extensions = false`, `allow_community_extensions = false`,
    `memory_limit`, `threads`, `temp_directory = ''` (no spill file), and finally `lock_configuration = true`
-   — all BEFORE the user's SQL runs, so no SET can undo them.
+   — all BEFORE any user's SQL runs, so no SET can undo them. It is opened once per snapshot version and
+   each query runs on its own cursor (`sandbox_cursor`).
 3. **Bounds**: a timer calls `con.interrupt()` after the time limit; rows are fetched streaming and cut at
    the row limit (a cross-join bomb stops at limit + 1 rows); at most `TONGHOP_CONSOLE_SLOTS` queries at once.
 
@@ -221,6 +222,29 @@ def sandbox(snapshot: Path, limits: Limits) -> duckdb.DuckDBPyConnection:
     return con
 
 
+_SANDBOXES: dict[tuple, tuple[str, duckdb.DuckDBPyConnection]] = {}  # (path, limits) → (version, database)
+_SANDBOXES_LOCK = threading.Lock()
+
+
+def sandbox_cursor(snapshot: Path, limits: Limits) -> duckdb.DuckDBPyConnection:
+    """A cursor on the locked sandbox of `snapshot`, its default catalogue the snapshot. The sandboxed
+    database is opened once per snapshot version (path + mtime) and limits, as apps/data.py does for the
+    pages: attaching costs a catalogue read and a cold buffer pool, a cursor nothing. A cursor is a
+    connection of its own (temporary objects and settings die with it); the configuration is the
+    database's, locked. A new snapshot renamed into place gets a new sandbox at the next query; the old
+    one closes when its last cursor does."""
+    version = f"{snapshot.stat().st_mtime_ns}:{snapshot.stat().st_size}"
+    key = (str(snapshot), limits.memory, limits.threads)
+    with _SANDBOXES_LOCK:
+        found = _SANDBOXES.get(key)
+        if found is None or found[0] != version:
+            found = (version, sandbox(snapshot, limits))
+            _SANDBOXES[key] = found
+        cursor = found[1].cursor()
+    cursor.execute(f"USE {SNAPSHOT_ALIAS}")
+    return cursor
+
+
 def snapshot_of(tenant: str) -> Path:
     """The tenant's serving snapshot (and only it): from its tenant file's data folder."""
     from pipelines.config import load_tenant
@@ -276,11 +300,11 @@ def _run(sql: str, tenant: str, snapshot: Path | None, limits: Limits) -> Consol
     if not _SLOTS.acquire(timeout=min(limits.seconds, 10)):
         return ConsoleResult("refused", "busy")
     try:
-        con = sandbox(path, limits)
+        cursor = sandbox_cursor(path, limits)
         try:
-            return _execute(con, query, limits)
+            return _execute(cursor, query, limits)
         finally:
-            con.close()
+            cursor.close()
     finally:
         _SLOTS.release()
 
@@ -326,7 +350,7 @@ def read_dictionary(tenant: str, snapshot: Path | None = None) -> pd.DataFrame:
     path = snapshot or snapshot_of(tenant)
     if not path.exists():
         return pd.DataFrame()
-    con = sandbox(path, Limits.from_env())
+    con = sandbox_cursor(path, Limits.from_env())
     try:
         has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
                           "AND table_name = 'data_dictionary'").fetchone()[0]
