@@ -84,6 +84,7 @@ demo: airflow-init
 	@grep -oE "\[DAG TEST\] end task task_id=[a-z_]+|DagRun Finished: dag_id=[^,]+|run_duration=[0-9.]+|state=[a-z]+, run_type" \
 	  $(VAR)/demo-dag-run.log | sed 's/, run_type//' | tr '\n' ' '; echo
 	@echo "    full Airflow log: $(VAR)/demo-dag-run.log"
+	@$(BIN)/tonghop users demo --tenant $(TENANT)  # one demo account per role, new passwords printed
 	@echo "==> [3/3] serving the app"
 	@$(MAKE) --no-print-directory app
 
