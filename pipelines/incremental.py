@@ -3,8 +3,8 @@
 **Nothing new, nothing done.** `transform` records in `meta.build_state` what it built from: the promoted
 batches (`meta.loads` status `passed`), the retention purges applied to raw, and a *fingerprint* of everything
 else a build reads — every file of `warehouse/` (models, macros, contracts, seeds, meta schema), the tenant's
-own models, the tenant's configuration, the pipeline code (`pipelines/**/*.py`), the DuckDB and reference-data
-package versions and a hash of the pseudonymisation key. A transform whose inputs are the recorded ones does
+own models, the tenant's configuration, the pipeline code a build runs (`CODE_TREES`), the DuckDB and
+reference-data package versions and a hash of the pseudonymisation key. A transform whose inputs are the recorded ones does
 nothing and says so; `train` records the transform build it trained on (plus the models' code and config) and
 `publish` writes the build key into the snapshot (`meta.snapshot.build_key`): each skips when its input is the
 one it last finished with. A failed or killed step records nothing (the state commits with its work), so the
@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -97,21 +96,34 @@ def _versions() -> str:
     return ";".join(out)
 
 
-def build_fingerprint(tenant: TenantConfig, models: list[SqlModel], pii_key: str) -> str:
-    """What a transform reads besides the promoted batches; any change means a full rebuild."""
-    h = hashlib.sha256()
-    h.update(tree_digest(WAREHOUSE_SQL_DIR, ("*.sql", "*.yml", "*.csv")).encode())
+# The pipeline code a build depends on: the steps, run control, config, contracts, dictionary, reference data
+# and quality rules (not the source readers — raw is already loaded —, nor the demo, publishers or apps).
+CODE_TREES = (("pipelines", ("*.py",), False), ("pipelines/reference", ("*.py",), True),
+              ("pipelines/quality", ("*.py",), True))
+FINGERPRINT_PARTS = {"warehouse": "the SQL models, macros, contracts or seeds (warehouse/)",
+                     "tenant": "the tenant's configuration or its own models",
+                     "code": "the pipeline code", "packages": "DuckDB or the reference-data packages",
+                     "key": f"the pseudonymisation key ({'TONGHOP_PII_KEY'})"}
+
+
+def fingerprint_parts(tenant: TenantConfig, models: list[SqlModel], pii_key: str) -> dict[str, str]:
+    """What a transform reads besides the promoted batches, part by part; any change means a full rebuild."""
+    own = hashlib.sha256(tenant.model_dump_json().encode())
     for m in models:
         if m.tenant:
-            h.update(str(m.path).encode())
-            h.update(m.path.read_bytes())
+            own.update(str(m.path).encode())
+            own.update(m.path.read_bytes())
             if m.doc_path.exists():
-                h.update(m.doc_path.read_bytes())
-    h.update(tenant.model_dump_json().encode())
-    h.update(tree_digest(PROJECT_ROOT / "pipelines", ("*.py",)).encode())
-    h.update(_versions().encode())
-    h.update(hashlib.sha256(("tonghop-pii|" + pii_key).encode()).digest())
-    return h.hexdigest()
+                own.update(m.doc_path.read_bytes())
+    code = hashlib.sha256()
+    for tree, patterns, recursive in CODE_TREES:
+        root = PROJECT_ROOT / tree
+        part = tree_digest(root, patterns) if recursive else digest(
+            [(p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for pat in patterns for p in sorted(root.glob(pat))])
+        code.update(part.encode())
+    return {"warehouse": tree_digest(WAREHOUSE_SQL_DIR, ("*.sql", "*.yml", "*.csv")),
+            "tenant": own.hexdigest(), "code": code.hexdigest(), "packages": digest(_versions()),
+            "key": hashlib.sha256(("tonghop-pii|" + pii_key).encode()).hexdigest()}
 
 
 def models_fingerprint(tenant: TenantConfig) -> str:
@@ -177,6 +189,7 @@ class Plan:
     previous: dict[str, Any] | None = None
     new_batches: dict[str, list[str]] = field(default_factory=dict)   # source → batch ids to apply
     incremental: dict[str, dict] = field(default_factory=dict)        # qualified model → its yml spec
+    parts: dict[str, str] = field(default_factory=dict)               # the fingerprint, part by part
 
     @property
     def input_key(self) -> str:
@@ -199,15 +212,17 @@ def plan_transform(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models:
     from pipelines.contracts import load_contracts
     from pipelines.warehouse import table_exists
 
-    fingerprint = build_fingerprint(tenant, models, pii_key)
+    parts = fingerprint_parts(tenant, models, pii_key)
+    fingerprint = digest(parts)
     batches, purges = promoted_batches(con), purged_batches(con)
     prev = read_state(con, "transform")
-    plan = Plan("full", "", fingerprint, batches, purges, prev)
+    plan = Plan("full", "", fingerprint, batches, purges, prev, parts=parts)
     if prev is None:
         plan.reason = "first build of this warehouse"
         return plan
     if prev.get("fingerprint") != fingerprint:
-        plan.reason = ("models, contracts, configuration, pipeline code or the key changed since the last build "
+        moved = [FINGERPRINT_PARTS[k] for k in FINGERPRINT_PARTS if prev.get("parts", {}).get(k) != parts[k]]
+        plan.reason = (f"{', '.join(moved) or 'what the build reads'} changed since the last build "
                        f"(run {prev['run_id']}): everything rebuilt")
         return plan
     before = {tuple(b) for b in prev.get("batches", [])}
@@ -406,14 +421,6 @@ def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
         _x(con, f"DROP TABLE IF EXISTS {name}")
 
 
-def environment_limits() -> dict[str, str]:
-    """DuckDB settings for a pipeline step: `TONGHOP_DUCKDB_MEMORY` (default 2GB) and `TONGHOP_DUCKDB_THREADS`."""
-    out = {"memory_limit": os.environ.get("TONGHOP_DUCKDB_MEMORY", "2GB")}
-    if os.environ.get("TONGHOP_DUCKDB_THREADS"):
-        out["threads"] = os.environ["TONGHOP_DUCKDB_THREADS"]
-    return out
-
-
 # --- the build loop -------------------------------------------------------------------------------------
 
 @dataclass
@@ -426,8 +433,8 @@ class Outcome:
     incremental: dict[str, str] = field(default_factory=dict)  # table → what was replaced, in words
 
     def state(self, plan: Plan) -> dict[str, Any]:
-        return {"fingerprint": plan.fingerprint, "batches": plan.batches, "purges": plan.purges,
-                "tables": self.versions}
+        return {"fingerprint": plan.fingerprint, "parts": plan.parts, "batches": plan.batches,
+                "purges": plan.purges, "tables": self.versions}
 
 
 def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: list[SqlModel], plan: Plan,

@@ -41,10 +41,34 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         # At a terminal, DuckDB's own progress bar shows how far a long load or transform has got.
         con.execute(f"SET enable_progress_bar = {str(sys.stderr.isatty()).lower()}")
+        for setting, value in duckdb_limits().items():  # a tenant's run stays within its memory budget
+            con.execute(f"SET {setting} = '{value}'")
         con.execute((WAREHOUSE_SQL_DIR / "meta" / "schema.sql").read_text(encoding="utf-8"))
         yield con
     finally:
         con.close()
+
+
+MEMORY_ENV, THREADS_ENV = "TONGHOP_DUCKDB_MEMORY", "TONGHOP_DUCKDB_THREADS"
+DEFAULT_MEMORY = "2GB"  # DuckDB's share of a tenant's 4 GB: beyond it, joins and windows spill to <warehouse>.tmp/
+_SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def duckdb_limits() -> dict[str, str]:
+    """DuckDB's memory limit and threads for pipeline steps: `TONGHOP_DUCKDB_MEMORY` (default 2GB; DuckDB's
+    own default is 80 % of the machine's RAM) and `TONGHOP_DUCKDB_THREADS` (default: one per core)."""
+    from pipelines.errors import ConfigError
+
+    memory = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY).strip()
+    if not _SIZE.fullmatch(memory):
+        raise ConfigError(f"{MEMORY_ENV}={memory!r} is not a size — set it like 2GB or 1500MB")
+    out = {"memory_limit": memory}
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ConfigError(f"{THREADS_ENV}={threads!r} is not a number of threads — set it like 2")
+        out["threads"] = threads
+    return out
 
 
 @contextmanager

@@ -1,0 +1,190 @@
+"""Cost follows change (pipelines/incremental.py, issue 16.1).
+
+- A run with nothing promoted does no transform or publishing and says so (summary, runs.jsonl, Airflow task);
+  a failed transform, or a changed configuration, still rebuilds.
+- An incremental build equals a full rebuild, table by table (EXCEPT ALL both ways), after a batch that brings
+  new dossiers *and* late updates of old ones (returned, return date corrected, moved to another agency).
+- The snapshot is refreshed by replacing only the tables whose version changed.
+
+Starts from the session's published province (tests/fixtures/snapshots.py), copied: one incremental run is
+built per module, every test copies what it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.runner import run
+from pipelines.settings import TenantPaths
+from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT, file_digest
+
+STEPS = ["extract_load", "validate", "transform", "publish"]
+INCREMENTAL = {"staging.ho_so", "marts.ho_so_tuan", "marts.ho_so_thu_tuc_tuan", "marts.ho_so_thoi_gian_xu_ly",
+               "marts.ho_so_ton_dong_tuan"}
+N_NEW, N_LATE = 40, 40
+
+
+def _env(mp: pytest.MonkeyPatch, home: Path, portals) -> None:
+    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
+
+    for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
+                 "GX_ANALYTICS_ENABLED": "false", PORT_ENV: str(portals.server_address[1]),
+                 TOKEN_ENV: DEMO_LGSP_TOKEN}.items():
+        mp.setenv(k, v)
+
+
+def _copy_tenant(src_home: Path, dst_home: Path) -> TenantPaths:
+    shutil.copytree(src_home / DEMO_TENANT, dst_home / DEMO_TENANT)
+    return TenantPaths(dst_home / DEMO_TENANT)
+
+
+def _step(report, step: str) -> dict:
+    return next(r.metrics for r in report.results if r.step == step)
+
+
+@pytest.fixture(scope="module")
+def changed(province_snapshot: Path, demo_portals, tmp_path_factory):
+    """The published province after one more run that promoted a batch of new dossiers and late updates."""
+    from pipelines.demo.increment import add_dossier_changes
+
+    home = tmp_path_factory.mktemp("incremental")
+    paths = _copy_tenant(province_snapshot.parent.parent, home)
+    with pytest.MonkeyPatch.context() as mp:
+        _env(mp, home, demo_portals)
+        counts = add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=N_NEW, n_late=N_LATE,
+                                     when=datetime(2025, 11, 3, 9))
+        report = run(DEMO_TENANT, steps=STEPS, run_id="inc")
+    assert report.ok, report.summary()
+    return home, paths, report, counts
+
+
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    return [f"{s}.{t}" for s, t in con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ? "
+        "AND table_schema IN ('staging', 'marts') AND table_type = 'BASE TABLE' ORDER BY 1, 2", [catalog]).fetchall()]
+
+
+def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    """Per table of two DuckDB files: rows of a not in b and of b not in a (multiset, EXCEPT ALL)."""
+    con = duckdb.connect(str(a), read_only=True)
+    try:
+        con.execute(f"ATTACH '{b}' AS other (READ_ONLY)")
+        mine = _tables(con, con.execute("SELECT current_database()").fetchone()[0])
+        theirs = _tables(con, "other")
+        assert mine == theirs
+        out = {}
+        for t in mine:
+            s, n = t.split(".")
+            ab = con.execute(f'SELECT count(*) FROM (SELECT * FROM {s}."{n}" EXCEPT ALL '
+                             f'SELECT * FROM other.{s}."{n}")').fetchone()[0]
+            ba = con.execute(f'SELECT count(*) FROM (SELECT * FROM other.{s}."{n}" EXCEPT ALL '
+                             f'SELECT * FROM {s}."{n}")').fetchone()[0]
+            out[t] = (ab, ba)
+        return out
+    finally:
+        con.close()
+
+
+def test_incremental_build_equals_a_full_rebuild_table_by_table(changed, tmp_path, monkeypatch, demo_portals,
+                                                                  province_snapshot):
+    home, paths, report, counts = changed
+    transform = _step(report, "transform")
+    assert transform["build"] == "incremental", transform["reason"]
+    assert set(transform["incremental"]) == INCREMENTAL
+    assert counts == {"n_new": N_NEW, "n_late": N_LATE}
+    # The batch really changed the dossier tables (so that the comparison below means something): new rows,
+    # and old rows whose groups moved (the previous snapshot's weekly mart is not the new one).
+    with duckdb.connect(str(province_snapshot), read_only=True) as con:
+        n_before = con.execute("SELECT count(*) FROM staging.ho_so").fetchone()[0]
+    assert n_before < transform["tables"]["staging.ho_so"] <= n_before + N_NEW
+    before = _differences(province_snapshot, paths.warehouse)
+    assert all(before[t] != (0, 0) for t in INCREMENTAL)
+    # The same warehouse rebuilt in full: forget the recorded build, run transform again.
+    full_home = tmp_path / "full"
+    full = _copy_tenant(home, full_home)
+    con = duckdb.connect(str(full.warehouse))
+    con.execute("DELETE FROM meta.build_state")
+    con.close()
+    _env(monkeypatch, full_home, demo_portals)
+    rebuilt = run(DEMO_TENANT, steps=["transform"], run_id="full")
+    assert rebuilt.ok and _step(rebuilt, "transform")["build"] == "full", rebuilt.summary()
+    diff = _differences(paths.warehouse, full.warehouse)
+    assert {t: d for t, d in diff.items() if d != (0, 0)} == {}
+    assert INCREMENTAL <= set(diff)
+    # The refreshed snapshot serves exactly those tables too.
+    assert {t: d for t, d in _differences(paths.snapshot, full.warehouse).items() if d != (0, 0)} == {}
+
+
+def test_snapshot_refresh_replaces_only_the_changed_tables(changed):
+    _, paths, report, _ = changed
+    publish = _step(report, "publish")
+    assert publish["build"].startswith("copy + replace (")
+    assert 0 < publish["n_tables_rewritten"] < publish["n_tables"] - 2
+    with duckdb.connect(str(paths.snapshot), read_only=True) as con:
+        written = dict(con.execute("SELECT table_name, written_by FROM meta.snapshot_tables").fetchall())
+        assert con.execute("SELECT run_id FROM meta.snapshot").fetchone()[0] == "inc"
+    assert {t: written[t] for t in INCREMENTAL} == dict.fromkeys(INCREMENTAL, "inc")
+    # reference tables and marts not fed by the dossiers were kept as the previous run wrote them
+    assert written["staging.dm_xa"] == written["marts.xa_hoi_so_tinh"] == "opendata"
+    assert sum(w == "inc" for w in written.values()) == publish["n_tables_rewritten"]
+
+
+def test_a_run_with_nothing_new_does_nothing_and_says_so(changed, tmp_path, monkeypatch, demo_portals):
+    from pipelines.airflow_task import run_task_step
+
+    home, _, _, _ = changed
+    paths = _copy_tenant(home, tmp_path)
+    _env(monkeypatch, tmp_path, demo_portals)
+    snapshot_before = file_digest(paths.snapshot)
+    report = run(DEMO_TENANT, steps=STEPS, run_id="again")
+    assert report.ok, report.summary()
+    assert "nothing new: transform, publish skipped — nothing promoted since the last build (run inc)" \
+        in report.summary()
+    assert "tables built" not in report.summary() and "snapshot published" not in report.summary()
+    assert file_digest(paths.snapshot) == snapshot_before
+    recorded = {r["step"]: r["metrics"]["build"] for r in map(json.loads, paths.run_log.read_text().splitlines())
+                if r.get("run_id") == "again" and r.get("status") == "success" and "build" in r.get("metrics", {})}
+    assert recorded == {"transform": "skipped", "publish": "skipped"}
+    # An Airflow task of another DAG run decides the same way.
+    assert run_task_step(DEMO_TENANT, "transform", "scheduled__x", last_step="transform")["build"] == "skipped"
+    assert run_task_step(DEMO_TENANT, "publish", "scheduled__x", last_step="publish")["build"] == "skipped"
+
+
+def test_a_failed_transform_or_a_changed_config_still_rebuilds(changed, tmp_path, monkeypatch, demo_portals):
+    import pipelines.steps as steps
+    from pipelines.config import load_tenant
+    from pipelines.demo.increment import add_dossier_changes
+    from pipelines.errors import TransformError
+
+    home, _, _, _ = changed
+    paths = _copy_tenant(home, tmp_path)
+    _env(monkeypatch, tmp_path, demo_portals)
+    add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=5, n_late=0, when=datetime(2025, 11, 4, 9),
+                        tag="n2")
+    real = steps._build_model
+
+    def failing(con, model):
+        if model.qualified == "marts.kpi_tong_quan":
+            raise TransformError("injected: building marts.kpi_tong_quan failed")
+        real(con, model)
+
+    monkeypatch.setattr(steps, "_build_model", failing)
+    broken = run(DEMO_TENANT, steps=["extract_load", "validate", "transform"], run_id="broken")
+    assert broken.failed_step == "transform"
+    monkeypatch.setattr(steps, "_build_model", real)
+    # The batch promoted by the failed run is still to be built: the next run does it, from the change.
+    again = run(DEMO_TENANT, steps=["transform"], run_id="again")
+    assert _step(again, "transform")["build"] == "incremental", again.summary()
+    assert _step(again, "transform")["tables"]["staging.ho_so"] > \
+        _step(changed[2], "transform")["tables"]["staging.ho_so"]
+    # A changed configuration (here the retention) is a new fingerprint: everything is rebuilt.
+    cfg = load_tenant(DEMO_TENANT)
+    cfg = cfg.model_copy(update={"retention": cfg.retention.model_copy(update={"raw_days": 91})})
+    result = steps.transform(steps.RunContext(cfg, "config"))
+    assert result.metrics["build"] == "full" and "configuration" in result.metrics["reason"]
