@@ -24,6 +24,11 @@ export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG := 2
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__API__HOST                 := 127.0.0.1
 export AIRFLOW__API__PORT                 := $(AIRFLOW_PORT)
+# Task runners call the execution API: it must follow the API's port (else "Connection refused" on 8080).
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://127.0.0.1:$(AIRFLOW_PORT)/execution/
+# Tenant DAGs run on their schedules as soon as Airflow sees them (`tonghop airflow sync-pools --unpause`
+# unpauses those an earlier start created paused).
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL    := WARNING
 export GX_ANALYTICS_ENABLED               := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
@@ -67,9 +72,9 @@ $(VAR)/pii.key:
 airflow-init: setup $(VAR)/pii.key
 	@mkdir -p $(AIRFLOW_HOME)
 	@$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
-	@for f in tenants/*.yaml; do t=$$(basename $$f .yaml | tr '-' '_'); \
-	  $(BIN)/airflow pools set "warehouse_$$t" 1 "one writer for $$t's DuckDB warehouse" > /dev/null; done
-	@echo "Airflow metadata ready in $(AIRFLOW_HOME) (SQLite), one pool per tenant warehouse"
+	@$(BIN)/tonghop airflow sync-pools --unpause > $(AIRFLOW_HOME)/sync-pools.log 2>&1 \
+	  || (cat $(AIRFLOW_HOME)/sync-pools.log; exit 1)
+	@echo "Airflow metadata ready in $(AIRFLOW_HOME) (SQLite), one pool per tenant warehouse (tonghop airflow sync-pools)"
 
 demo: airflow-init
 	@echo "==> [1/3] generating demo province '$(TENANT)' ($(ROWS) dossiers)"
@@ -91,7 +96,7 @@ demo: airflow-init
 app: setup
 	@echo "App: http://127.0.0.1:$(APP_PORT)  (Ctrl+C to stop)"
 	TONGHOP_TENANT=$(TENANT) $(BIN)/streamlit run apps/main.py --server.address 127.0.0.1 \
-	  --server.port $(APP_PORT) --server.headless true --server.enableStaticServing true
+	  --server.port $(APP_PORT) --server.headless true
 
 run: setup $(VAR)/pii.key
 	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/tonghop run --tenant $(TENANT)
@@ -100,6 +105,7 @@ airflow: airflow-init
 	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user 'admin', password in"
 	@echo "  $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (written at first start)"
 	@echo "  the demo province's LGSP API and CKAN portal run on 127.0.0.1:$(DEMO_PORT) alongside"
+	@echo "  tenant DAGs are unpaused: each runs on its schedule (Trigger to run one now)"
 	@$(START_DEMO_SERVER) TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/airflow standalone
 
 # What the tests drive besides Python, from Debian: Chromium for the end-to-end browser test (Playwright

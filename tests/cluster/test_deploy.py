@@ -1,0 +1,100 @@
+"""The deployment's configuration: the Helm values against the chart's schema (subset, vendored: no `helm`
+binary here), tenant queues the workers subscribe to, and the Makefile's Airflow settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import load_all
+from tests.conftest import project_path
+
+VALUES = project_path("deploy", "helm", "values.yaml")
+SCHEMA = project_path("deploy", "helm", "values.schema.subset.json")
+
+
+def _errors(values: dict) -> list[str]:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
+
+
+def _values() -> dict:
+    import yaml
+
+    return yaml.safe_load(VALUES.read_text(encoding="utf-8"))
+
+
+def test_helm_values_match_the_charts_schema():
+    values = _values()
+    assert _errors(values) == []
+    assert values["executor"] == "CeleryExecutor" and values["postgresql"]["enabled"] is False
+    if shutil.which("helm"):  # where the chart tool exists, its own lint too (not on these machines)
+        subprocess.run(["helm", "lint", "--strict", "-f", str(VALUES)], check=True)
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    (("workers", "replica"), 3, "Additional properties are not allowed ('replica'"),   # a typo
+    (("executor",), "CeleryExcutor", "does not match"),
+    (("images", "airflow", "pullPolicy"), "Sometimes", "is not one of"),
+    (("secret",), [{"envName": "TONGHOP_PII_KEY", "secretName": "x"}], "'secretKey' is a required property"),
+])
+def test_the_schema_check_catches_mistakes(path, value, expected):
+    """The check above can fail: each mistake an operator might make is reported."""
+    values = _values()
+    node = values
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert any(expected in e for e in _errors(values)), _errors(values)
+
+
+def test_no_secret_value_in_the_helm_values():
+    """Secrets come from Kubernetes Secrets by name: no literal password, token or key in the file."""
+    from pipelines.redact import redact
+
+    text = VALUES.read_text(encoding="utf-8")
+    assert [line for line in text.splitlines() if redact(line) != line] == []  # nothing that looks like a secret
+    values = _values()
+    assert not re.search(r"(?i)^\s*(password|token|fernetKey|jwt_?secret)\s*:", text, re.MULTILINE)
+    assert {s["envName"] for s in values["secret"]} >= {"AIRFLOW__API_AUTH__JWT_SECRET", "TONGHOP_PII_KEY"}
+
+
+def test_workers_subscribe_to_every_tenants_queue(capsys):
+    """Workers listen on `tonghop airflow queues`, which lists the queue every task of each tenant goes to."""
+    args = _values()["workers"]["args"]
+    assert "airflow celery worker --queues" in args[-1] and "$$(tonghop airflow queues)" in args[-1]
+    assert "tonghop airflow sync-pools" in " ".join(_values()["scheduler"]["extraInitContainers"][0]["args"])
+    assert main(["airflow", "queues"]) == 0
+    queues = capsys.readouterr().out.strip().split(",")
+    import sys
+
+    sys.path.insert(0, str(project_path("dags")))
+    try:
+        import tonghop as factory
+    finally:
+        sys.path.remove(str(project_path("dags")))
+    tenants = load_all()
+    assert len(queues) == len(tenants)
+    for cfg in tenants:
+        task_queues = {t.queue for dag in factory.build_dags(project_path("tenants", f"{cfg.tenant_id}.yaml"))
+                       for t in dag.tasks}
+        assert task_queues == {f"tonghop_{cfg.tenant_id.replace('-', '_')}"} and task_queues <= set(queues)
+
+
+def test_make_airflow_derives_the_execution_api_url_from_its_port():
+    """`make airflow AIRFLOW_PORT=8631`: task runners call the execution API on 8631, not on 8080."""
+    out = subprocess.run(["make", "-pn", "airflow", "AIRFLOW_PORT=8631"], cwd=project_path(), capture_output=True,
+                         text=True, timeout=60).stdout
+    assert "AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://127.0.0.1:8631/execution/" in out
+    assert "AIRFLOW__API__PORT := 8631" in out
+    assert "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False" in out
+    assert "tonghop airflow sync-pools --unpause" in out  # airflow-init makes the pools, unpauses the DAGs
