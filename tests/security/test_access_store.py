@@ -252,3 +252,33 @@ def test_sign_in_form_in_english(clock):
     at.sidebar.radio(key="w_lang").set_value("English").run()
     assert at.title[0].value == "Sign in to Tổng Hợp"
     assert [t.label for t in at.text_input] == ["User name", "Password"]
+
+
+# --- OIDC (st.login): configured only through secrets; identities mapped to the store's grants ------------------
+
+AUTH_SECRETS = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 32,
+                "keycloak": {"client_id": "tonghop", "client_secret": "not-used-in-tests",
+                             "server_metadata_url": "https://sso.example.gov.vn/.well-known/openid-configuration"}}
+
+
+def oidc_app(user: dict) -> AppTest:
+    at = AppTest.from_string(GATED, default_timeout=60)
+    at.secrets["auth"] = AUTH_SECRETS
+    at.user = user
+    return at.run()
+
+
+def test_oidc_button_and_identities_mapped_to_grants(clock):
+    at = oidc_app({"is_logged_in": False})
+    assert [b.label for b in at.button][0] == "Đăng nhập bằng keycloak"  # and the local form below it
+    assert at.text_input(key="auth_password")
+    name, _ = make_user("phan_tich", email="hoa.nt@ninhbinh.gov.vn")
+    at = oidc_app({"is_logged_in": True, "email": "Hoa.NT@ninhbinh.gov.vn", "email_verified": True, "sub": "kc-1"})
+    assert header(at) == "tenant=ninh-binh role=phan_tich sql=True ops=False"
+    assert UserStore().audit.recent("signin", user=name)[0]["status"] == "ok"
+    # An unverified e-mail maps to nothing; an identity with no account is refused, and audited.
+    at = oidc_app({"is_logged_in": True, "email": "hoa.nt@ninhbinh.gov.vn", "email_verified": False, "sub": "x"})
+    assert not at.header and "chưa được cấp quyền" in at.error[0].value
+    at = oidc_app({"is_logged_in": True, "email": "stranger@example.com", "email_verified": True, "sub": "kc-9"})
+    assert not at.header and "stranger@example.com" in at.error[0].value
+    assert UserStore().audit.recent("signin", status="refused")[0]["reason"] == "oidc identity without grant"
