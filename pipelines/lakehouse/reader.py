@@ -68,6 +68,9 @@ def pin(catalog: SqlCatalog, tenant_id: str, as_of: datetime | None = None) -> P
         raise LakehouseError(f"tenant '{tenant_id}' has published nothing to the lakehouse yet (no {ns}."
                              f"{MANIFEST_TABLE}) — run its pipeline with storage kind lakehouse") from None
     snap = tbl.current_snapshot()
+    if snap is None:  # the record table exists, its first publish is being committed
+        raise LakehouseError(f"tenant '{tenant_id}' has published nothing to the lakehouse yet ({ns}."
+                             f"{MANIFEST_TABLE} is empty) — wait for its first publish to finish")
     if as_of is not None:
         snap = tbl.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
     if snap is None:

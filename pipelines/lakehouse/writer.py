@@ -22,6 +22,7 @@ import hashlib
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +48,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tonghop.lakehouse")
 COMMIT_ATTEMPTS = 8
+COMMIT_THREADS = 4  # tables committed at once by one publish (each holds one table's Arrow in memory)
 FINGERPRINT = "tonghop.fingerprint"
 RUN_ID = "tonghop.run_id"
 PUBLISH_SEQ = "tonghop.publish_seq"
+SOURCE = "tonghop.source"  # the serving snapshot a full publish came from (its meta.snapshot row)
 
 # DuckDB types Iceberg has no type for: cast on the way out (the data dictionary documents the published type).
 _CASTS = (
@@ -79,6 +82,7 @@ class PublishResult:
     run_id: str
     tables: list[TableCommit] = field(default_factory=list)
     seconds: float = 0.0
+    source: str = ""
 
     def metrics(self) -> dict[str, Any]:
         return {"publish_seq": self.publish_seq, "n_tables": len(self.tables),
@@ -112,12 +116,12 @@ def fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tupl
 
 def _with_retries(what: str, action):
     """Run `action()` again (fresh table state) when a concurrent writer committed first."""
-    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             return action()
-        except CommitFailedException:
+        except (CommitFailedException, ValidationException):
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise LakehouseError(f"{what}: {COMMIT_ATTEMPTS} commits in a row lost to concurrent writers — "
                                      "another process keeps writing the same table; run again when it is done"
@@ -135,7 +139,8 @@ def _ensure_namespace(catalog: SqlCatalog, ns: tuple[str, ...]) -> None:
         pass
 
 
-def _load_or_create(catalog: SqlCatalog, ident: tuple[str, ...], schema: pa.Schema, location: str) -> Table:
+def _load_or_create(catalog: SqlCatalog, ident: tuple[str, ...], schema: pa.Schema, location: str,
+                    properties: dict[str, str] | None = None) -> Table:
     from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 
     try:
@@ -143,9 +148,15 @@ def _load_or_create(catalog: SqlCatalog, ident: tuple[str, ...], schema: pa.Sche
     except NoSuchTableError:
         pass
     try:
-        return catalog.create_table(ident, schema=schema, location=location)
+        return catalog.create_table(ident, schema=schema, location=location, properties=properties or {})
     except TableAlreadyExistsError:
         return catalog.load_table(ident)
+
+
+# pyiceberg retries a commit that lost the race by re-basing an append on the new head: right for data,
+# wrong for the publish record, whose rows (the next publish_seq, the merged table list) are computed from the
+# head it read. Its appends must fail instead, so that `commit_publish` computes them again.
+NO_REBASE = {"commit.retry.num-retries": "0"}
 
 
 def _same_schema(tbl: Table, schema: pa.Schema) -> bool:
@@ -184,7 +195,11 @@ def commit_table(catalog: SqlCatalog, ident: tuple[str, ...], location: str, dat
             return TableCommit(".".join(ident[1:]), current.snapshot_id, data.num_rows, fp, False)
         if not _same_schema(tbl, data.schema):
             tbl = _evolve(catalog, tbl, ident, data.schema, location)
-        tbl.overwrite(data, snapshot_properties={FINGERPRINT: fp, RUN_ID: run_id})
+        props = {FINGERPRINT: fp, RUN_ID: run_id}
+        if current is None:  # a new table: nothing to replace
+            tbl.append(data, snapshot_properties=props)
+        else:
+            tbl.overwrite(data, snapshot_properties=props)
         return TableCommit(".".join(ident[1:]), tbl.current_snapshot().snapshot_id, data.num_rows, fp, True)
 
     return _with_retries(f"committing {'.'.join(ident)}", attempt)
@@ -199,7 +214,7 @@ def _manifest_schema():
 
 
 def commit_publish(catalog: SqlCatalog, ns: str, location: str, run_id: str, commits: list[TableCommit],
-                   replace_all: bool) -> int:
+                   replace_all: bool, source: str = "") -> int:
     """Append this publish's rows to `<ns>._publishes` (one commit): every table of the tenant with the
     snapshot readers must use. A partial publish (`replace_all` False) keeps the other tables' entries of
     the latest publish — computed again on each retry, so two writers of different tables both land."""
@@ -210,7 +225,11 @@ def commit_publish(catalog: SqlCatalog, ns: str, location: str, run_id: str, com
     ident = (ns, MANIFEST_TABLE)
 
     def attempt() -> int:
-        tbl = _load_or_create(catalog, ident, _manifest_schema(), f"{location}/{MANIFEST_TABLE}")
+        tbl = _load_or_create(catalog, ident, _manifest_schema(), f"{location}/{MANIFEST_TABLE}", NO_REBASE)
+        if tbl.properties.get("commit.retry.num-retries") != "0":
+            with tbl.transaction() as tx:
+                tx.set_properties(NO_REBASE)
+            tbl = catalog.load_table(ident)
         current = tbl.current_snapshot()
         seq = int(current.summary.get(PUBLISH_SEQ, "0")) + 1 if current else 1
         entries = {c.table: (c.snapshot_id, c.n_rows, c.fingerprint) for c in commits}
@@ -222,10 +241,32 @@ def commit_publish(catalog: SqlCatalog, ns: str, location: str, run_id: str, com
                  "snapshot_id": sid, "n_rows": n, "fingerprint": fp}
                 for name, (sid, n, fp) in sorted(entries.items())]
         tbl.append(pa.Table.from_pylist(rows, schema=_manifest_schema()),
-                   snapshot_properties={PUBLISH_SEQ: str(seq), RUN_ID: run_id})
+                   snapshot_properties={PUBLISH_SEQ: str(seq), RUN_ID: run_id, SOURCE: source})
         return seq
 
     return _with_retries(f"recording the publish in {ns}.{MANIFEST_TABLE}", attempt)
+
+
+def _source_key(con: duckdb.DuckDBPyConnection) -> str:
+    """What identifies a published snapshot: its `meta.snapshot` row (run id, time, build key…)."""
+    try:
+        row = con.execute("SELECT * FROM meta.snapshot").fetchall()
+    except Exception:  # noqa: BLE001 — a snapshot without it is simply always committed
+        return ""
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:32] if row else ""
+
+
+def _latest_publish(catalog: SqlCatalog, ns: str) -> tuple[int, str] | None:
+    """(publish_seq, source) of the tenant's latest full publish, None when there is none or it had no source."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    try:
+        snap = catalog.load_table((ns, MANIFEST_TABLE)).current_snapshot()
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
+    if snap is None or not snap.summary.get(SOURCE):
+        return None
+    return int(snap.summary.get(PUBLISH_SEQ, "0")), snap.summary.get(SOURCE)
 
 
 def serving_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -262,6 +303,13 @@ def publish_tenant(tenant: TenantConfig, snapshot: Path, run_id: str,
         raise LakehouseError(f"tenant '{tenant.tenant_id}': the snapshot {snapshot} cannot be read "
                              f"({first_line(exc)}) — run the publish step again") from None
     try:
+        source = _source_key(con)
+        if tables is None and (latest := _latest_publish(catalog, ns)) is not None and latest[1] == source:
+            # Cost follows change: the lakehouse already holds this very snapshot (same meta.snapshot row).
+            result.publish_seq, result.seconds = latest[0], time.perf_counter() - started
+            log.info("lakehouse %s: nothing to commit — publish %d already holds this snapshot", ns, latest[0])
+            return result
+        result.source = source
         available = serving_tables(con)
         wanted = available if tables is None else [t for t in available if f"{t[0]}.{t[1]}" in set(tables)]
         if tables is not None and (missing := sorted(set(tables) - {f"{s}.{t}" for s, t in wanted})):
@@ -270,13 +318,22 @@ def publish_tenant(tenant: TenantConfig, snapshot: Path, run_id: str,
         _ensure_namespace(catalog, (ns,))
         for schema in sorted({s for s, _ in wanted}):
             _ensure_namespace(catalog, (ns, schema))
-        for schema, table in wanted:
-            fp, _ = fingerprint(con, schema, table)
-            data = con.sql(select_sql(con, schema, table)).to_arrow_table()
+
+        def one(schema: str, table: str) -> TableCommit:
+            cur = con.cursor()  # one DuckDB cursor per thread
+            try:
+                fp, _ = fingerprint(cur, schema, table)
+                data = cur.sql(select_sql(cur, schema, table)).to_arrow_table()
+            finally:
+                cur.close()
             commit = commit_table(catalog, (ns, schema, table), f"{root}/{schema}/{table}", data, fp, run_id)
-            result.tables.append(commit)
             log.info("lakehouse %s.%s.%s: %s (%s rows, snapshot %s)", ns, schema, table,
                      "committed" if commit.written else "unchanged", f"{commit.n_rows:,}", commit.snapshot_id)
+            return commit
+
+        # Tables are independent commits: a few at once hide the catalogue's and the storage's round trips.
+        with ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="lakehouse") as pool:
+            result.tables = list(pool.map(lambda st: one(*st), wanted))
     except LakehouseError:
         raise
     except Exception as exc:  # noqa: BLE001 — a catalogue/storage failure is one line naming the tenant
@@ -286,7 +343,8 @@ def publish_tenant(tenant: TenantConfig, snapshot: Path, run_id: str,
     finally:
         con.close()
     try:
-        result.publish_seq = commit_publish(catalog, ns, root, run_id, result.tables, replace_all=tables is None)
+        result.publish_seq = commit_publish(catalog, ns, root, run_id, result.tables, replace_all=tables is None,
+                                            source=result.source if tables is None else "")
     except LakehouseError:
         raise
     except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,211 @@
+"""Lakehouse mode against a real PostgreSQL catalogue (Iceberg SQL catalogue) and a local warehouse path:
+the publish step's commit, concurrent writer processes (different tenants; different tables of one tenant),
+readers pinned to one publish while writes go on, time travel, one SQL across tenants, secrets kept out."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from pipelines.errors import ConfigError
+from pipelines.lakehouse import LakehouseError, open_catalog, open_tenant, pin, publish_tenant, query
+from pipelines.lakehouse.catalog import CATALOG_NAME
+from pipelines.settings import TenantPaths
+from tests.lakehouse.conftest import PASSWORD, finish, lakehouse_tenant, start_worker, synthetic_tenant
+
+
+def _copy_tenant(snapshot, tenant_id: str):
+    """The published tenant's folder (warehouse + serving snapshot) copied into this test's home."""
+    paths = TenantPaths.for_tenant(tenant_id)
+    shutil.copytree(snapshot.parent, paths.root, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.lock", "lakehouse"))
+    return paths
+
+
+def _serving_counts(path) -> dict[str, int]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = "
+                             "'BASE TABLE' AND table_schema IN ('staging', 'marts', 'meta')").fetchall()
+        return {f"{s}.{t}": con.execute(f'SELECT count(*) FROM {s}."{t}"').fetchone()[0] for s, t in tables
+                if (s, t) != ("meta", "file_fingerprints")}
+    finally:
+        con.close()
+
+
+def test_publish_step_commits_every_serving_table(province_snapshot, lakehouse_env, caplog):
+    from pipelines.steps import RunContext, run_step
+
+    cfg = lakehouse_tenant("ninh-binh")
+    paths = _copy_tenant(province_snapshot, cfg.tenant_id)
+    paths.snapshot.unlink()  # so that the step publishes (a snapshot of this very build is skipped)
+    caplog.set_level(logging.INFO)
+    result = run_step(RunContext(cfg, "lh-run-1"), "publish")  # the pipeline's own publish step
+
+    expected = _serving_counts(paths.snapshot)
+    lake = result.metrics["lakehouse"]
+    assert lake["n_tables"] == len(expected) >= 20 and lake["n_tables_written"] == len(expected)
+    con, pinned = open_tenant(cfg)
+    assert pinned.run_id == "lh-run-1"
+    assert {t: con.execute(f'SELECT count(*) FROM {t.split(".")[0]}."{t.split(".")[1]}"').fetchone()[0]
+            for t in pinned.tables} == expected
+    # the same rows, value for value, as the DuckDB snapshot
+    con.close()
+    con, _ = open_tenant(cfg, tables={"marts.ho_so_tuan"})
+    lake_rows = con.execute("SELECT * FROM marts.ho_so_tuan ORDER BY ALL").fetchall()
+    with duckdb.connect(str(paths.snapshot), read_only=True) as snap:
+        assert lake_rows == snap.execute("SELECT * FROM marts.ho_so_tuan ORDER BY ALL").fetchall()
+    # data files inside the tenant's data folder; raw (personal data) never published
+    files = list((paths.root / "lakehouse").rglob("*.parquet"))
+    assert files and all(f.resolve().is_relative_to(paths.root.resolve()) for f in files)
+    assert not any(n.startswith("raw.") for n in pinned.tables)
+
+    # the same snapshot again: nothing committed, no new publish record
+    again = publish_tenant(cfg, paths.snapshot, "lh-run-2")
+    assert again.publish_seq == pinned.publish_seq and again.metrics()["n_tables"] == 0
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    # a new snapshot where one table lost rows → it and meta.snapshot are rewritten, the rest kept;
+    # time travel still shows the first publish
+    with duckdb.connect(str(paths.snapshot)) as snap:
+        snap.execute("DELETE FROM marts.ho_so_tuan WHERE rowid % 2 = 0")
+        snap.execute("UPDATE meta.snapshot SET run_id = 'lh-run-3'")
+        left = snap.execute("SELECT count(*) FROM marts.ho_so_tuan").fetchone()[0]
+    third = publish_tenant(cfg, paths.snapshot, "lh-run-3")
+    assert third.metrics()["n_tables_written"] == 2 and third.publish_seq == pinned.publish_seq + 1
+    latest, _ = open_tenant(cfg, tables={"marts.ho_so_tuan"})
+    old, old_pin = open_tenant(cfg, as_of=between, tables={"marts.ho_so_tuan"})
+    assert latest.execute("SELECT count(*) FROM marts.ho_so_tuan").fetchone()[0] == left
+    assert old.execute("SELECT count(*) FROM marts.ho_so_tuan").fetchone()[0] == expected["marts.ho_so_tuan"]
+    assert old_pin.run_id == "lh-run-1"
+    with pytest.raises(LakehouseError, match="no lakehouse publish at"):
+        open_tenant(cfg, as_of=datetime(2020, 1, 1, tzinfo=UTC))
+    # the readers' connection reads registered tables only
+    with pytest.raises(duckdb.Error, match="disabled"):
+        latest.execute("SELECT * FROM read_csv('/etc/passwd')").fetchall()
+    assert PASSWORD not in caplog.text
+
+
+def test_two_tenants_written_by_concurrent_processes_then_one_sql(province_snapshot, ministry_snapshot,
+                                                                    lakehouse_env, tmp_path, capsys):
+    province, ministry = synthetic_tenant("tinh-mot"), synthetic_tenant("bo-mot")
+    snaps = {t.tenant_id: _copy_tenant(s, t.tenant_id).snapshot
+             for t, s in ((province, province_snapshot), (ministry, ministry_snapshot))}
+    open_catalog("TONGHOP_LAKEHOUSE_CATALOG")  # the catalogue's own tables exist before the race
+    # a few tables each (the publish step's full commit is the test above): the data dictionary, the snapshot
+    # record and the tenant's first marts
+    counts = {t: _serving_counts(s) for t, s in snaps.items()}
+    chosen = {t: ["meta.data_dictionary", "meta.snapshot", *sorted(n for n in c if n.startswith("marts."))[:3]]
+              for t, c in counts.items()}
+    procs = [start_worker(tmp_path, t, "publish", str(snaps[t.tenant_id]), f"run-{t.tenant_id}",
+                          ",".join(chosen[t.tenant_id])) for t in (province, ministry)]
+    outcomes = [finish(p) for p in procs]
+    for (result, log), t in zip(outcomes, (province, ministry), strict=True):
+        assert result["publish_seq"] == 1 and result["n_tables_written"] == len(chosen[t.tenant_id])
+        assert PASSWORD not in log and "lakehouse publish 1 of" in log
+
+    cols, rows, pins = query("SELECT tenant_id, count(*) AS n FROM all_tenants.meta.data_dictionary GROUP BY ALL "
+                             "ORDER BY ALL", tenants=[province, ministry])
+    assert cols == ["tenant_id", "n"]
+    assert dict(rows) == {t: c["meta.data_dictionary"] for t, c in counts.items()}
+    assert {p.tenant_id: set(p.tables) for p in pins} == {t: set(c) for t, c in chosen.items()}
+    # per-tenant catalogues join in one statement; each tenant pinned to its own publish
+    _, rows, _ = query("SELECT (SELECT count(*) FROM tinh_mot.meta.snapshot) + (SELECT count(*) FROM "
+                       "bo_mot.meta.snapshot)", tenants=[province, ministry])
+    assert rows == [(2,)]
+    assert sorted(p.tenant_id for p in pins) == ["bo-mot", "tinh-mot"]
+
+    # the CLI: `tonghop lakehouse query` across the tenant files of TONGHOP_TENANTS_DIR
+    from pipelines.cli import main
+
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    import yaml
+
+    for t in (province, ministry):
+        (folder / f"{t.tenant_id}.yaml").write_text(
+            yaml.safe_dump(t.model_dump(mode="json", exclude_none=True), allow_unicode=True), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TONGHOP_TENANTS_DIR", str(folder))
+        capsys.readouterr()
+        assert main(["lakehouse", "query", "SELECT tenant_id, count(*) AS n FROM all_tenants.meta.snapshot "
+                     "GROUP BY ALL ORDER BY ALL", "--format", "csv"]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[:3] == ["tenant_id,n", "bo-mot,1", "tinh-mot,1"]
+        assert main(["lakehouse", "query", "SELECT * FROM all_tenants.marts.no_such_table"]) != 0
+        err = capsys.readouterr().err
+        assert "all_tenants.marts.ho_so_tuan" in err and "Traceback" not in err and PASSWORD not in err
+
+
+def test_different_tables_of_one_tenant_concurrently_while_readers_see_whole_publishes(lakehouse_env, tmp_path):
+    import pyarrow.dataset  # noqa: F401 — the reader's imports done before the race (seconds on a busy machine)
+    import pyiceberg.io.pyarrow  # noqa: F401
+
+    tenant = synthetic_tenant("tinh-hai")
+    open_catalog("TONGHOP_LAKEHOUSE_CATALOG")
+    rounds = 4
+    a = start_worker(tmp_path, tenant, "rounds", str(_folder(tmp_path, "a")), str(rounds), "marts.a,marts.b")
+    b = start_worker(tmp_path, tenant, "rounds", str(_folder(tmp_path, "b")), str(rounds), "marts.c")
+    catalog = open_catalog("TONGHOP_LAKEHOUSE_CATALOG")
+    seen: list[int] = []
+    while a.poll() is None or b.poll() is None:  # a reader during the writes
+        try:
+            con, pinned = open_tenant(tenant, tables={"marts.a", "marts.b"})
+        except LakehouseError:  # nothing published yet
+            time.sleep(0.05)
+            continue
+        if {"marts.a", "marts.b"} <= pinned.tables.keys():
+            ka = con.execute("SELECT min(k), max(k), count(*) FROM marts.a").fetchone()
+            kb = con.execute("SELECT min(k), max(k), count(*) FROM marts.b").fetchone()
+            assert ka == kb, f"publish {pinned.publish_seq} mixes tables of two publishes: a={ka} b={kb}"
+            assert not seen or ka[0] >= seen[-1], "a later read went back to an older publish"
+            seen.append(ka[0])
+        con.close()
+    (ra, _), (rb, _) = finish(a), finish(b)
+    assert seen, "the reader never saw a publish while the writers ran"
+    # every publish of both writers landed, in one order, none lost to a concurrent commit
+    assert sorted(ra["seqs"] + rb["seqs"]) == list(range(1, 2 * rounds + 1))
+    final = pin(catalog, tenant.tenant_id)
+    assert final.publish_seq == 2 * rounds and set(final.tables) == {"marts.a", "marts.b", "marts.c"}
+    con, _ = open_tenant(tenant)
+    assert con.execute("SELECT (SELECT max(k) FROM marts.a), (SELECT max(k) FROM marts.b), "
+                       "(SELECT max(k) FROM marts.c)").fetchone() == (rounds, rounds, rounds)
+
+
+def _folder(tmp_path, name):
+    path = tmp_path / name
+    path.mkdir()
+    return path
+
+
+def test_catalogue_errors_never_show_the_secret(lakehouse_env, province_snapshot, monkeypatch, caplog, capsys):
+    cfg = lakehouse_tenant("ninh-binh")
+    paths = _copy_tenant(province_snapshot, cfg.tenant_id)
+    caplog.set_level(logging.DEBUG)
+    # nothing listens there: the driver's error quotes host and port, never the password
+    monkeypatch.setenv("TONGHOP_LAKEHOUSE_CATALOG", f"postgresql://tonghop:{PASSWORD}@127.0.0.1:9/lakehouse")
+    with pytest.raises(LakehouseError) as err:
+        publish_tenant(cfg, paths.snapshot, "lh-secret")
+    message = str(err.value)
+    assert "TONGHOP_LAKEHOUSE_CATALOG" in message and "cannot be opened" in message
+    assert PASSWORD not in message and PASSWORD not in caplog.text
+    # a database that does not exist on a live server
+    monkeypatch.setenv("TONGHOP_LAKEHOUSE_CATALOG", lakehouse_env.rsplit("/", 1)[0] + "/no_such_db")
+    from pipelines.cli import main
+
+    assert main(["lakehouse", "publish", "--tenant", "ninh-binh"]) != 0  # tenant file is duckdb: refused first
+    err_text = capsys.readouterr().err
+    assert "storage: {kind: lakehouse}" in err_text and PASSWORD not in err_text
+    with pytest.raises(LakehouseError) as err:
+        publish_tenant(cfg, paths.snapshot, "lh-secret")
+    assert "no_such_db" in str(err.value) and PASSWORD not in str(err.value)
+    monkeypatch.delenv("TONGHOP_LAKEHOUSE_CATALOG")
+    with pytest.raises(ConfigError, match="TONGHOP_LAKEHOUSE_CATALOG is not set"):
+        publish_tenant(cfg, paths.snapshot, "lh-secret")
+    assert PASSWORD not in caplog.text
+    assert CATALOG_NAME == "tonghop"
