@@ -312,18 +312,26 @@ def publish(ctx: RunContext) -> StepResult:
             # Cost follows change: the snapshot now serving was published from this very build.
             reason = "the snapshot now serving holds this build already (nothing transformed or trained since)"
             log.info("[%s] publish: nothing to do — %s", ctx.tenant.tenant_id, reason)
-            return StepResult("publish", {"snapshot": str(ctx.paths.snapshot), "n_tables": n_serving,
-                                          "build": "skipped", "reason": reason, "n_tables_rewritten": 0})
+            return StepResult("publish", _lakehouse(ctx, {"snapshot": str(ctx.paths.snapshot), "n_tables": n_serving,
+                                                          "build": "skipped", "reason": reason,
+                                                          "n_tables_rewritten": 0}))
         refreshed = refresh_snapshot(con, ctx.paths.snapshot, ctx.run_id, ctx.tenant, versions, key)
     counts = refreshed.counts
     metrics = {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts), "build": refreshed.method,
                "reason": f"{len(refreshed.rewritten)} table(s) rewritten, {len(refreshed.kept)} unchanged kept",
                "n_tables_rewritten": len(refreshed.rewritten)}
-    if ctx.tenant.storage.is_lakehouse:  # the same tables committed to the tenant's Iceberg namespace
+    return StepResult("publish", _lakehouse(ctx, metrics))
+
+
+def _lakehouse(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Lakehouse mode (pipelines/lakehouse): the serving tables committed to the tenant's Iceberg namespace.
+    Also when the snapshot was not refreshed, so a lakehouse commit that failed last time catches up; a
+    snapshot the lakehouse already holds costs one catalogue look-up."""
+    if ctx.tenant.storage.is_lakehouse:
         from pipelines.lakehouse import publish_tenant
 
         metrics["lakehouse"] = publish_tenant(ctx.tenant, ctx.paths.snapshot, ctx.run_id).metrics()
-    return StepResult("publish", metrics)
+    return metrics
 
 
 STEP_FUNCTIONS = {"extract_load": extract_load, "validate": validate, "transform": transform, "train": train,
