@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_publish.py", ["--rows", "10000000", "--repeat", "2"], ["--rows", "1000000", "--repeat", "1"]),
     ("bench_datamap.py", [], []),
     ("bench_access.py", ["--rows", "10000000"], ["--rows", "1000000", "--repeat", "3"]),
+    ("bench_tenants.py", ["--tenants", "1,4,34"], ["--tenants", "1,2", "--rows", "1000"]),
 ]
 # Each benchmark's latest figures, so `--only` refreshes some rows and keeps the others (with their date).
 LATEST = ROOT / "benchmarks" / "latest.json"
