@@ -56,6 +56,7 @@ def airflow_env(home: Path, metadata_dsn: str, api_port: int, *, parallelism: in
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # runs are triggered; no cron run may start meanwhile
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",  # parsed once at start: no re-parse mid-run
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "GX_ANALYTICS_ENABLED": "false",
         **(extra or {}),
