@@ -154,6 +154,8 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
             continue
         pools = {t.pool for t in dag.tasks}
         assert len(pools) == 1 and next(iter(pools)).startswith("warehouse_"), pools
+        # one queue per tenant (Celery workers take from the tenants' queues in turn): tonghop_<tenant>
+        assert {t.queue for t in dag.tasks} == {"tonghop_" + next(iter(pools)).removeprefix("warehouse_")}
         for task in dag.tasks:
             expected = 0 if task.task_id == "validate" else 2  # validation failures are data, not flakiness
             assert task.retries == expected, f"{dag_id}.{task.task_id} retries={task.retries}"
