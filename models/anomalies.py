@@ -166,7 +166,7 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     parts = [LOADS_SQL] + [sql for sql, ok in ((INDICATORS_SQL, checks["indicators"]), (DAILY_SQL, checks["daily"]))
                            if ok]
     fp = data_fingerprint(con, " union all ".join(f"select hash(q) as h from ({sql}) q" for sql in parts))
-    version = version_for(NAME, fp, PARAMS)
+    version = version_for(NAME, fp, PARAMS, module=__name__)
     if (done := recorded_run(con, NAME, version, OUTPUT_TABLE)) is not None:
         log.info("anomalies %s already computed on this data: kept", version)
         return done

@@ -1,11 +1,21 @@
 """Dossier inflow forecast: dossiers per agency (cơ quan) and procedure field (lĩnh vực) per week, 1–8 weeks ahead.
 
-One global gradient-boosting model (Poisson loss) over every agency × field series, fed with the series' recent
-level per working day, the same weeks last year, the field's province-wide seasonality and the target week's
-calendar (working days, public holidays, weeks from Tết, month-end). Judged by a rolling-origin backtest
-against the seasonal-naive rule ("same week last year") and a 4-week moving average; 80 % prediction
-intervals come from the backtest's own out-of-sample residuals. Nothing asserts that the model wins: the
-metrics carry `beats_baseline`, and the model card says so plainly when it does not.
+A Poisson GLM (scikit-learn `PoissonRegressor`, log link) on each field's province-wide weekly total, fitted on
+the full history (a field × week table: a few thousand rows however many dossiers): field × month (working
+days' share of each month in the week), log working days, weeks before/after Tết, the month-end rush and a
+trend. Each agency × field series is then its field's profile times the series' own level (its share of
+the field over the last year: the Poisson fixed-effect estimate), so big and small counters share one
+seasonal shape. Shorter histories fall back to simpler models, named in the model card:
+- ≥ 52 weeks: the full GLM above (`poisson_glm`);
+- 26–51 weeks: the GLM without month effects or trend, which cannot be told apart yet (`poisson_glm_calendar`);
+- fewer: each series' level per working day over its last 13 weeks × the target week's working days (`level`).
+
+Judged by a rolling-origin backtest (12 origins, 3 weeks apart, 8 weeks ahead each) against the
+seasonal-naive rule ("same week last year") and a 4-week moving average. 80 % intervals: the spread of a
+count with a shock shared by every series (variance μ + φμ², φ from the backtest), widened per series-size
+decile by split-conformal quantiles of the backtest's scaled residuals; coverage is checked on origins
+later than the residuals it was calibrated on. Nothing asserts that the model wins: the metrics carry
+`beats_baseline`, and the model card says so plainly when it does not.
 """
 
 from __future__ import annotations
@@ -17,8 +27,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from models.calendar import CALENDAR_FEATURES, week_calendar
-from models.registry import ModelRun, data_fingerprint, record, recorded_run, save_artefact, version_for
+from models.registry import (
+    ModelRun,
+    data_fingerprint,
+    record,
+    recorded_run,
+    save_artefact,
+    training_window,
+    version_for,
+)
+from pipelines.reference.calendar import WEEKMASK, holiday_days, tet_days
 from pipelines.warehouse import table_exists, transaction
 
 if TYPE_CHECKING:
@@ -35,17 +53,20 @@ OUTPUT_TABLE = "marts.du_bao_ho_so_tuan"
 BACKTEST_TABLE = "marts.du_bao_kiem_dinh"
 SEASON = 52
 PARAMS = {
-    "horizon_weeks": 8, "n_folds": 4, "fold_step_weeks": 4, "max_train_rows": 20_000, "min_history_weeks": 4,
-    "interval": 0.8, "loss": "poisson", "max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15,
-    "min_samples_leaf": 40, "l2_regularization": 1.0, "seed": 0,
+    "horizon_weeks": 8, "n_folds": 12, "fold_step_weeks": 3, "interval": 0.8, "alpha": 1e-4, "month_scale": 0.1,
+    "level_weeks": 52, "short_level_weeks": 13, "min_weeks_glm": 26, "min_weeks_season": 52,
+    "min_origin_weeks": 4, "n_size_bins": 10, "min_calibration_points": 200,
 }
-# Levels are per working day and, except `log_base`, relative to the series' base (its last-13-week level):
-# the model learns multiplicative corrections (season, Tết, trend) that hold for big and small counters alike.
-FEATURES = ["h", "log_base", "rel_level_4", "rel_level_52", "rel_last_week", "rel_last_year", "rel_last_year_3",
-            "rel_level_year_ago", "season_index", "field_season", "n_weeks_history", "field", *CALENDAR_FEATURES]
-MIN_BASE = 0.02  # dossiers per working day assumed for a series silent for the last 13 weeks
-MAX_CATEGORIES = 250  # HistGradientBoosting's limit on categories; rarer fields share the last code
+TIERS = {"poisson_glm": "Poisson GLM: field × month, working days, Tết weeks, month-end, trend",
+         "poisson_glm_calendar": "Poisson GLM without month effects or trend (under a year of history)",
+         "level": "each series' recent level per working day × working days (under 26 weeks of history)"}
+Z80 = 1.2815515655446004
 
+DAILY_SQL = """
+    select ngay_nhan as ngay, linh_vuc, count(*)::double as n
+    from staging.ho_so
+    group by all
+"""
 WEEKLY_SQL = """
     select tuan_bat_dau, co_quan, linh_vuc, sum(n_tiep_nhan)::double as n_tiep_nhan
     from marts.ho_so_tuan
@@ -63,8 +84,7 @@ class Panel:
 
     @property
     def field_codes(self) -> np.ndarray:
-        codes = pd.Categorical(self.keys["linh_vuc"]).codes.astype(float)
-        return np.minimum(codes, MAX_CATEGORIES)
+        return pd.Categorical(self.keys["linh_vuc"]).codes.astype(int)
 
 
 def panel_from_weekly(weekly: pd.DataFrame, last_week: np.datetime64 | None = None) -> Panel:
@@ -86,88 +106,152 @@ def panel_from_weekly(weekly: pd.DataFrame, last_week: np.datetime64 | None = No
     return Panel(keys, weeks, y)
 
 
-class Features:
-    """Builds the design matrix for (series, origin week, horizon) triplets from cumulative sums: O(rows)."""
+def tier_for(n_weeks: int, params: dict = PARAMS) -> str:
+    """Which model a history of `n_weeks` weeks supports (see the module docstring)."""
+    if n_weeks >= params["min_weeks_season"]:
+        return "poisson_glm"
+    return "poisson_glm_calendar" if n_weeks >= params["min_weeks_glm"] else "level"
 
-    def __init__(self, panel: Panel, horizon: int):
-        self.panel = panel
-        n_s, n_w = panel.y.shape
-        all_weeks = np.concatenate([panel.weeks, panel.weeks[-1] + 7 * np.arange(1, horizon + 1)])
-        self.calendar = week_calendar(all_weeks)
-        self.wd = np.maximum(self.calendar["n_working_days"].to_numpy(), 1.0)
-        valid = ~np.isnan(panel.y)
-        yz = np.nan_to_num(panel.y)
-        zero = np.zeros((n_s, 1))
-        self.cy = np.hstack([zero, yz.cumsum(axis=1)])
-        self.cv = np.hstack([zero, valid.cumsum(axis=1)])
-        self.cwd = np.hstack([zero, (valid * self.wd[:n_w]).cumsum(axis=1)])
-        self.valid, self.yz = valid, yz
-        # Each field's province-wide weekly total per working day, for a pooled (less noisy) seasonal index.
-        codes = panel.field_codes.astype(int)
-        totals = np.zeros((codes.max() + 1 if codes.size else 1, n_w))
-        np.add.at(totals, codes, yz)
-        self.field_rate = totals / self.wd[:n_w]
-        self.field_cum = np.hstack([np.zeros((totals.shape[0], 1)), self.field_rate.cumsum(axis=1)])
-        self.codes = codes
 
-    def open_days(self, week_index: np.ndarray) -> np.ndarray:
-        """Working days (Monday–Friday, minus public holidays) of each week index, future weeks included."""
-        return self.calendar["n_working_days"].to_numpy()[week_index]
+TET_BINS = np.arange(-35, 49, 7)  # days from the first day of Tết, in weekly bins aligned on Tết itself
 
-    def _window(self, cum: np.ndarray, s: np.ndarray, end: np.ndarray, k: int) -> np.ndarray:
-        start = np.maximum(end - k + 1, 0)
-        return cum[s, end + 1] - cum[s, start]
 
-    def _level(self, s: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
-        wd = self._window(self.cwd, s, t, k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(wd > 0, self._window(self.cy, s, t, k) / wd, np.nan)
+class Design:
+    """Every office day of the panel plus the horizon, and the field × day design of the Poisson GLM.
 
-    def base(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Dossiers per working day over the last 13 weeks (else the last 52, else MIN_BASE)."""
-        level = self._level(s, t, 13)
-        level = np.where(np.nan_to_num(level) > 0, level, self._level(s, t, 52))
-        return np.maximum(np.nan_to_num(level), MIN_BASE)
+    Fitting per office day (not per week) puts each effect where it happens: the weekday, the last working
+    days of a month, the days before and after Tết counted from Tết itself (a week holding Tết on a Saturday
+    differs from one holding it on a Wednesday), and public holidays (closed: forecast 0). A week's forecast is
+    the sum of its days. Without daily counts (`daily` None), each week's count is spread evenly over its
+    working days, and the weekday effects are then flat.
+    """
 
-    def exposure(self, s: np.ndarray, t: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """Expected dossiers if nothing changed: base rate × working days of the target week."""
-        return self.base(s, t) * self.open_days(t + h)
+    def __init__(self, panel: Panel, horizon: int, params: dict = PARAMS, daily: pd.DataFrame | None = None):
+        self.panel, self.params = panel, params
+        n_w = panel.weeks.size
+        self.all_weeks = np.concatenate([panel.weeks, panel.weeks[-1] + 7 * np.arange(1, horizon + 1)])
+        self.days = np.arange(self.all_weeks[0], self.all_weeks[-1] + 7)
+        self.day_week = np.arange(self.days.size) // 7
+        years = self.days.astype("datetime64[Y]").astype(int) + 1970
+        hol = holiday_days(int(years.min()) - 1, int(years.max()) + 1)
+        weekday = (self.days.astype("int64") + 3) % 7  # 0 = Monday
+        self.workday = np.is_busday(self.days, weekmask=WEEKMASK, holidays=hol)
+        self.open = (weekday < 6) & ~np.isin(self.days, hol)  # Saturdays may open (a morning counter)
+        self.wd = np.bincount(self.day_week, weights=self.workday, minlength=self.all_weeks.size)
+        next_month = (self.days.astype("datetime64[M]") + 1).astype("datetime64[D]")
+        left = np.busday_count(self.days, next_month, weekmask=WEEKMASK, holidays=hol)
+        self.calendar = np.hstack([
+            np.eye(6)[np.minimum(weekday, 5)],                                   # weekday (Monday … Saturday)
+            (self.workday & (left <= 3))[:, None],                               # last 3 working days of a month
+            ((weekday == 5) & (next_month - self.days <= 7))[:, None],           # last Saturday of a month
+            self._tet_bins(years),
+        ]).astype(float)
+        self.month = self.days.astype("datetime64[M]").astype(int) % 12
+        self.codes = panel.field_codes
+        self.n_fields = int(self.codes.max()) + 1 if self.codes.size else 0
+        self.field_y = np.zeros((self.n_fields, n_w))
+        np.add.at(self.field_y, self.codes, np.nan_to_num(panel.y))
+        self.field_alive = np.zeros((self.n_fields, n_w), dtype=bool)
+        np.logical_or.at(self.field_alive, self.codes, ~np.isnan(panel.y))
+        self.field_day = self._daily(daily)
 
-    def build(self, s: np.ndarray, t: np.ndarray, h: np.ndarray) -> pd.DataFrame:
-        n_w = self.panel.y.shape[1]
-        target = t + h
-        ly = target - SEASON
-        has_ly = (ly >= 0) & self.valid[s, np.clip(ly, 0, n_w - 1)]
-        ly_c = np.clip(ly, 0, n_w - 1)
-        last_year = np.where(has_ly, self.yz[s, ly_c] / self.wd[ly_c], np.nan)
-        lo, hi = np.clip(ly - 1, 0, n_w - 1), np.clip(ly + 1, 0, n_w - 1)
-        wd3 = self.cwd[s, hi + 1] - self.cwd[s, lo]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            last_year_3 = np.where(has_ly & (wd3 > 0), (self.cy[s, hi + 1] - self.cy[s, lo]) / wd3, np.nan)
-            # Last year, from the origin's 13-week level to the target week (around it, ±1 week): how much
-            # the season moved the series — and its whole field, pooled over agencies, which is less noisy.
-            f = self.codes[s]
-            origin_ly = np.clip(t - SEASON, 0, n_w - 1)
-            a = np.clip(origin_ly - 12, 0, n_w - 1)
-            field_level = (self.field_cum[f, origin_ly + 1] - self.field_cum[f, a]) / (origin_ly - a + 1)
-            field_target = (self.field_cum[f, hi + 1] - self.field_cum[f, lo]) / (hi - lo + 1)
-            field_season = np.where((t - SEASON >= 0) & (field_level > 0), field_target / field_level, np.nan)
-        base = self.base(s, t)
-        year_ago = t - SEASON
-        level_year_ago = np.where(year_ago >= 0, self._level(s, np.clip(year_ago, 0, n_w - 1), 13), np.nan)
-        level_year_ago[level_year_ago == 0] = np.nan  # silent a year ago: no seasonal index, not infinity
-        frame = pd.DataFrame({
-            "h": h.astype(float), "log_base": np.log(base),
-            "rel_level_4": self._level(s, t, 4) / base, "rel_level_52": self._level(s, t, 52) / base,
-            "rel_last_week": self.yz[s, t] / self.wd[t] / base,
-            "rel_last_year": last_year / base, "rel_last_year_3": last_year_3 / base,
-            "rel_level_year_ago": level_year_ago / base, "season_index": last_year_3 / level_year_ago,
-            "field_season": field_season,
-            "n_weeks_history": np.minimum(self.cv[s, t + 1], 104.0),
-            "field": self.panel.field_codes[s],
-        })
-        cal = self.calendar.iloc[target].reset_index(drop=True)
-        return pd.concat([frame, cal], axis=1)[FEATURES]
+    def _tet_bins(self, years: np.ndarray) -> np.ndarray:
+        tet = tet_days(int(years.min()) - 1, int(years.max()) + 1)
+        offset = (self.days[:, None] - tet[None, :]).astype(int)
+        nearest = offset[np.arange(self.days.size), np.abs(offset).argmin(axis=1)]
+        bins = np.searchsorted(TET_BINS, nearest, side="right") - 1
+        inside = (nearest >= TET_BINS[0]) & (nearest < TET_BINS[-1])
+        out = np.zeros((self.days.size, TET_BINS.size - 1))
+        out[np.flatnonzero(inside), bins[inside]] = 1.0
+        return out
+
+    def _daily(self, daily: pd.DataFrame | None) -> np.ndarray:
+        """Dossiers per field and day (n_fields × days of the panel's weeks)."""
+        n_days = self.panel.weeks.size * 7
+        out = np.zeros((self.n_fields, n_days))
+        if daily is not None and len(daily):
+            fields = pd.Categorical(daily["linh_vuc"], categories=pd.Categorical(self.panel.keys["linh_vuc"]).categories)
+            d = (pd.to_datetime(daily["ngay"]).to_numpy(dtype="datetime64[D]") - self.days[0]).astype(int)
+            ok = (fields.codes >= 0) & (d >= 0) & (d < n_days)
+            np.add.at(out, (fields.codes[ok], d[ok]), daily["n"].to_numpy(dtype=float)[ok])
+            return out
+        # Weekly counts only: spread each field's week evenly over its working days.
+        per_day = self.field_y / np.maximum(self.wd[: self.panel.weeks.size], 1.0)
+        return per_day[:, self.day_week[:n_days]] * self.workday[:n_days]
+
+    def matrix(self, day: np.ndarray, fields: np.ndarray, origin_day: int, tier: str) -> np.ndarray:
+        """GLM features of (field, day) pairs; the trend is in years from the origin."""
+        one_hot = np.zeros((day.size, self.n_fields))
+        one_hot[np.arange(day.size), fields] = 1.0
+        cols = [self.calendar[day]]
+        cols.append(one_hot)
+        if tier == "poisson_glm":
+            # field × month as deviations from the field's level, shrunk harder than the shared effects (the
+            # column scale): with one year of history a month and the Tết weeks inside it are confounded, and
+            # Tết, shared by every field, is the better-supported explanation.
+            fm = np.zeros((day.size, self.n_fields * 12))
+            fm[np.arange(day.size), fields * 12 + self.month[day]] = self.params["month_scale"]
+            cols += [fm, ((day - origin_day) / 365.25)[:, None]]
+        return np.hstack(cols)
+
+    def fit(self, origin: int, tier: str):
+        """The GLM on every field's daily counts up to the end of week `origin` (closed days left out)."""
+        from sklearn.linear_model import PoissonRegressor
+        from threadpoolctl import threadpool_limits
+
+        last_day = (origin + 1) * 7
+        alive_day = self.field_alive[:, self.day_week[:last_day]] & self.open[None, :last_day]
+        fields, day = np.nonzero(alive_day)
+        model = PoissonRegressor(alpha=self.params["alpha"], solver="newton-cholesky", max_iter=300)
+        # Each field's counts relative to its mean open day (weighted by it: the same Poisson fit), so the
+        # penalty weighs the same against a commune's field and a department's, at 20k or 5M dossiers.
+        scale = np.maximum(self.field_day[:, :last_day].sum(axis=1) / np.maximum(alive_day.sum(axis=1), 1), 1e-3)
+        # One BLAS thread: a few thousand rows, and threads spinning against a busy machine cost 10× here.
+        with threadpool_limits(limits=1):
+            model.fit(self.matrix(day, fields, last_day, tier), self.field_day[fields, day] / scale[fields],
+                      sample_weight=scale[fields])
+        model.field_scale_ = scale
+        return model
+
+    def weekly_profile(self, model, fields: np.ndarray, weeks: np.ndarray, origin: int, tier: str) -> np.ndarray:
+        """Each (field, week)'s expected total: the sum of its open days' predictions."""
+        day = (weeks[:, None] * 7 + np.arange(7)[None, :]).ravel()
+        f = np.repeat(fields, 7)
+        pred = model.predict(self.matrix(day, f, (origin + 1) * 7, tier)) * model.field_scale_[f] * self.open[day]
+        return pred.reshape(-1, 7).sum(axis=1)
+
+
+def forecast_at(design: Design, origin: int, s: np.ndarray, h: np.ndarray, tier: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray, object]:
+    """Forecasts of series `s`, `h` weeks after `origin`, from what was known at the origin.
+
+    Returns (forecast, series size: its mean weekly count over the last year, fitted GLM or None).
+    """
+    panel, params = design.panel, design.params
+    y = panel.y[:, : origin + 1]
+    tier = tier or tier_for(origin + 1, params)
+    start = max(0, origin + 1 - params["level_weeks"])
+    window = y[:, start:]
+    valid = ~np.isnan(window)
+    size = np.nansum(window, axis=1) / np.maximum(valid.sum(axis=1), 1)
+    target = origin + h
+    if tier == "level":
+        k = max(0, origin + 1 - params["short_level_weeks"])
+        recent, ok = np.nan_to_num(y[:, k:]), ~np.isnan(y[:, k:])
+        per_day = recent.sum(axis=1) / np.maximum((ok * design.wd[k: origin + 1]).sum(axis=1), 1.0)
+        return per_day[s] * design.wd[target], size[s], None
+    model = design.fit(origin, tier)
+    n_f = design.n_fields
+    past = np.arange(start, origin + 1)
+    fitted = design.weekly_profile(model, np.repeat(np.arange(n_f), past.size), np.tile(past, n_f), origin, tier)
+    fitted = fitted.reshape(n_f, past.size)
+    # The series' level: its dossiers over what its field's profile expected in the weeks it was open.
+    expected = (valid * fitted[design.codes]).sum(axis=1)
+    level = np.where(expected > 0, np.nansum(window, axis=1) / np.maximum(expected, 1e-9), 0.0)
+    # One profile per (field, target week), shared by the field's series.
+    pairs, inverse = np.unique(np.stack([design.codes[s], target]), axis=1, return_inverse=True)
+    profile = design.weekly_profile(model, pairs[0], pairs[1], origin, tier)[inverse.ravel()]
+    return level[s] * profile, size[s], model
 
 
 def seasonal_naive(panel: Panel, s: np.ndarray, t: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -180,130 +264,133 @@ def seasonal_naive(panel: Panel, s: np.ndarray, t: np.ndarray, h: np.ndarray) ->
 
 def moving_average(panel: Panel, s: np.ndarray, t: np.ndarray, k: int = 4) -> np.ndarray:
     window = np.stack([panel.y[s, np.maximum(t - i, 0)] for i in range(k)])
-    return np.nanmean(np.where(np.isnan(window), np.nan, window), axis=0)
+    with np.errstate(all="ignore"):
+        return np.nan_to_num(np.nanmean(window, axis=0))
 
 
-def _triplets(panel: Panel, origins: np.ndarray, horizon: int, last_target: int, min_history: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (series, origin, horizon) with at least `min_history` observed weeks and target ≤ last_target."""
-    valid = ~np.isnan(panel.y)
-    history = valid.cumsum(axis=1)
-    s_list, t_list, h_list = [], [], []
-    for h in range(1, horizon + 1):
-        ts = origins[origins + h <= last_target]
-        if not ts.size:
-            continue
-        ok = history[:, ts] >= min_history
-        s_idx, t_pos = np.nonzero(ok)
-        s_list.append(s_idx)
-        t_list.append(ts[t_pos])
-        h_list.append(np.full(s_idx.size, h))
-    if not s_list:
-        empty = np.array([], dtype=int)
-        return empty, empty, empty
-    return np.concatenate(s_list), np.concatenate(t_list), np.concatenate(h_list)
+def backtest_origins(n_weeks: int, params: dict = PARAMS) -> np.ndarray:
+    """Origins of the rolling backtest, newest first: full horizons when the history allows, else partial."""
+    horizon, step, first = params["horizon_weeks"], params["fold_step_weeks"], params["min_origin_weeks"] - 1
+    full = np.array([n_weeks - 1 - horizon - k * step for k in range(params["n_folds"])])
+    full = full[full >= first]
+    if full.size:
+        return full
+    partial = np.arange(n_weeks - 2, first - 1, -step)[: params["n_folds"]]
+    return partial
 
 
-def _fit(features: Features, panel: Panel, last_target: int, params: dict):
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
-
-    origins = np.arange(panel.y.shape[1])
-    s, t, h = _triplets(panel, origins, params["horizon_weeks"], last_target, params["min_history_weeks"])
-    open_days = features.open_days(t + h)
-    s, t, h = s[open_days > 0], t[open_days > 0], h[open_days > 0]
-    if s.size > params["max_train_rows"]:
-        # A uniform sample keeps every period and series represented; fixed seed keeps reruns identical.
-        keep = np.sort(np.random.default_rng(params["seed"]).choice(s.size, params["max_train_rows"], replace=False))
-        s, t, h = s[keep], t[keep], h[keep]
-    if s.size < 50:
-        return None
-    model = HistGradientBoostingRegressor(
-        loss=params["loss"], max_iter=params["max_iter"], learning_rate=params["learning_rate"],
-        max_leaf_nodes=params["max_leaf_nodes"], min_samples_leaf=params["min_samples_leaf"],
-        l2_regularization=params["l2_regularization"], categorical_features=[FEATURES.index("field")],
-        early_stopping=False, random_state=params["seed"])
-    # One thread: the training set is small, and OpenMP threads spinning against a busy scheduler or
-    # Airflow worker made each fit 10-30 times slower here.
-    # Poisson with exposure = base rate × working days: the model learns the ratio to "nothing changed",
-    # and a week the offices are closed for Tết or National Day is forecast at zero by construction.
-    exposure = features.exposure(s, t, h)
-    with threadpool_limits(limits=1, user_api="openmp"):
-        model.fit(features.build(s, t, h), panel.y[s, t + h] / exposure, sample_weight=exposure)
-    return model
-
-
-def _predict(model, features: Features, s: np.ndarray, t: np.ndarray, h: np.ndarray) -> np.ndarray:
-    if not s.size:
-        return np.array([])
-    return model.predict(features.build(s, t, h)) * features.exposure(s, t, h)
-
-
-def backtest(panel: Panel, params: dict = PARAMS) -> pd.DataFrame:
+def backtest(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None = None,
+             daily: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rolling-origin backtest: at each origin, fit on what was known then and forecast the next weeks.
 
-    Returns one row per (fold, series, horizon) with the actual count and the three forecasts.
+    One row per (fold, series, horizon): actual, the model, seasonal-naive, 4-week average, the series size
+    at the origin, and the oracle's expectation when one is given (an (n_series, n_weeks) array).
     """
     horizon, n_w = params["horizon_weeks"], panel.y.shape[1]
-    features = Features(panel, horizon)
+    design = Design(panel, horizon, params, daily)
     frames = []
-    for k in range(params["n_folds"]):
-        origin = n_w - 1 - horizon - k * params["fold_step_weeks"]
-        if origin < params["min_history_weeks"] + horizon:
-            break
-        model = _fit(features, panel, origin, params)
-        if model is None:
-            break
-        s, t, h = _triplets(panel, np.array([origin]), horizon, n_w - 1, 1)
-        frames.append(pd.DataFrame({
-            "fold": k, "origin": origin, "s": s, "h": h, "actual": panel.y[s, t + h],
-            "model": _predict(model, features, s, t, h),
-            "seasonal_naive": seasonal_naive(panel, s, t, h),
-            "moving_avg_4": moving_average(panel, s, t),
-        }))
+    for k, origin in enumerate(backtest_origins(n_w, params)):
+        hs = np.arange(1, min(horizon, n_w - 1 - origin) + 1)
+        alive = np.flatnonzero(~np.isnan(panel.y[:, origin]))
+        s, h = np.repeat(alive, hs.size), np.tile(hs, alive.size)
+        t = np.full(s.size, origin)
+        pred, size, _ = forecast_at(design, origin, s, h)
+        frame = pd.DataFrame({
+            "fold": k, "origin": origin, "tier": tier_for(origin + 1, params), "s": s, "h": h,
+            "actual": np.nan_to_num(panel.y[s, t + h]), "model": pred, "size": size,
+            "seasonal_naive": seasonal_naive(panel, s, t, h), "moving_avg_4": moving_average(panel, s, t),
+        })
+        if oracle is not None:
+            frame["oracle"] = oracle[s, t + h]
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _scale(pred: np.ndarray) -> np.ndarray:
-    # Counts vary roughly like a Poisson: residuals divided by sqrt(mean) are comparable across series sizes.
-    return np.sqrt(np.maximum(pred, 0.0) + 0.5)
+def _var_scale(pred: np.ndarray, phi: float) -> np.ndarray:
+    # A count around its forecast: Poisson noise (μ) plus a shock shared by all series that week (φμ²).
+    return np.sqrt(np.maximum(pred, 0.0) + phi * np.maximum(pred, 0.0) ** 2 + 0.25)
 
 
-def interval(pred: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The range around each forecast. For a series that is 0 most weeks the upper quantile can sit below
-    the mean; the range is widened to hold the forecast itself, and never goes below 0 dossiers."""
-    scale = _scale(pred)
-    return np.clip(pred + q_lo * scale, 0.0, pred), np.maximum(pred + q_hi * scale, pred)
+@dataclass
+class Intervals:
+    """80 % ranges: μ ± q_bin · sqrt(μ + φμ² + ¼), q per series-size bin (split-conformal)."""
+
+    phi: float
+    edges: np.ndarray  # inner edges of the size bins (n_bins − 1 values)
+    q: np.ndarray      # one quantile per bin
+    calibrated: bool
+
+    @classmethod
+    def fit(cls, bt: pd.DataFrame, params: dict = PARAMS) -> Intervals:
+        level, n_bins = params["interval"], params["n_size_bins"]
+        if len(bt) < params["min_calibration_points"]:
+            return cls(0.0, np.array([]), np.array([Z80]), False)
+        mu, y = bt["model"].to_numpy(), bt["actual"].to_numpy()
+        phi = float(max(0.0, np.sum((y - mu) ** 2 - mu) / max(np.sum(mu ** 2), 1e-9)))
+        edges = np.unique(np.quantile(bt["size"], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        z = np.abs(y - mu) / _var_scale(mu, phi)
+        bins = np.searchsorted(edges, bt["size"].to_numpy(), side="right")
+        q = np.array([np.quantile(z[bins == b], level) if (bins == b).sum() >= 20 else np.quantile(z, level)
+                      for b in range(edges.size + 1)])
+        return cls(phi, edges, q, True)
+
+    def bounds(self, pred: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = self.q[np.searchsorted(self.edges, size, side="right")] if self.edges.size else self.q[0]
+        half = q * _var_scale(pred, self.phi)
+        return np.maximum(pred - half, 0.0), pred + half
 
 
-def interval_quantiles(bt: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Per horizon, the lower/upper quantiles of scaled backtest residuals (actual − forecast) / sqrt(forecast)."""
-    z = (bt["actual"] - bt["model"]) / _scale(bt["model"].to_numpy())
-    alpha = (1 - level) / 2
-    return z.groupby(bt["h"]).quantile([alpha, 1 - alpha]).unstack().set_axis(["q_lo", "q_hi"], axis=1)
+def honest_coverage(bt: pd.DataFrame, params: dict = PARAMS) -> pd.DataFrame:
+    """Each origin's rows checked against intervals calibrated only on older origins' finished forecasts.
+
+    Returns the checked rows with `covered` (the origins with too few older residuals are left out).
+    """
+    horizon, out = params["horizon_weeks"], []
+    for origin, rows in bt.groupby("origin"):
+        older = bt[bt["origin"] + horizon <= origin]
+        if len(older) < params["min_calibration_points"] or older["origin"].nunique() < 2:
+            continue
+        lo, hi = Intervals.fit(older, params).bounds(rows["model"].to_numpy(), rows["size"].to_numpy())
+        out.append(rows.assign(covered=(rows["actual"] >= lo) & (rows["actual"] <= hi)))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def evaluate(bt: pd.DataFrame, level: float = PARAMS["interval"]) -> dict:
-    """MAE and weighted MAPE (Σ|error| / Σactual: weeks with zero dossiers make plain MAPE undefined)."""
-    metrics: dict = {"n_backtest_points": int(len(bt)), "n_folds": int(bt["fold"].nunique())}
-    actual_sum = bt["actual"].sum()
-    for method in ("model", "seasonal_naive", "moving_avg_4"):
-        err = (bt[method] - bt["actual"]).abs()
-        metrics[f"mae_{method}"] = float(err.mean())
-        metrics[f"mape_{method}"] = float(err.sum() / actual_sum) if actual_sum else None
+def _wmape(err: pd.Series, actual: pd.Series) -> float | None:
+    total = float(actual.sum())
+    return float(err.abs().sum() / total) if total else None
+
+
+def evaluate(bt: pd.DataFrame, params: dict = PARAMS) -> dict:
+    """MAE and weighted MAPE (Σ|error| / Σactual: weeks with zero dossiers make plain MAPE undefined),
+    per series and per agency (fields summed), for the model, the baselines and the oracle if present."""
+    methods = [m for m in ("model", "seasonal_naive", "moving_avg_4", "oracle") if m in bt]
+    metrics: dict = {"n_backtest_points": int(len(bt)), "n_folds": int(bt["fold"].nunique()),
+                     "backtest_from": int(bt["origin"].min()), "backtest_to": int(bt["origin"].max()),
+                     "tiers_in_backtest": sorted(bt["tier"].unique().tolist())}
+    for method in methods:
+        err = bt[method] - bt["actual"]
+        metrics[f"mae_{method}"] = float(err.abs().mean())
+        metrics[f"mape_{method}"] = _wmape(err, bt["actual"])
     # Agency level (fields summed): the grain staffing decisions use.
-    agency = bt.groupby(["fold", "h", "agency"])[["actual", "model", "seasonal_naive"]].sum()
-    for method in ("model", "seasonal_naive"):
-        metrics[f"agency_mae_{method}"] = float((agency[method] - agency["actual"]).abs().mean())
+    agency = bt.groupby(["fold", "h", "agency"])[["actual", *methods]].sum()
+    for method in methods:
+        err = agency[method] - agency["actual"]
+        metrics[f"agency_mae_{method}"] = float(err.abs().mean())
+        metrics[f"agency_mape_{method}"] = _wmape(err, agency["actual"])
+    for grain in ("", "agency_"):
+        m, b = metrics[f"{grain}mape_model"], metrics[f"{grain}mape_seasonal_naive"]
+        metrics[f"{grain}gain_vs_seasonal_naive"] = (1 - m / b) if m is not None and b else None
+        if "oracle" in methods and metrics[f"{grain}mape_oracle"]:
+            metrics[f"{grain}ratio_to_oracle"] = m / metrics[f"{grain}mape_oracle"]
     metrics["beats_baseline"] = bool(metrics["mae_model"] < metrics["mae_seasonal_naive"]
                                      and (metrics["mape_model"] or 0) < (metrics["mape_seasonal_naive"] or 0))
     metrics["beats_moving_avg_4"] = bool(metrics["mae_model"] < metrics["mae_moving_avg_4"])
-    # Honest interval coverage: quantiles from the older folds, checked on the newest one.
-    if metrics["n_folds"] > 1:
-        q = interval_quantiles(bt[bt["fold"] > 0], level)
-        newest = bt[bt["fold"] == 0].join(q, on="h")
-        lo, hi = interval(newest["model"].to_numpy(), newest["q_lo"].to_numpy(), newest["q_hi"].to_numpy())
-        metrics["interval_coverage"] = float(((newest["actual"] >= lo) & (newest["actual"] <= hi)).mean())
+    checked = honest_coverage(bt, params)
+    if not checked.empty:
+        metrics["interval_coverage"] = float(checked["covered"].mean())
+        metrics["interval_coverage_n_origins"] = int(checked["origin"].nunique())
+        deciles = pd.qcut(checked["size"], 10, labels=False, duplicates="drop")
+        metrics["interval_coverage_by_size_decile"] = [float(v) for v in checked.groupby(deciles)["covered"].mean()]
     return metrics
 
 
@@ -313,27 +400,34 @@ class ForecastResult:
     backtest: pd.DataFrame
     metrics: dict
     model: object
+    tier: str
 
 
-def fit_forecast(panel: Panel, params: dict = PARAMS) -> ForecastResult | None:
-    """Backtest, then refit on everything and forecast the weeks after the panel's last week."""
-    bt = backtest(panel, params)
-    if bt.empty:
+def fit_forecast(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None = None,
+                 daily: pd.DataFrame | None = None) -> ForecastResult | None:
+    """Backtest, then refit on everything and forecast the weeks after the panel's last week.
+
+    Works from one week of history up (the model tier depends on the length, see `tier_for`); None only
+    when the panel holds no series at all.
+    """
+    if panel.y.size == 0:
         return None
-    bt["agency"] = panel.keys["co_quan"].to_numpy()[bt["s"]]
-    metrics = evaluate(bt, params["interval"])
     horizon, n_w = params["horizon_weeks"], panel.y.shape[1]
-    features = Features(panel, horizon)
-    model = _fit(features, panel, n_w - 1, params)
+    bt = backtest(panel, params, oracle, daily)
+    metrics: dict = {}
+    if not bt.empty:
+        bt["agency"] = panel.keys["co_quan"].to_numpy()[bt["s"]]
+        metrics = evaluate(bt, params)
+    intervals = Intervals.fit(bt, params) if not bt.empty else Intervals(0.0, np.array([]), np.array([Z80]), False)
+    tier = tier_for(n_w, params)
+    design = Design(panel, horizon, params, daily)
     # Forecast only series alive in the last year: an agency that stopped receiving a field is not re-opened.
     recent = np.nansum(panel.y[:, max(0, n_w - SEASON):], axis=1) > 0
     series = np.flatnonzero(recent & ~np.isnan(panel.y[:, -1]))
     s = np.repeat(series, horizon)
     h = np.tile(np.arange(1, horizon + 1), series.size)
-    t = np.full(s.size, n_w - 1)
-    pred = _predict(model, features, s, t, h)
-    q = interval_quantiles(bt, params["interval"]).reindex(range(1, horizon + 1)).fillna(0.0)
-    low, high = interval(pred, q["q_lo"].to_numpy()[h - 1], q["q_hi"].to_numpy()[h - 1])
+    pred, size, model = forecast_at(design, n_w - 1, s, h, tier)
+    low, high = intervals.bounds(pred, size)
     forecast = pd.DataFrame({
         "co_quan": panel.keys["co_quan"].to_numpy()[s],
         "linh_vuc": panel.keys["linh_vuc"].to_numpy()[s],
@@ -343,12 +437,17 @@ def fit_forecast(panel: Panel, params: dict = PARAMS) -> ForecastResult | None:
         "n_du_bao_thap": low,
         "n_du_bao_cao": high,
     })
-    return ForecastResult(forecast, bt, metrics, model)
+    metrics.update({"tier": tier, "interval_phi": intervals.phi, "interval_calibrated": intervals.calibrated,
+                    "interval_q_by_size_bin": [float(q) for q in intervals.q]})
+    metrics.setdefault("beats_baseline", False)
+    return ForecastResult(forecast, bt, metrics, model, tier)
 
 
 def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
     """MAE and weighted MAPE per method and horizon (tuan_truoc = 0: all horizons together)."""
     rows = []
+    if bt.empty:
+        return pd.DataFrame(columns=["phuong_phap", "tuan_truoc", "mae", "mape", "n_diem"])
     for h, part in [(0, bt), *bt.groupby("h")]:
         for method in ("model", "seasonal_naive", "moving_avg_4"):
             err = (part[method] - part["actual"]).abs()
@@ -368,16 +467,32 @@ def last_complete_week(con: duckdb.DuckDBPyConnection) -> np.datetime64 | None:
     return monday if as_of >= monday + 4 else monday - 7
 
 
-def _card(version: str, m: dict, n_series: int) -> str:
-    verdict = ("beats" if m["beats_baseline"] else "does NOT beat") + " the same-week-last-year rule"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _card(version: str, m: dict, n_series: int, window: str) -> str:
+    if "mape_model" not in m:
+        check = ("There was too little history to backtest it: no past origin to check it against yet, and "
+                 "its ranges are plain Poisson ranges, not calibrated on past errors.")
+    else:
+        verdict = ("beats" if m["beats_baseline"] else "does NOT beat") + " the same-week-last-year rule"
+        deciles = m.get("interval_coverage_by_size_decile") or []
+        coverage = (f"80 % ranges held the actual value {m['interval_coverage']:.0%} of the time (by series-size "
+                    f"decile {min(deciles):.0%}–{max(deciles):.0%}) on origins later than their calibration"
+                    if "interval_coverage" in m else "ranges not yet checked on later origins")
+        check = (f"Backtest over {m['n_folds']} past origins: weighted MAPE {_pct(m['mape_model'])} vs "
+                 f"{_pct(m['mape_seasonal_naive'])} for same-week-last-year per agency × field, "
+                 f"{_pct(m['agency_mape_model'])} vs {_pct(m['agency_mape_seasonal_naive'])} per agency: the model "
+                 f"{verdict}; {coverage}.")
+    fallback = "" if m["tier"] == "poisson_glm" else (
+        f" FALLBACK: only {m['n_weeks']} weeks of history, so it uses the simpler '{m['tier']}' model "
+        f"({TIERS[m['tier']]}); the full model needs {PARAMS['min_weeks_season']} weeks.")
     return (f"Inflow forecast ({version}): dossiers per agency and field for each of the next "
-            f"{PARAMS['horizon_weeks']} weeks, {n_series:,} series, with {PARAMS['interval']:.0%} ranges. "
-            f"Backtest over {m['n_folds']} past origins: MAE {m['mae_model']:.2f} vs {m['mae_seasonal_naive']:.2f} "
-            f"dossiers/week for same-week-last-year and {m['mae_moving_avg_4']:.2f} for the 4-week average; "
-            f"weighted MAPE {m['mape_model']:.1%} vs {m['mape_seasonal_naive']:.1%}: the model {verdict}. "
-            f"Ranges held the actual value {m.get('interval_coverage', float('nan')):.0%} of the time on the "
-            "newest backtest origin. Knows public holidays and Tết; does not know about new procedures or "
-            "reorganisations until they show in the data.")
+            f"{PARAMS['horizon_weeks']} weeks, {n_series:,} series, trained on {window}. Model: {TIERS[m['tier']]}."
+            f"{fallback} {check} Limitations: knows public holidays and Tết but not one-off events (a "
+            "reorganisation, a new procedure, an outage) until they show in the data; a series' level is its "
+            "share of the field over the last year, so a counter that changes fast is followed with a lag.")
 
 
 def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str) -> ModelRun | None:
@@ -390,7 +505,7 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
         return None
     query = f"select * from ({WEEKLY_SQL}) where tuan_bat_dau <= '{last_week}'::date"
     fp = data_fingerprint(con, query)
-    version = version_for(NAME, fp, PARAMS)
+    version = version_for(NAME, fp, PARAMS, module=__name__, sql=WEEKLY_SQL + DAILY_SQL)
     if (done := recorded_run(con, NAME, version, OUTPUT_TABLE)) is not None:
         log.info("inflow_forecast %s already trained on this data: kept", version)
         return done
@@ -399,14 +514,16 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
         log.warning("no complete week of dossiers for tenant '%s': inflow_forecast not trained", tenant.tenant_id)
         return None
     panel = panel_from_weekly(weekly, last_week)
-    result = fit_forecast(panel, PARAMS)
+    daily = con.execute(f"select * from ({DAILY_SQL}) where ngay <= '{last_week}'::date + 6").df()
+    result = fit_forecast(panel, PARAMS, daily=daily)
     if result is None:
-        log.warning("too little history (%d weeks) to backtest inflow_forecast", panel.weeks.size)
+        log.warning("no series to forecast for tenant '%s': inflow_forecast not trained", tenant.tenant_id)
         return None
+    window = training_window(panel.weeks[0], panel.weeks[-1] + 6)
     metrics = {**result.metrics, "n_series": int(len(panel.keys)), "n_weeks": int(panel.weeks.size),
-               "last_week": str(panel.weeks[-1])}
-    artefact = save_artefact(result.model, paths.models, version)
-    card = _card(version, metrics, int(result.forecast[["co_quan", "linh_vuc"]].drop_duplicates().shape[0]))
+               "last_week": str(panel.weeks[-1]), "training_window": window}
+    artefact = save_artefact(result.model, paths.models, version) if result.model is not None else None
+    card = _card(version, metrics, int(result.forecast[["co_quan", "linh_vuc"]].drop_duplicates().shape[0]), window)
     forecast = result.forecast.assign(tuan_goc=panel.weeks[-1].astype("datetime64[ns]"), model_version=version)
     summary = backtest_summary(result.backtest).assign(model_version=version)
     with transaction(con):
@@ -419,10 +536,10 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
         con.register("summary_df", summary)
         con.execute(f"create or replace table {BACKTEST_TABLE} as select * from summary_df")
         con.unregister("summary_df")
-        run = ModelRun(NAME, version, fp, {**PARAMS, "features": FEATURES,
+        run = ModelRun(NAME, version, fp, {**PARAMS, "tier": result.tier,
                                            "mape": "weighted: sum |error| / sum actual"},
                        metrics, artefact, card)
         record(con, run, run_id)
-    log.info("inflow_forecast %s: MAE %.3f vs seasonal-naive %.3f (beats_baseline=%s)", version,
-             metrics["mae_model"], metrics["mae_seasonal_naive"], metrics["beats_baseline"])
+    log.info("inflow_forecast %s (%s): wMAPE %s vs seasonal-naive %s (beats_baseline=%s)", version, result.tier,
+             _pct(metrics.get("mape_model")), _pct(metrics.get("mape_seasonal_naive")), metrics["beats_baseline"])
     return run

@@ -1,6 +1,14 @@
 """Model registry: versions, training-data fingerprints, parameters, metrics and cards in `meta.models`.
 
-Artefacts are saved with skops (a format that loads without executing arbitrary code), never pickle.
+Artefacts are saved with skops (a format that loads without executing arbitrary code), never pickle, with a
+sha256 checksum beside them (`<version>.skops.sha256`, also in the run's metrics) that is verified before
+loading: a file changed after training is refused with a clear error and the model is not used. Loading
+trusts skops' own safe types plus exactly the types listed in ALLOWED_TYPES (no prefixes): the types the
+project's models are made of that skops does not trust by default. Anything else is refused.
+
+A version is content-addressed: the training data's fingerprint, the parameters, the code (the model's
+module source and its feature SQL) and the versions of the libraries that fit it (scikit-learn, numpy,
+scipy, duckdb, polars). A fixed model or a library upgrade therefore retrains on unchanged data.
 """
 
 from __future__ import annotations
@@ -45,32 +53,109 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, query: str) -> str:
     return _digest(f"{n}:{h}")
 
 
-def version_for(name: str, fingerprint: str, params: dict[str, Any]) -> str:
-    """Content-addressed version: same data and parameters give the same version (retries stay idempotent)."""
-    return f"{name}-{_digest(json.dumps([fingerprint, params], sort_keys=True, default=str))[:12]}"
+# Types the project's saved models contain beyond what skops trusts by default, listed exactly: the isotonic
+# or sigmoid calibration of overdue_risk (sklearn.calibration) and the dtype objects numpy arrays carry.
+ALLOWED_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+})
+LIBRARIES = ("sklearn", "numpy", "scipy", "duckdb", "polars")
+
+
+class ArtefactError(ValueError):
+    """A saved model that must not be used: checksum missing or different, or a type not on the allow-list."""
+
+
+def library_versions() -> dict[str, str]:
+    import importlib
+
+    return {lib: getattr(importlib.import_module(lib), "__version__", "?") for lib in LIBRARIES}
+
+
+def code_hash(module: str | None, sql: str = "") -> str:
+    """sha256 of the model's module source plus its feature SQL ('' when no module is given)."""
+    import importlib.util
+
+    source = ""
+    if module:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"cannot find the source of model module '{module}' to version it")
+        source = Path(spec.origin).read_text(encoding="utf-8")
+    return _digest(source + "\n-- feature SQL --\n" + sql)
+
+
+def version_for(name: str, fingerprint: str, params: dict[str, Any], module: str | None = None,
+                sql: str = "") -> str:
+    """Content-addressed version: same data, parameters, code (module + feature SQL) and library versions give
+    the same version (retries stay idempotent); any of them changing gives a new one."""
+    parts = [fingerprint, params, code_hash(module, sql), library_versions()]
+    return f"{name}-{_digest(json.dumps(parts, sort_keys=True, default=str))[:12]}"
+
+
+def training_window(first: Any, last: Any) -> str:
+    """'2024-01-01 to 2025-10-26': the dates a model learnt from, for its card and metrics."""
+    return f"{str(first)[:10]} to {str(last)[:10]}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def save_artefact(estimator: Any, directory: Path, version: str) -> Path:
+    """Dump with skops and write the file's sha256 beside it (`<version>.skops.sha256`)."""
     import skops.io as sio
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{version}.skops"
     sio.dump(estimator, path)
+    _checksum_path(path).write_text(file_sha256(path) + "\n", encoding="ascii")
     return path
 
 
-def load_artefact(path: Path) -> Any:
-    """Load a saved model, accepting only types skops reports as safe or that this project trusts."""
+def load_artefact(path: Path, expected_sha256: str | None = None) -> Any:
+    """Load a saved model after checking its checksum and that every type is trusted or on ALLOWED_TYPES.
+
+    `expected_sha256` defaults to the checksum saved beside the file. Raises ArtefactError (one sentence
+    naming the file and what to do) when the checksum is missing or differs, or a type is not allowed.
+    """
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
-    trusted = [t for t in untrusted if t.startswith(("sklearn.", "numpy.", "scipy."))]
-    if set(untrusted) - set(trusted):
-        raise ValueError(f"{path}: refuses to load untrusted types {sorted(set(untrusted) - set(trusted))}")
-    return sio.load(path, trusted=trusted)
+    path = Path(path)
+    if expected_sha256 is None:
+        sidecar = _checksum_path(path)
+        if not sidecar.is_file():
+            raise ArtefactError(f"{path}: no checksum file {sidecar.name} beside it, so it cannot be verified — "
+                                "retrain the model (`tonghop train --tenant <tenant> --model <model>`)")
+        expected_sha256 = sidecar.read_text(encoding="ascii").strip()
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise ArtefactError(f"{path}: checksum {actual[:12]}… differs from the one saved at training "
+                            f"({expected_sha256[:12]}…): the file was changed or corrupted after training and is "
+                            "not used — retrain the model (`tonghop train --tenant <tenant> --model <model>`)")
+    untrusted = set(sio.get_untrusted_types(file=path))
+    refused = sorted(untrusted - ALLOWED_TYPES)
+    if refused:
+        raise ArtefactError(f"{path}: holds types outside the allow-list {refused} (models/registry.py "
+                            "ALLOWED_TYPES): refused, not loaded — if a model legitimately needs one, add it there "
+                            "after review")
+    return sio.load(path, trusted=sorted(untrusted))
 
 
 def record(con: duckdb.DuckDBPyConnection, run: ModelRun, run_id: str) -> None:
+    """One row in meta.models; the params carry the library versions, the metrics the artefact's checksum."""
+    run.params = {**run.params, "library_versions": library_versions()}
+    if run.artefact_path is not None:
+        run.metrics = {**run.metrics, "artefact_sha256": file_sha256(run.artefact_path)}
     con.execute("INSERT OR REPLACE INTO meta.models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         run.name, run.version, run_id, now(), run.data_fingerprint, json.dumps(run.params, default=str),
         json.dumps(run.metrics, default=str), str(run.artefact_path) if run.artefact_path else None, run.card])
@@ -94,8 +179,9 @@ def recorded_run(con: duckdb.DuckDBPyConnection, name: str, version: str, output
     if has_rows and not n:
         return None
     fp, params, metrics, artefact, card = row
-    if artefact and not Path(artefact).exists():
-        return None
+    if artefact and (not Path(artefact).exists()
+                     or json.loads(metrics).get("artefact_sha256") != file_sha256(Path(artefact))):
+        return None  # the saved model is gone or was changed since: train again rather than serve it
     return ModelRun(name, version, fp, json.loads(params), json.loads(metrics), Path(artefact) if artefact else None,
                     card)
 

@@ -173,7 +173,7 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     fp = data_fingerprint(con, f"select 'r' as k, hash(r) as h from ({returns_sql}) r union all "
                                f"select 'c', hash(c) from ({roster_sql}) c union all "
                                f"select 'f', hash(f) from ({NEXT_WEEK_SQL}) f")
-    version = version_for(NAME, fp, PARAMS)
+    version = version_for(NAME, fp, PARAMS, module=__name__, sql=RETURNS_SQL + NEXT_WEEK_SQL)
     if (done := recorded_run(con, NAME, version, OUTPUT_TABLE)) is not None:
         log.info("staffing %s already computed on this data: kept", version)
         return done

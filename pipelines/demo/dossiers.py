@@ -169,3 +169,56 @@ def _sequence_in_day(agency: np.ndarray, received: np.ndarray, rng: np.random.Ge
     seq = np.empty(agency.size, dtype=np.int64)
     seq[order] = position - run_start + 1
     return seq
+
+
+class _NoNoise:
+    """Stands in for the generator's random stream in `arrival_weights`: the day-to-day noise set to 1."""
+
+    def lognormal(self, mean: float, sigma: float, size: int) -> np.ndarray:
+        return np.ones(size)
+
+
+def expected_weekly_inflow(rows: int, seed: int, as_of: date) -> pl.DataFrame:
+    """The generator's own expectation of dossiers per week, agency and field (the forecast's oracle).
+
+    From its parameters: each agency × field's share (procedure volumes × the seeded commune weights, the same
+    draw `dossiers` makes) and each field's daily arrival profile (weekdays, month-end, Tết, the reform dip,
+    trend, field seasonality) without the unforecastable day-to-day noise. Columns: tuan_bat_dau (Monday),
+    co_quan, linh_vuc, n_ky_vong.
+    """
+    holidays = holiday_days(FIRST_DAY.year, as_of.year + 2)
+    units = communes()
+    rng = _stream(seed, 1)
+    commune_w = np.where([c.is_ward for c in units], WARD_SIZE, 1.0) * rng.lognormal(0.0, 0.6, len(units))
+    commune_p = commune_w / commune_w.sum()
+    volume = np.array([p.volume for p in PROCEDURES], dtype=float)
+    proc_p = volume / volume.sum()
+    days, base = arrival_weights(FIRST_DAY, as_of - timedelta(days=1), holidays, _NoNoise())
+    month = days.astype("datetime64[M]").astype(int) % 12 + 1
+    monday = days - ((days.astype("int64") + 3) % 7).astype("timedelta64[D]")
+    weeks, week_of_day = np.unique(monday, return_inverse=True)
+    frames = []
+    for name in FIELDS:
+        season = FIELD_SEASON.get(name, {})
+        weights = base * np.array([season.get(m, 1.0) for m in range(1, 13)])[month - 1]
+        week_share = np.bincount(week_of_day, weights=weights, minlength=weeks.size) / weights.sum()
+        in_field = [i for i, p in enumerate(PROCEDURES) if p.field == name]
+        shares = {commune_agency_name(u.name): 0.0 for u in units}
+        at_commune = sum(proc_p[i] for i in in_field if PROCEDURES[i].agency == XA)
+        for c, unit in enumerate(units):
+            shares[commune_agency_name(unit.name)] += at_commune * commune_p[c]
+        for i in in_field:
+            if PROCEDURES[i].agency != XA:
+                shares[PROCEDURES[i].agency] = shares.get(PROCEDURES[i].agency, 0.0) + proc_p[i]
+        shares = {k: v for k, v in shares.items() if v > 0}
+        if not shares:
+            continue
+        agencies = list(shares)
+        share = np.array([shares[a] for a in agencies])
+        frames.append(pl.DataFrame({
+            "tuan_bat_dau": pl.Series(np.tile(weeks, len(agencies)), dtype=pl.Date),
+            "co_quan": np.repeat(agencies, weeks.size),
+            "linh_vuc": name,
+            "n_ky_vong": rows * np.repeat(share, weeks.size) * np.tile(week_share, len(agencies)),
+        }))
+    return pl.concat(frames)

@@ -78,3 +78,31 @@ def test_forecast_knows_tet_and_recovers_the_level(result):
     assert (fitted.forecast["n_du_bao_thap"] <= fitted.forecast["n_du_bao"]).all()
     assert (fitted.forecast["n_du_bao"] <= fitted.forecast["n_du_bao_cao"]).all()
     assert len(fitted.forecast) == len(panel.keys) * PARAMS["horizon_weeks"]
+
+
+@pytest.mark.parametrize(("n_weeks", "tier"), [(8, "level"), (20, "level"), (30, "poisson_glm_calendar"),
+                                               (70, "poisson_glm")])
+def test_any_history_from_8_weeks_forecasts_with_a_model_it_names(n_weeks, tier):
+    weekly, _ = _synthetic(n_series=12)
+    last = FIRST + 7 * (n_weeks - 1)
+    panel = panel_from_weekly(weekly[weekly["tuan_bat_dau"] <= pd.Timestamp(last)])
+    assert panel.weeks.size == n_weeks
+    fitted = fit_forecast(panel, PARAMS)
+    assert fitted.tier == tier and fitted.metrics["tier"] == tier
+    fc = fitted.forecast
+    assert len(fc) == len(panel.keys) * PARAMS["horizon_weeks"]
+    assert np.isfinite(fc[["n_du_bao", "n_du_bao_thap", "n_du_bao_cao"]].to_numpy()).all()
+    assert (fc["n_du_bao_thap"] <= fc["n_du_bao"]).all() and (fc["n_du_bao"] <= fc["n_du_bao_cao"]).all()
+    # The forecast is near the series' real level (×working days), not zero or exploding.
+    level = np.nanmean(panel.y[:, -8:])
+    assert 0.5 * level < fc.loc[fc["tuan_truoc"] == 1, "n_du_bao"].mean() < 1.5 * level
+    assert fitted.metrics["n_folds"] >= 1  # even 8 weeks are backtested (on partial horizons)
+
+
+def test_the_model_card_says_when_it_falls_back():
+    from models.inflow_forecast import _card
+
+    m = {"tier": "level", "n_weeks": 10}
+    card = _card("inflow_forecast-x", m, 5, "2025-01-06 to 2025-03-16")
+    assert "FALLBACK: only 10 weeks of history" in card and "too little history to backtest" in card
+    assert "2025-01-06 to 2025-03-16" in card and "Limitations" in card

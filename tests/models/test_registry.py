@@ -1,5 +1,5 @@
-"""Registry: content-addressed versions, order-independent fingerprints, and skops loading that refuses
-types it does not trust."""
+"""Registry: content-addressed versions (data, parameters, code, libraries), order-independent fingerprints,
+checksummed artefacts, and skops loading that refuses every type outside the exact allow-list."""
 
 from __future__ import annotations
 
@@ -8,17 +8,33 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from models.registry import data_fingerprint, load_artefact, save_artefact, version_for
+from models import registry
+from models.registry import (
+    ALLOWED_TYPES,
+    ArtefactError,
+    data_fingerprint,
+    load_artefact,
+    save_artefact,
+    version_for,
+)
 
 
 class NotAModel:
     """A type skops does not know: loading it could run arbitrary code, so it must be refused."""
 
 
-def test_versions_depend_on_data_and_parameters_only():
+def test_versions_depend_on_data_parameters_code_sql_and_libraries(monkeypatch):
     assert version_for("m", "fp", {"a": 1, "b": 2}) == version_for("m", "fp", {"b": 2, "a": 1})
     assert version_for("m", "fp", {"a": 1}) != version_for("m", "fp", {"a": 2})
     assert version_for("m", "fp", {"a": 1}) != version_for("m", "fp2", {"a": 1})
+    base = version_for("m", "fp", {}, module="models.staffing", sql="select 1")
+    assert base == version_for("m", "fp", {}, module="models.staffing", sql="select 1")
+    assert base != version_for("m", "fp", {}, module="models.staffing", sql="select 2")  # feature SQL
+    assert base != version_for("m", "fp", {}, module="models.anomalies", sql="select 1")  # model code
+    real = registry.library_versions()
+    assert set(real) == {"sklearn", "numpy", "scipy", "duckdb", "polars"}
+    monkeypatch.setattr(registry, "library_versions", lambda: {**real, "sklearn": "0.0.1"})
+    assert base != version_for("m", "fp", {}, module="models.staffing", sql="select 1")  # a library upgrade
 
 
 def test_fingerprint_ignores_row_order_but_not_content():
@@ -30,14 +46,59 @@ def test_fingerprint_ignores_row_order_but_not_content():
     assert a != data_fingerprint(con, "select * from t")
 
 
-def test_artefacts_round_trip_and_untrusted_types_are_refused(tmp_path):
+def test_artefacts_round_trip_with_a_checksum(tmp_path):
     model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
     path = save_artefact(model, tmp_path, "m-1")
+    assert (tmp_path / "m-1.skops.sha256").read_text().strip() == registry.file_sha256(path)
     assert load_artefact(path).predict([[3.0]]).tolist() == [1]
+
+
+def test_a_tampered_artefact_is_refused_before_loading(tmp_path):
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    path = save_artefact(model, tmp_path, "m-1")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtefactError, match="differs from the one saved at training.*retrain"):
+        load_artefact(path)
+    # A file swapped in whole, with no checksum of its own, is refused too.
+    (tmp_path / "m-1.skops.sha256").unlink()
+    with pytest.raises(ArtefactError, match="no checksum file"):
+        load_artefact(path)
+
+
+def test_types_outside_the_exact_allow_list_are_refused(tmp_path):
     bad = tmp_path / "bad.skops"
     sio.dump({"model": NotAModel()}, bad)
-    with pytest.raises(ValueError, match="untrusted"):
-        load_artefact(bad)
+    with pytest.raises(ArtefactError, match="outside the allow-list.*NotAModel"):
+        load_artefact(bad, expected_sha256=registry.file_sha256(bad))
+    # A type under sklearn. that the project never saves is refused as well: no prefix is trusted.
+    from sklearn.calibration import _SigmoidCalibration
+    from sklearn.utils import Bunch
+
+    odd = tmp_path / "odd.skops"
+    sio.dump({"bunch": Bunch(a=1), "sigmoid": _SigmoidCalibration()}, odd)
+    untrusted = set(sio.get_untrusted_types(file=odd))
+    assert "sklearn.utils._bunch.Bunch" in untrusted and "sklearn.utils._bunch.Bunch" not in ALLOWED_TYPES
+    with pytest.raises(ArtefactError, match="Bunch"):
+        load_artefact(odd, expected_sha256=registry.file_sha256(odd))
+    assert all(not t.endswith(".") and t.count(".") >= 1 for t in ALLOWED_TYPES)  # exact names, no prefixes
+
+
+def test_the_projects_own_models_load(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from models.overdue_risk import CATEGORICAL, NUMERIC, PARAMS, build_estimator, calibrate
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.choice(list("abc"), 400) for c in CATEGORICAL})
+    for c in NUMERIC:
+        frame[c] = rng.normal(size=400)
+    y = (rng.random(400) < 0.3).astype(int)
+    model, _ = calibrate(build_estimator(PARAMS).fit(frame, y), frame, y)
+    path = save_artefact(model, tmp_path, "overdue_risk-x")
+    assert np.allclose(load_artefact(path).predict_proba(frame)[:, 1], model.predict_proba(frame)[:, 1])
 
 
 def test_digests_never_look_like_a_citizen_id_or_a_phone_number():
