@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def worker(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     started = time.time()
+    cpu0 = _cpu()
     conflicts = 0
     if args.mode == "overwrite":
         if args.format == "iceberg":
@@ -124,10 +126,30 @@ def worker(args: argparse.Namespace) -> None:
                         tbl = catalog.load_table(ident)
             else:
                 from deltalake import write_deltalake
+                from deltalake.exceptions import CommitFailedError
 
-                write_deltalake(str(target / args.tenant), chunk, mode="append")
-    print(json.dumps({"start": started, "end": time.time(), "rows": data.num_rows, "conflicts": conflicts}),
-          flush=True)
+                while True:  # deltalake retries appends itself; creating the table at once still conflicts
+                    try:
+                        write_deltalake(str(target / args.tenant), chunk, mode="append")
+                        break
+                    except CommitFailedError:
+                        conflicts += 1
+    print(json.dumps({"start": started, "end": time.time(), "rows": data.num_rows, "conflicts": conflicts,
+                      "cpu": _cpu() - cpu0}), flush=True)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (the writers' own work, whatever else the machine runs)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def best_of(repeat: int, fmt: str, n: int, inp: Path, target: Path, catalog: str, prefix: str) -> dict:
+    """The fastest of `repeat` runs, each on fresh tables (a busy shared machine only ever slows a run down)."""
+    runs = [run_writers(fmt, n, inp, target, catalog, prefix=f"{prefix}r{i}_") for i in range(repeat)]
+    return min(runs, key=lambda r: r["seconds"])
 
 
 def run_writers(fmt: str, n: int, inp: Path, target: Path, catalog: str, mode: str = "overwrite",
@@ -154,7 +176,8 @@ def run_writers(fmt: str, n: int, inp: Path, target: Path, catalog: str, mode: s
     seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
     rows = sum(r["rows"] for r in results)
     return {"seconds": seconds, "rows": rows, "rows_per_s": rows / seconds,
-            "conflicts": sum(r["conflicts"] for r in results)}
+            "conflicts": sum(r["conflicts"] for r in results), "cpu": [round(r["cpu"], 2) for r in results],
+            "load": round(os.getloadavg()[0], 1)}
 
 
 # --- reads ------------------------------------------------------------------------------------------------
@@ -172,6 +195,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", default="1000000,5000000")
     p.add_argument("--formats", default="iceberg,delta")
+    p.add_argument("--repeat", type=int, default=2, help="writer runs per figure, the fastest kept")
+    p.add_argument("--no-conflicts", action="store_true", help="leave out the one-table conflict run")
     p.add_argument("--worker", action="store_true")
     p.add_argument("--format")
     p.add_argument("--input")
@@ -193,30 +218,31 @@ def main() -> None:
             inp = work / f"input_{rows}.parquet"
             make_input(inp, rows, seed=37)
             label = f"{rows / 1e6:g}M rows"
-            bare = run_writers("parquet", 1, inp, work / f"bare_{rows}", "")
-            bare2 = run_writers("parquet", 2, inp, work / f"bare2_{rows}", "")
+            bare = best_of(args.repeat, "parquet", 1, inp, work / f"bare_{rows}", "", "b")
+            bare2 = best_of(args.repeat, "parquet", 2, inp, work / f"bare2_{rows}", "", "b")
             row(f"lakehouse: bare Parquet, two writers vs one ({label})", "one writer rows/s", bare["rows_per_s"],
                 bare2["rows_per_s"], "rows/s", cmd, note="what the machine gives two processes, same run")
             for fmt in formats:
                 catalog = pg.dsn.replace("postgresql://", "postgresql+psycopg2://")
                 target = work / f"{fmt}_{rows}"
                 name = "Iceberg (pyiceberg, PostgreSQL catalogue)" if fmt == "iceberg" else "Delta Lake (deltalake)"
-                one = run_writers(fmt, 1, inp, target, catalog, prefix=f"{fmt}{rows}_one")
+                one = best_of(args.repeat, fmt, 1, inp, target, catalog, f"{fmt}{rows}_one")
                 row(f"lakehouse {fmt}: one writer, {label}", "bare Parquet write s", bare["seconds"], one["seconds"],
-                    "s", cmd, note=name)
-                two = run_writers(fmt, 2, inp, target, catalog, prefix=f"{fmt}{rows}_two")
+                    "s", cmd, note=f"{name}; CPU {one['cpu'][0]} s (bare {bare['cpu'][0]} s); load {one['load']}")
+                two = best_of(args.repeat, fmt, 2, inp, target, catalog, f"{fmt}{rows}_two")
                 row(f"lakehouse {fmt}: two writers (different tenants) vs one, {label}", "one writer rows/s",
                     one["rows_per_s"], two["rows_per_s"], "rows/s", cmd, target="≥ 1.6×",
-                    note=f"bare Parquet two/one on this run: {bare2['rows_per_s'] / bare['rows_per_s']:.2f}×")
+                    note=f"bare Parquet two/one on this run: {bare2['rows_per_s'] / bare['rows_per_s']:.2f}×; CPU s "
+                         f"per writer {two['cpu']} vs one {one['cpu']}; load {two['load']}")
                 # a second overwrite of one table: reads pin the latest snapshot, time travel reads the first
-                run_writers(fmt, 1, inp, target, catalog, prefix=f"{fmt}{rows}_two")
-                tenant = f"{fmt}{rows}_two0"
+                run_writers(fmt, 1, inp, target, catalog, prefix=f"{fmt}{rows}_twor0_")
+                tenant = f"{fmt}{rows}_twor0_0"
                 r = reads_iceberg(inp, catalog, work, tenant) if fmt == "iceberg" else \
                     reads_delta(inp, target / tenant, work)
                 row(f"lakehouse {fmt}: query via DuckDB over pinned Arrow, {label}", "same query on the DuckDB file s",
                     r["duckdb_s"], r["lake_s"], "s", cmd, note=f"open {r['open_s']:.2f} s; same result: {r['same']}; "
                     f"previous snapshot (time travel) open+query {r.get('travel_s', float('nan')):.2f} s")
-            if rows == min(int(x) for x in args.rows.split(",")):
+            if rows == min(int(x) for x in args.rows.split(",")) and not args.no_conflicts:
                 for fmt in formats:
                     catalog = pg.dsn.replace("postgresql://", "postgresql+psycopg2://")
                     target = work / f"conflict_{fmt}"
@@ -238,6 +264,9 @@ def reads_iceberg(inp: Path, catalog_url: str, work: Path, ns: str) -> dict:
 
     out: dict = {}
     out["duckdb_s"], expected = _duckdb_file(inp, work)
+    import pyarrow.dataset  # noqa: F401 — imports out of the timing (Delta's are done by then too)
+    import pyiceberg.io.pyarrow  # noqa: F401
+
     catalog = SqlCatalog("tonghop", uri=catalog_url)
     started = time.perf_counter()
     tbl = catalog.load_table((ns, "ho_so"))
