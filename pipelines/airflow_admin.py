@@ -115,12 +115,18 @@ def sync_pools(directory: Path | None = None, *, prune: bool = False) -> PoolSyn
                 else:
                     result.stale.append(name)
     except Exception as exc:  # noqa: BLE001 — a database problem is one readable line, not a traceback
-        if isinstance(exc, TonghopError):
-            raise
-        raise TonghopError(f"cannot write the tenant pools into Airflow's metadata database "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): run `airflow db migrate` "
-                           "first and check AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") from None
+        raise _metadata_error("write the tenant pools into", exc) from None
     return result
+
+
+def _metadata_error(what: str, exc: Exception) -> TonghopError:
+    if isinstance(exc, TonghopError):
+        return exc
+    from pipelines.redact import redact
+
+    first = redact(str(exc).splitlines()[0] if str(exc) else "")[:200]  # a driver error may quote the DSN
+    return TonghopError(f"cannot {what} Airflow's metadata database ({type(exc).__name__}: {first}): run "
+                        "`airflow db migrate` first and check AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
 
 
 def unpause_tenant_dags(directory: Path | None = None) -> list[str]:
@@ -134,8 +140,11 @@ def unpause_tenant_dags(directory: Path | None = None) -> list[str]:
     slots, _ = tenant_slots(directory)
     ids = {f"tonghop_{s.tenant_id}" for s in slots} | {f"tonghop_retrain_{s.tenant_id}" for s in slots}
     ids.add("tonghop_datamap")
-    with create_session() as session:
-        dags = list(session.scalars(select(DagModel).where(DagModel.dag_id.in_(ids), DagModel.is_paused)))
-        for dag in dags:
-            dag.is_paused = False
-        return sorted(d.dag_id for d in dags)
+    try:
+        with create_session() as session:
+            dags = list(session.scalars(select(DagModel).where(DagModel.dag_id.in_(ids), DagModel.is_paused)))
+            for dag in dags:
+                dag.is_paused = False
+            return sorted(d.dag_id for d in dags)
+    except Exception as exc:  # noqa: BLE001 — one readable line, not a traceback
+        raise _metadata_error("unpause the tenant DAGs in", exc) from None
