@@ -13,10 +13,12 @@ API (for page authors; see also apps/layout.py for `page_header`, `has_data`, `c
   display (numbers stay numbers: sorting works), and `download_buttons` under it. Returns the st.dataframe
   result (its `.selection` when `on_select` is given).
 - `download_buttons(df, name, lang)` — .xlsx (openpyxl; cells starting with = + - @ tab CR prefixed with ')
-  and CSV (UTF-8 with BOM). `xlsx_bytes(sheets)` / `csv_bytes(df)` are the pure functions behind them.
+  and CSV (UTF-8 with BOM), drawn only for roles with "export" (apps/auth.py). `xlsx_bytes(sheets)` /
+  `csv_bytes(df)` are the pure functions behind them.
 - `COLORS` / `series_scale(keys, lang)` — one colour per measure on every chart (received, returned, overdue,
   forecast, backlog…); `vn_chart(chart, lang)` — applies the Vietnamese number/time locale to an Altair chart
-  (axes and tooltips: 1.234,5 and dd/mm/yyyy); `line_chart(df, x, series, lang, …)` builds the usual one.
+  (axes and tooltips: 1.234,5 and dd/mm/yyyy); `line_chart(df, x, series, lang, …)` builds the usual one
+  as a Vega-Lite spec for `st.vega_lite_chart` (no Altair: see its docstring).
 """
 
 from __future__ import annotations
@@ -167,18 +169,40 @@ def _set_param(name: str, value) -> None:
         st.query_params[name] = value
 
 
-def _on_filter_change(key: str) -> None:
+def _on_filter_change(key: str, reruns: tuple[str, ...] = ()) -> None:
+    """A filter widget changed: keep its value, write the URL and the report's filters, then rerun only the
+    page's fragments that depend on this filter (`reruns`, fragment keys) — the rest of the page (headline
+    figures, scorecard, sidebar) stays as drawn. Without `reruns` the whole page reruns, as before."""
     st.session_state[_STATE[key]] = st.session_state[f"w_{key}"]
+    filters_to_url()
+    box = st.session_state.get(REPORT_FILTERS)
+    if box is not None:
+        box["filters"] = current_filters(data.snapshot_version())
+    if reruns:
+        st.rerun(list(reruns))
+
+
+# The filters the meeting report's download uses (apps/report.py): a dict kept in session state, updated by a
+# filter change even when only fragments rerun (the download's callable runs later, outside the script).
+REPORT_FILTERS = "_report_filters"
 
 
 def set_filter(key: str, values: list[str]) -> None:
-    """Change one filter from code (e.g. a drill-down click, in a widget callback): state, widget and URL."""
+    """Change one filter from code (e.g. a drill-down click, in a widget callback): state, widget and URL.
+    The whole page reruns after the callback (the sidebar shows the new value, every part follows)."""
     st.session_state[_STATE[key]] = values
     st.session_state[f"w_{key}"] = values
+    filters_to_url()
 
 
-def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
-    """The sidebar filters of an analytic page; returns the chosen Filters (see the module docstring)."""
+def filter_bar(version, lang: str, *, communes: bool = True,
+               reruns: dict[str, tuple[str, ...]] | None = None) -> Filters:
+    """The sidebar filters of an analytic page; returns the chosen Filters (see the module docstring).
+
+    `reruns` (filter name → keys of the page's `st.fragment`s that depend on it): a change of that filter
+    reruns only those fragments, which read `current_filters(version)`; the fragments must be rendered on
+    every run of the page. A filter not named reruns the whole page."""
+    reruns = reruns or {}
     opts = data.filter_options(version)
     periods = period_options(opts["first_week"], opts["last_week"])
     names = opts["communes"]
@@ -194,7 +218,7 @@ def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
     # The widgets always start from the kept state (a widget's own state is dropped on a page change).
     st.session_state["w_period"] = period
     side.selectbox(t("period", lang), periods, key="w_period", format_func=lambda p: period_label(p, lang),
-                   on_change=_on_filter_change, args=("period",))
+                   on_change=_on_filter_change, args=("period", tuple(reruns.get("period", ()))))
     labels = {"agency": t("agency", lang), "field": t("field", lang), "commune": t("commune", lang)}
     for key, allowed in choices.items():
         if key == "commune" and not communes:
@@ -202,7 +226,8 @@ def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
         if not allowed:
             continue
         st.session_state[f"w_{key}"] = list(st.session_state[_STATE[key]])
-        side.multiselect(labels[key], allowed, key=f"w_{key}", on_change=_on_filter_change, args=(key,),
+        side.multiselect(labels[key], allowed, key=f"w_{key}", on_change=_on_filter_change,
+                         args=(key, tuple(reruns.get(key, ()))),
                          format_func=(lambda c: names.get(c, c)) if key == "commune" else str,
                          placeholder=t("all_values", lang))
     filters_to_url()
@@ -213,7 +238,7 @@ def filter_bar(version, lang: str, *, communes: bool = True) -> Filters:
 
 
 def current_filters(version) -> Filters:
-    """The session's filters without drawing the bar (e.g. for the report on a page without filters)."""
+    """The session's filters without drawing the bar (the report; a fragment rerun after a filter change)."""
     opts = data.filter_options(version)
     return Filters(period=st.session_state.get(_STATE["period"], "all"),
                    agencies=tuple(st.session_state.get(_STATE["agency"], [])),
@@ -320,7 +345,13 @@ def _sheet_name(title: str, used: set[str]) -> str:
 
 def download_buttons(df: pd.DataFrame, name: str, lang: str, *, percent: tuple[str, ...] = (),
                      key: str | None = None) -> None:
-    """Two buttons: the table as .xlsx and as CSV (UTF-8 with BOM). `df` should carry human column labels."""
+    """Two buttons: the table as .xlsx and as CSV (UTF-8 with BOM). `df` should carry human column labels.
+    Only for roles with "export" (analysts, engineers; issue 14): for the others nothing is drawn, and no
+    file is built."""
+    from apps.auth import allowed
+
+    if not allowed("export"):
+        return
     key = key or name
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(t("download_xlsx", lang), lambda: xlsx_bytes([(name, df)], percent=percent),
@@ -417,31 +448,62 @@ def vn_chart(chart, lang: str):
     return chart
 
 
+def _json_value(value):
+    """A cell as Vega-Lite reads it: dates as local ISO date-times, missing values as null, numpy as Python."""
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, (pd.Timestamp, date)):
+        return f"{value:%Y-%m-%d}T00:00:00"  # local midnight: the day shown is the day meant, in any timezone
+    return value.item() if hasattr(value, "item") else value
+
+
 def line_chart(df: pd.DataFrame, x: str, series: list[str], lang: str, *, y_title: str | None = None,
                x_title: str | None = None, height: int = 300, band: tuple[str, str] | None = None,
-               dashed: tuple[str, ...] = ()):
+               dashed: tuple[str, ...] = ()) -> dict:
     """Weekly lines of `series` (column names = COLORS keys) against date column `x`, with a shared legend,
     tooltips in the language's formats and an optional shaded band (low, high columns) in the first
-    series' colour. Returns the (locale-configured) chart for st.altair_chart."""
+    series' colour. Returns a Vega-Lite spec (with the language's locale) for `st.vega_lite_chart`.
+
+    Written as a plain spec, not with Altair: Altair validates every chart against the Vega-Lite JSON schema
+    and deep-copies it on `layer` (~50 ms per chart, the largest cost of a filter change; docs/performance.md);
+    the few hundred weekly points go inline."""
     names = {k: t(k, lang) for k in series}
-    long = df[[x, *series]].rename(columns=names).melt(x, var_name=t("series", lang), value_name="value")
-    x_enc = alt.X(f"{x}:T", title=x_title or t("week", lang), axis=alt.Axis(format=DATE_FORMAT[lang]))
-    color = alt.Color(f"{t('series', lang)}:N", scale=series_scale(series, lang), title=t("series", lang))
-    tooltip = [alt.Tooltip(f"{x}:T", title=x_title or t("week", lang), format=DATE_FORMAT[lang]),
-               alt.Tooltip(f"{t('series', lang)}:N", title=t("series", lang)),
-               alt.Tooltip("value:Q", title=y_title or t("count", lang), format=",.1~f")]
-    dash = alt.StrokeDash(f"{t('series', lang)}:N", legend=None,
-                          scale=alt.Scale(domain=[names[k] for k in series],
-                                          range=[[4, 3] if k in dashed else [1, 0] for k in series]))
-    lines = alt.Chart(long).mark_line(point=len(df) < 30).encode(
-        x=x_enc, y=alt.Y("value:Q", title=y_title or t("count", lang), axis=alt.Axis(format=",~f")),
-        color=color, strokeDash=dash, tooltip=tooltip)
+    s_name, x_title = t("series", lang), x_title or t("week", lang)
+    y_title = y_title or t("count", lang)
+    xs = [_json_value(v) for v in df[x]]
+    values = [{x: xv, s_name: names[k], "value": _json_value(v)}
+              for k in series for xv, v in zip(xs, df[k], strict=True)]
+    x_enc = {"field": x, "type": "temporal", "title": x_title, "axis": {"format": DATE_FORMAT[lang]}}
+    lines = {
+        "data": {"values": values},
+        "mark": {"type": "line", "point": len(df) < 30},
+        "encoding": {
+            "x": x_enc,
+            "y": {"field": "value", "type": "quantitative", "title": y_title, "axis": {"format": ",~f"}},
+            "color": {"field": s_name, "type": "nominal", "title": s_name,
+                      "scale": {"domain": [names[k] for k in series], "range": [COLORS[k] for k in series]}},
+            "strokeDash": {"field": s_name, "type": "nominal", "legend": None,
+                           "scale": {"domain": [names[k] for k in series],
+                                     "range": [[4, 3] if k in dashed else [1, 0] for k in series]}},
+            "tooltip": [{"field": x, "type": "temporal", "title": x_title, "format": DATE_FORMAT[lang]},
+                        {"field": s_name, "type": "nominal", "title": s_name},
+                        {"field": "value", "type": "quantitative", "title": y_title, "format": ",.1~f"}]}}
     layers = [lines]
     if band is not None:
         low, high = band
-        layers.insert(0, alt.Chart(df).mark_area(opacity=0.2, color=COLORS[series[0]]).encode(
-            x=x_enc, y=f"{low}:Q", y2=f"{high}:Q",
-            tooltip=[alt.Tooltip(f"{x}:T", title=x_title or t("week", lang), format=DATE_FORMAT[lang]),
-                     alt.Tooltip(f"{low}:Q", title=t("forecast_low", lang), format=",.1f"),
-                     alt.Tooltip(f"{high}:Q", title=t("forecast_high", lang), format=",.1f")]))
-    return vn_chart(alt.layer(*layers).properties(height=height), lang)
+        rows = [{x: xv, low: _json_value(a), high: _json_value(b)}
+                for xv, a, b in zip(xs, df[low], df[high], strict=True)]
+        layers.insert(0, {
+            "data": {"values": rows},
+            "mark": {"type": "area", "opacity": 0.2, "color": COLORS[series[0]]},
+            "encoding": {
+                "x": x_enc, "y": {"field": low, "type": "quantitative"}, "y2": {"field": high},
+                "tooltip": [{"field": x, "type": "temporal", "title": x_title, "format": DATE_FORMAT[lang]},
+                            {"field": low, "type": "quantitative", "title": t("forecast_low", lang),
+                             "format": ",.1f"},
+                            {"field": high, "type": "quantitative", "title": t("forecast_high", lang),
+                             "format": ",.1f"}]}})
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "height": height, "layer": layers}
+    if lang == "vi":
+        spec["config"] = {"locale": VI_LOCALE}
+    return spec

@@ -1,6 +1,8 @@
 """Data access for the apps: read-only queries on the tenant's serving snapshot, cached per snapshot version.
 
-The apps never open the pipeline's warehouse: queries run on cursors of the snapshot opened read-only once
+Every query runs for the signed-in session's tenant (`tenant_id()` = `apps.auth.current_tenant()`): one
+server serves several tenants, each query's snapshot path and every cache key (`version`, the snapshot's path
+and mtime) belong to the chosen tenant. The apps never open the pipeline's warehouse: queries run on cursors of the snapshot opened read-only once
 per snapshot version (`_cursor`), so a new snapshot renamed into place is picked up by the next query and
 never blocks the pipeline.
 """
@@ -18,7 +20,35 @@ from pipelines.settings import TenantPaths
 
 
 def tenant_id() -> str:
-    return os.environ.get("TONGHOP_TENANT", "ninh-binh")
+    """The tenant of this run: the signed-in session's chosen one (`apps.auth.current_tenant`, checked against
+    its grants). Outside a signed-in run it raises `AccessDenied`: no query answers without a session, and the
+    server's TONGHOP_TENANT is never a way around the grants."""
+    from apps.auth import current_tenant
+
+    return current_tenant()
+
+
+def requires(capability: str):
+    """Decorator (outside `st.cache_data`, so a cache hit is checked too): the function answers only a
+    session whose role allows `capability`."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            need(capability)
+            return fn(*args, **kwargs)
+        return checked
+    return wrap
+
+
+def need(capability: str) -> None:
+    """Server-side check of a data function reserved to some roles (e.g. the run records for engineers): raises
+    `AccessDenied` when the signed-in role lacks it, whatever page called."""
+    from apps.auth import AccessDenied, allowed
+
+    if not allowed(capability):
+        raise AccessDenied(f"the role of this session does not allow '{capability}'")
 
 
 def snapshot_path() -> Path:
@@ -132,6 +162,7 @@ def promotion_counts(version: str | None):
         QUALIFY loaded_at = max(loaded_at) OVER (PARTITION BY source) ORDER BY source""")
 
 
+@requires("quality-details")
 @st.cache_data(show_spinner=False)
 def anomalies(version: str | None, limit: int = 50):
     """The anomaly model's flags (marts.bat_thuong), strongest first; empty when the tenant does not run it."""
@@ -332,6 +363,7 @@ def data_contracts(version: str | None):
         FROM meta.data_contracts ORDER BY contract, column_name""")
 
 
+@requires("van-hanh")
 @st.cache_data(show_spinner=False)
 def latest_loads(version: str | None):
     """Each source's latest batch, whatever its status: rows read, loaded, rejected, promoted, quarantined."""
@@ -342,6 +374,7 @@ def latest_loads(version: str | None):
         ORDER BY source""")
 
 
+@requires("van-hanh")
 @st.cache_data(show_spinner=False)
 def last_promoted(version: str | None):
     """Each source's newest promoted batch (status 'passed'): when it was loaded."""
@@ -349,6 +382,7 @@ def last_promoted(version: str | None):
                  "GROUP BY source ORDER BY source")
 
 
+@requires("van-hanh")
 @st.cache_data(show_spinner=False)
 def step_durations(version: str | None, n_runs: int = 10):
     """Step durations (seconds) of the last `n_runs` runs recorded in meta.step_runs."""
@@ -360,6 +394,7 @@ def step_durations(version: str | None, n_runs: int = 10):
         FROM meta.step_runs s JOIN runs r USING (run_id) ORDER BY r.started_at, s.started_at""", [n_runs])
 
 
+@requires("van-hanh")
 def run_log_version() -> str | None:
     """Identity of the tenant's run records file (path@mtime): the cache key of `run_history`."""
     from pipelines.settings import TenantPaths
@@ -369,6 +404,7 @@ def run_log_version() -> str | None:
     return f"{path}@{path.stat().st_mtime_ns}" if path.exists() else None
 
 
+@requires("van-hanh")
 @st.cache_data(show_spinner=False)
 def run_history(log_version: str | None, limit: int = 20) -> list[dict]:
     """The tenant's last `limit` runs from its run records (`runs.jsonl`, read-only; records are written
@@ -409,6 +445,7 @@ def run_history(log_version: str | None, limit: int = 20) -> list[dict]:
     return ordered[:limit]
 
 
+@requires("van-hanh")
 def schedule_status(last_promoted_at, now=None) -> dict:
     """Freshness against the tenant's cron in its timezone: the previous and next scheduled runs, and whether
     the newest promoted load is older than the previous scheduled run (a missed run)."""
@@ -442,6 +479,7 @@ def airflow_run_url(run_id: str) -> str:
     return f"{base}/dags/{quote('tonghop_' + tenant_id(), safe='')}/runs/{quote(run_id, safe='')}"
 
 
+@requires("quality-details")
 @st.cache_data(show_spinner=False)
 def latest_checks(version: str | None):
     """The whole suite run on each source's latest validated batch (its newest promoted or blocked load):
@@ -567,6 +605,32 @@ def dossier_breakdown(version: str | None, by: str, start=None, end=None, agenci
         keys, group = column, column
     return query(f"SELECT {keys}, {_measures(mart)} FROM {mart} {where} GROUP BY {group} "
                  f"ORDER BY received DESC, {group}", params)
+
+
+PROCEDURE_MART = "marts.ho_so_ma_thu_tuc_tuan"
+
+
+@st.cache_data(show_spinner=False)
+def procedure_breakdown(version: str | None, start=None, end=None, agencies: tuple = (), fields: tuple = (),
+                        communes: tuple = ()):
+    """The drill-down's last level: the period's figures per national procedure code (with its field) under
+    the filters — one agency or commune chosen — most received first (marts.ho_so_ma_thu_tuc_tuan)."""
+    params: list = []
+    where = "WHERE true" + _period_where(start, end, params) + _isin("co_quan", agencies, params) \
+        + _isin("linh_vuc", fields, params) + _isin("ma_xa", communes, params)
+    return query(f"SELECT ma_thu_tuc, linh_vuc, {_measures('marts.ho_so_thu_tuc_tuan')} FROM {PROCEDURE_MART} "
+                 f"{where} GROUP BY ma_thu_tuc, linh_vuc ORDER BY received DESC, ma_thu_tuc, linh_vuc", params)
+
+
+@st.cache_data(show_spinner=False)
+def procedure_weekly(version: str | None, procedure: str, start=None, end=None, agencies: tuple = (),
+                     fields: tuple = (), communes: tuple = ()):
+    """One procedure's weeks under the filters (received, returned, late: the usual three series)."""
+    params: list = [procedure]
+    where = "WHERE ma_thu_tuc = ?" + _period_where(start, end, params) + _isin("co_quan", agencies, params) \
+        + _isin("linh_vuc", fields, params) + _isin("ma_xa", communes, params)
+    return query(f"SELECT tuan_bat_dau, {_measures('marts.ho_so_thu_tuc_tuan')} FROM {PROCEDURE_MART} {where} "
+                 "GROUP BY 1 ORDER BY 1", params)
 
 
 @st.cache_data(show_spinner=False)

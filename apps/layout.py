@@ -57,13 +57,21 @@ def current_lang() -> str:
 def restore_state() -> None:
     from apps.components import filters_to_url, restore_filters_from_url
 
+    _lang_from_url_once()
     if not st.session_state.get("_url_restored"):
-        if st.query_params.get("lang") in LANGS:
-            st.session_state["lang"] = st.query_params["lang"]
         restore_filters_from_url()
         st.session_state["_url_restored"] = True
     _lang_to_url()
     filters_to_url()
+
+
+def _lang_from_url_once() -> None:
+    """A session's first run takes the language from the URL (a shared link), whichever screen it opens on
+    (the sign-in form too: signing in keeps the link's language)."""
+    if not st.session_state.get("_lang_restored"):
+        if st.query_params.get("lang") in LANGS:
+            st.session_state["lang"] = st.query_params["lang"]
+        st.session_state["_lang_restored"] = True
 
 
 def _lang_to_url() -> None:
@@ -77,6 +85,7 @@ def _on_lang_change() -> None:
 
 def language_picker() -> str:
     """The language radio (sidebar), kept across pages; returns "vi" or "en"."""
+    _lang_from_url_once()
     lang = current_lang()
     st.session_state["w_lang"] = LANGS[lang]  # from the kept choice: a widget's state is dropped on a page change
     st.sidebar.radio("Ngôn ngữ / Language", list(LANGS.values()), key="w_lang", on_change=_on_lang_change)
@@ -106,6 +115,7 @@ PROVIDERS = {
     "marts.chuyen_doi_so_chi_tieu": "contract chi_so_cds_tinh",
     "marts.ho_so_thu_tuc_tuan": "contract ho_so (ma_xa)",
     "marts.ho_so_ton_dong_tuan": "contract ho_so",
+    "marts.ho_so_ma_thu_tuc_tuan": "contract ho_so (ma_thu_tuc)",
 }
 
 

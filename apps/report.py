@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from apps import data, fmt
-from apps.components import Filters, current_filters, human_columns, neutralise, write_table
+from apps.components import REPORT_FILTERS, Filters, current_filters, human_columns, neutralise, write_table
 from apps.i18n import t
 
 
@@ -95,6 +95,11 @@ def _thu_tuc(version, lang: str, f: Filters) -> list[tuple[str, pd.DataFrame]]:
         if df is not None:
             out.append((f"{t('tthc_performance', lang)} — {t(by, lang)}",
                         human_columns(df.drop(columns=["ma_xa"], errors="ignore"), version, lang)))
+    if data.PROCEDURE_MART in have:
+        procs = data.procedure_breakdown(version, **f.query())
+        out.append((f"{t('tthc_performance', lang)} — {t('tthc_procedures', lang)}",
+                    human_columns(procs, version, lang, {"ma_thu_tuc": t("tthc_procedure_code", lang),
+                                                      "linh_vuc": t("field", lang)})))
     if "marts.du_bao_ho_so_tuan" in have:
         fc = data.inflow_forecast(version, f.agencies, f.fields)
         out.append((t("tthc_forecast", lang), human_columns(
@@ -187,8 +192,10 @@ def report_sidebar(pages: list[tuple[str, str]]) -> None:
     titles = dict(pages)
     page = side.selectbox(t("report_page", lang), [None, *choices], key="report_page",
                           format_func=lambda u: t("report_none", lang) if u is None else titles[u])
-    filters = current_filters(version)
-    side.download_button(t("report_download", lang), lambda: build_report(version, lang, filters, page),
+    # The filters at click time: a filter change that reran only the page's fragments updates this box.
+    box = st.session_state.setdefault(REPORT_FILTERS, {})
+    box["filters"] = current_filters(version)
+    side.download_button(t("report_download", lang), lambda: build_report(version, lang, box["filters"], page),
                          file_name=f"bao_cao_{data.tenant_id()}_{datetime.now():%Y%m%d}.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          help=t("report_help", lang), icon=":material/summarize:", key="report_download")

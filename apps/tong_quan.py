@@ -14,13 +14,19 @@ import streamlit as st
 
 from apps import components as ui
 from apps import data, fmt
+from apps.auth import require
 from apps.i18n import t
 from apps.layout import has_data, page_header
 from apps.report import overview_kpis, scorecard_rows, scorecard_table
 
+require("tong-quan")  # signed in, and this page allowed for the role in the chosen tenant
 lang, version = page_header("title")
 has_data(version, lang, ["marts.kpi_tong_quan", "marts.ho_so_tuan"], "dossier_kpis", stop=True)
-filters = ui.filter_bar(version, lang)
+# A filter change reruns only the fragments that depend on it (what changed + weekly chart; the at-risk list on
+# agency/field): the headline figures and the scorecard are drawn once per page run.
+filters = ui.filter_bar(version, lang, reruns={"period": ("tq_changes",), "commune": ("tq_changes",),
+                                               "agency": ("tq_changes", "tq_risk"),
+                                               "field": ("tq_changes", "tq_risk")})
 have = data.tables(version)
 opts = data.filter_options(version)
 
@@ -35,12 +41,24 @@ c2.metric(t("on_time_rate", lang), fmt.percent(k["ty_le_dung_han"], lang=lang))
 c3.metric(t("pending", lang), fmt.number(k["n_dang_xu_ly"], lang=lang))
 c4.metric(t("pending_overdue", lang), fmt.number(k["n_dang_xu_ly_qua_han"], lang=lang))
 
+
 # --- What changed since the previous period (under the filters) -----------------------------------------------
-st.subheader(t("changes_title", lang))
-current, previous = filters.comparison()
-if previous is None:
-    st.info(t("changes_none", lang))
-else:
+@st.fragment(key="tq_changes")
+def what_changed() -> None:
+    filters = ui.current_filters(version)
+    st.subheader(t("changes_title", lang))
+    _changes(filters)
+    st.subheader(t("weekly_chart", lang))
+    weekly = data.dossier_weekly(version, **filters.query())
+    st.vega_lite_chart(ui.line_chart(weekly, "tuan_bat_dau", ["received", "returned", "overdue"], lang, height=320),
+                    width="stretch")
+
+
+def _changes(filters) -> None:
+    current, previous = filters.comparison()
+    if previous is None:
+        st.info(t("changes_none", lang))
+        return
     st.caption(t("changes_caption", lang).format(current=current.describe(lang, opts["communes"]),
                                                  previous=ui.period_label(previous.period, lang)))
     kpi = overview_kpis(version, lang, filters)
@@ -69,11 +87,8 @@ else:
         if filters.communes:
             st.caption(t("backlog_no_commune", lang))
 
-# --- Weekly chart ----------------------------------------------------------------------------------------------
-st.subheader(t("weekly_chart", lang))
-weekly = data.dossier_weekly(version, **filters.query())
-st.altair_chart(ui.line_chart(weekly, "tuan_bat_dau", ["received", "returned", "overdue"], lang, height=320),
-                width="stretch")
+
+what_changed()
 
 # --- Digital-transformation scorecard --------------------------------------------------------------------------
 st.subheader(t("scorecard_title", lang))
@@ -121,9 +136,16 @@ if has_data(version, lang, ["marts.chuyen_doi_so_chi_tieu"], "scorecard_title"):
         st.altair_chart(ui.vn_chart(chart.resolve_scale(y="independent"), lang))
 
 # --- Most at risk ----------------------------------------------------------------------------------------------
-st.subheader(t("risk_title", lang))
-if has_data(version, lang, ["marts.ho_so_nguy_co_qua_han"], "risk_title"):
-    risks = data.at_risk(version, filters.agencies, filters.fields, 15)
-    ui.table(risks, "ho_so_nguy_co", lang, version, percent=("xac_suat_qua_han",), key="overview_risk",
-             labels={"ma_ho_so": t("dossier", lang), "co_quan": t("agency", lang), "ngay_hen_tra": t("due", lang),
-                     "xac_suat_qua_han": t("risk_prob", lang), "linh_vuc": t("field", lang)})
+@st.fragment(key="tq_risk")
+def most_at_risk() -> None:
+    filters = ui.current_filters(version)
+    st.subheader(t("risk_title", lang))
+    if has_data(version, lang, ["marts.ho_so_nguy_co_qua_han"], "risk_title"):
+        risks = data.at_risk(version, filters.agencies, filters.fields, 15)
+        ui.table(risks, "ho_so_nguy_co", lang, version, percent=("xac_suat_qua_han",), key="overview_risk",
+                 labels={"ma_ho_so": t("dossier", lang), "co_quan": t("agency", lang),
+                         "ngay_hen_tra": t("due", lang), "xac_suat_qua_han": t("risk_prob", lang),
+                         "linh_vuc": t("field", lang)})
+
+
+most_at_risk()

@@ -16,6 +16,7 @@ from apps import components, fmt
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
 from tests.conftest import project_path
+from tests.security.signin import make_user, sign_in
 
 pytestmark = pytest.mark.integration
 MAIN = str(project_path("apps", "main.py"))
@@ -79,6 +80,15 @@ def province(province_snapshot, monkeypatch):
     return duckdb.connect(str(TenantPaths.for_tenant("ninh-binh").snapshot), read_only=True)
 
 
+def _app(query: dict | None = None, role: str = "ky_thuat", tenant: str = "ninh-binh") -> AppTest:
+    """apps/main.py after a new user with `role` on `tenant` signed in through the real form (tests/security/
+    signin.py); `query` is the URL's query string the session starts with (a shared link)."""
+    name, password = make_user(role, tenant)
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params.update(query or {})
+    return sign_in(at.run(), name, password)
+
+
 def _first(at) -> dict[str, str]:
     """Metric label -> value, the first (headline) one when the what-changed row repeats a label."""
     out: dict[str, str] = {}
@@ -104,7 +114,7 @@ def test_overview_page_from_snapshot(province):
     n_ho_so, rate = province.execute("SELECT n_ho_so, ty_le_dung_han FROM marts.kpi_tong_quan").fetchone()
     n_met, n_ind = province.execute("SELECT count(DISTINCT ma_chi_tieu) FILTER (WHERE is_dat AND is_nam_moi_nhat), "
                                     "count(DISTINCT ma_chi_tieu) FROM marts.chuyen_doi_so_chi_tieu").fetchone()
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at = _app()
     _ok(at)
     assert at.title[0].value == "Tổng quan thủ tục hành chính"
     metrics = _first(at)
@@ -127,9 +137,7 @@ def test_what_changed_honours_the_period_filter(province):
     now, before = (province.execute(
         "SELECT sum(n_tiep_nhan) FROM marts.ho_so_thu_tuc_tuan WHERE tuan_bat_dau BETWEEN ? AND ?",
         list(components.period_bounds(p))).fetchone()[0] for p in ("2025-10", "2025-09"))
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["period"] = "2025-10"
-    at.run()
+    at = _app({"period": "2025-10"})
     _ok(at)
     got = {m.label: m for m in at.metric}["Tiếp nhận"]
     assert got.value == fmt.number(now) and got.delta == fmt.number(now - before)
@@ -138,9 +146,7 @@ def test_what_changed_honours_the_period_filter(province):
 def test_filters_round_trip_through_the_url_and_survive_a_page_change(province):
     agency, field = province.execute("SELECT co_quan, linh_vuc FROM marts.ho_so_thu_tuc_tuan "
                                      "GROUP BY ALL ORDER BY sum(n_tiep_nhan) DESC LIMIT 1").fetchone()
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params.update({"lang": "en", "period": "2025-Q3", "agency": agency, "field": "no such field"})
-    at.run()
+    at = _app({"lang": "en", "period": "2025-Q3", "agency": agency, "field": "no such field"})
     _ok(at)
     assert at.sidebar.radio(key="w_lang").value == "English"
     assert at.sidebar.selectbox(key="w_period").value == "2025-Q3"
@@ -159,8 +165,51 @@ def test_filters_round_trip_through_the_url_and_survive_a_page_change(province):
     assert any("→ " + agency + " →" in c.value for c in at.caption)
 
 
+def test_drill_down_reaches_the_procedure(province):
+    """Province → one agency (the URL's filter, as a row click sets it) → its procedures, figures from
+    marts.ho_so_ma_thu_tuc_tuan → one procedure's weeks; the drill-up button returns to the province."""
+    agency, = province.execute("SELECT co_quan FROM marts.ho_so_ma_thu_tuc_tuan GROUP BY 1 "
+                               "ORDER BY sum(n_tiep_nhan) DESC LIMIT 1").fetchone()
+    expected = dict(((c, f), n) for c, f, n in province.execute(
+        "SELECT ma_thu_tuc, linh_vuc, sum(n_tiep_nhan) FROM marts.ho_so_ma_thu_tuc_tuan WHERE co_quan = ? "
+        "AND tuan_bat_dau BETWEEN ? AND ? GROUP BY ALL", [agency, *components.period_bounds("2025-Q3")]).fetchall())
+    at = _app({"period": "2025-Q3", "agency": agency})
+    at.switch_page(THU_TUC).run()
+    _ok(at)
+    assert any(f"→ {agency} → Thủ tục" in c.value for c in at.caption)
+    procs = next(d.value for d in at.dataframe if "Mã thủ tục" in d.value.columns)
+    got = dict(zip(zip(procs["Mã thủ tục"], procs["Lĩnh vực"], strict=True), procs["Tiếp nhận"], strict=True))
+    assert got == expected and len(got) > 1
+    code, field = next(iter(expected))
+    at.session_state["tthc_proc"] = (code, field)  # what selecting its row stores (AppTest cannot click a row)
+    at.run()
+    _ok(at)
+    assert any(f"Thủ tục {code} ({field}) tại {agency}" in m.value for m in at.markdown)
+    assert len(at.get("vega_lite_chart")) == 4  # + the procedure's weeks
+    at.button(key="tthc_up").click().run()
+    _ok(at)
+    assert "agency" not in at.query_params and at.sidebar.multiselect(key="w_agency").value == []
+    assert any("Toàn tỉnh · " in c.value for c in at.caption)
+
+
+def test_a_filter_change_reruns_only_the_filtered_fragments(province):
+    """The period's callback reruns the overview's filtered fragment only: the new period is drawn, kept in the
+    URL and in the meeting report's filters; the headline figures (outside the fragment) are not redrawn."""
+    at = _app()
+    _ok(at)
+    at.sidebar.selectbox(key="w_period").set_value("2025-09").run()
+    _ok(at)
+    assert at.query_params["period"] == "2025-09"
+    assert [c.value for c in at.caption] == ["Tháng 9/2025 so với Tháng 8/2025"]  # only the fragment's output
+    assert not at.title and "Hồ sơ tiếp nhận" not in [m.label for m in at.metric]
+    assert at.session_state["_report_filters"]["filters"].period == "2025-09"
+    at.run()  # a full run draws everything again with the kept period
+    _ok(at)
+    assert at.title[0].value == "Tổng quan thủ tục hành chính" and at.sidebar.selectbox(key="w_period").value == "2025-09"
+
+
 def test_procedures_page_both_languages_and_what_if(province):
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at = _app()
     at.switch_page(THU_TUC).run()
     _ok(at)
     assert at.title[0].value == "Thủ tục hành chính"
@@ -179,11 +228,14 @@ def test_procedures_page_both_languages_and_what_if(province):
     assert any(m.label.startswith("What-if") for m in at.metric)
 
 
-def test_meeting_report_is_one_formatted_workbook(province):
+def test_meeting_report_is_one_formatted_workbook(province, monkeypatch):
     from openpyxl import load_workbook
 
-    from apps import report
+    from apps import auth, report
     from apps.data import snapshot_version
+
+    # The workbook builder alone, outside a Streamlit run: the tenant a signed-in session would have chosen.
+    monkeypatch.setattr(auth, "current_tenant", lambda: "ninh-binh")
 
     n_ho_so = province.execute("SELECT sum(n_tiep_nhan) FROM marts.ho_so_thu_tuc_tuan").fetchone()[0]
     raw = report.build_report(snapshot_version(), "vi", components.Filters(), "thu-tuc-hanh-chinh")
@@ -204,7 +256,7 @@ def test_meeting_report_is_one_formatted_workbook(province):
 
 def test_page_without_snapshot_says_what_to_do(monkeypatch):
     monkeypatch.setenv("TONGHOP_TENANT", "ninh-binh")
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at = _app()
     assert not at.exception
     assert "tonghop run" in at.warning[0].value
 
@@ -248,9 +300,7 @@ def test_ministry_pages_explain_what_they_lack(ministry_snapshot, monkeypatch, l
                   .fetchall()}
     assert "marts.ho_so_nguy_co_qua_han" not in tables and "marts.du_bao_ho_so_tuan" not in tables
 
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = lang
-    at.run()
+    at = _app({"lang": lang}, tenant=MINISTRY)
     _ok(at)
     label = "Hồ sơ tiếp nhận" if lang == "vi" else "Dossiers received"
     assert {m.label: m.value for m in at.metric}[label] == fmt.number(n_ho_so, lang=lang)

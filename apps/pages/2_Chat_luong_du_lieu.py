@@ -1,17 +1,17 @@
 """Chất lượng dữ liệu (data quality): scores per dimension and their trend, promotion counts, latest checks.
 
-Tables go through `components.table` (human labels, Vietnamese number formats, .xlsx/CSV downloads), the trend
-chart through `components.vn_chart` (Vietnamese number/date locale in axes and tooltips).
+Tables go through `components.table` (human labels, Vietnamese number formats, .xlsx/CSV downloads for roles
+with "export"), the trend chart through `components.vn_chart` (Vietnamese number/date locale in axes and
+tooltips).
 
 Everything comes from the serving snapshot (marts.chat_luong_du_lieu, meta.loads, meta.validations), so it
-works in any browser; the latest checks of each source are shown in-page, in words, in both languages
-(apps/checks_text.py). Below, Great Expectations' own Data Docs of the tenant (built by `validate`) open in a
-new tab, served as static files (`server.enableStaticServing`, see docs/gx-duckdb.md), or download as a zip.
+works in any browser. Every role with the page sees the scores, the trend and the promotion counts; the latest
+checks of each source (in words, both languages: apps/checks_text.py) and the anomaly flags need
+"quality-details"; Great Expectations' Data Docs of the tenant need "data-docs" and are drawn in the page from
+the tenant's own validation results (apps/data_docs_view.py) — never served as static files a URL reaches.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -19,16 +19,15 @@ import streamlit as st
 
 from apps import components as ui
 from apps import data, fmt
+from apps.auth import allowed, require
 from apps.checks_text import check_text, severity_text
+from apps.data_docs_view import render as render_data_docs
 from apps.i18n import t
 from apps.layout import has_data, page_header
 from pipelines.config import load_tenant
-from pipelines.quality import data_docs
 from pipelines.settings import TenantPaths
 
-# Streamlit serves `<main script's folder>/static` at /app/static/ (the main script is apps/main.py).
-APP_STATIC = Path(__file__).resolve().parents[1] / "static"
-
+require("chat-luong-du-lieu")  # signed in, and this page allowed for the role in the chosen tenant
 lang, version = page_header("dq_title")
 TZ = load_tenant(data.tenant_id()).timezone
 has_data(version, lang, ["marts.chat_luong_du_lieu", "meta.loads", "meta.validations", "meta.quality_scores"],
@@ -72,68 +71,44 @@ ui.table(data.promotion_counts(version), "dong_du_lieu_theo_nguon", lang, versio
     "source": t("dq_source", lang), "n_rows_read": t("dq_read", lang), "n_rows_promoted": t("dq_promoted", lang),
     "n_rows_quarantined": t("dq_quarantined", lang)})
 
-st.subheader(t("dq_checks", lang))
-checks = data.latest_checks(version)
-for source, rows in checks.groupby("source", sort=True):
-    n_passed = int(rows["is_success"].sum())
-    with st.expander(f"{source} · {t('dq_n_checks', lang).format(passed=n_passed, n=len(rows))}",
-                     expanded=n_passed < len(rows)):
-        # Counts stay numbers (sortable, numbers in the .xlsx), shown 1.234 in Vietnamese by ui.table.
-        ui.table(pd.DataFrame({
-            "check": [check_text(e, c, lang) for e, c in zip(rows["expectation"], rows["column_name"], strict=True)],
-            "severity": [severity_text(s, lang) for s in rows["severity"]],
-            "passed": rows["is_success"].map(lambda ok: "✅" if ok else "❌").to_list(),
-            "n_elements": rows["n_elements"].to_list(),
-            "n_unexpected": rows["n_unexpected"].to_list(),
-            "n_quarantined": rows["n_quarantined"].to_list(),
-            "observed": rows["observed_value"].fillna("").to_list(),
-        }).astype({"n_elements": "Int64", "n_unexpected": "Int64", "n_quarantined": "Int64"}),
-            f"kiem_tra_{source}", lang, version, key=f"dq_checks_{source}", labels={
-                "check": t("dq_check", lang), "severity": t("dq_severity", lang), "passed": t("dq_passed", lang),
-                "n_elements": t("dq_rows_checked", lang), "n_unexpected": t("dq_failed_rows", lang),
-                "n_quarantined": t("dq_quarantined", lang), "observed": t("dq_observed", lang)})
+if allowed("quality-details"):  # engineers: each check of each source, and the anomaly flags
+    st.subheader(t("dq_checks", lang))
+    checks = data.latest_checks(version)
+    for source, rows in checks.groupby("source", sort=True):
+        n_passed = int(rows["is_success"].sum())
+        with st.expander(f"{source} · {t('dq_n_checks', lang).format(passed=n_passed, n=len(rows))}",
+                         expanded=n_passed < len(rows)):
+            # Counts stay numbers (sortable, numbers in the .xlsx), shown 1.234 in Vietnamese by ui.table.
+            ui.table(pd.DataFrame({
+                "check": [check_text(e, c, lang)
+                          for e, c in zip(rows["expectation"], rows["column_name"], strict=True)],
+                "severity": [severity_text(s, lang) for s in rows["severity"]],
+                "passed": rows["is_success"].map(lambda ok: "✅" if ok else "❌").to_list(),
+                "n_elements": rows["n_elements"].to_list(),
+                "n_unexpected": rows["n_unexpected"].to_list(),
+                "n_quarantined": rows["n_quarantined"].to_list(),
+                "observed": rows["observed_value"].fillna("").to_list(),
+            }).astype({"n_elements": "Int64", "n_unexpected": "Int64", "n_quarantined": "Int64"}),
+                f"kiem_tra_{source}", lang, version, key=f"dq_checks_{source}", labels={
+                    "check": t("dq_check", lang), "severity": t("dq_severity", lang),
+                    "passed": t("dq_passed", lang),
+                    "n_elements": t("dq_rows_checked", lang), "n_unexpected": t("dq_failed_rows", lang),
+                    "n_quarantined": t("dq_quarantined", lang), "observed": t("dq_observed", lang)})
 
-flags = data.anomalies(version)
-if flags is not None:
-    st.subheader(f"{t('dq_anomalies', lang)} ({fmt.number(len(flags), lang=lang)})")
-    st.caption(t("dq_anomalies_help", lang))
-    if flags.empty:
-        st.info(t("dq_no_anomalies", lang))
-    else:
-        ui.table(flags, "bat_thuong", lang, version, key="dq_anomalies", decimals={"diem_z": 2}, labels={
-            "loai": t("dq_anomaly_kind", lang), "doi_tuong": t("dq_anomaly_object", lang),
-            "ky": t("dq_anomaly_period", lang), "gia_tri": t("dq_anomaly_value", lang),
-            "gia_tri_ky_vong": t("dq_anomaly_expected", lang), "diem_z": t("dq_anomaly_z", lang),
-            "mo_ta": t("dq_anomaly_note", lang)})
+    flags = data.anomalies(version)
+    if flags is not None:
+        st.subheader(f"{t('dq_anomalies', lang)} ({fmt.number(len(flags), lang=lang)})")
+        st.caption(t("dq_anomalies_help", lang))
+        if flags.empty:
+            st.info(t("dq_no_anomalies", lang))
+        else:
+            ui.table(flags, "bat_thuong", lang, version, key="dq_anomalies", decimals={"diem_z": 2}, labels={
+                "loai": t("dq_anomaly_kind", lang), "doi_tuong": t("dq_anomaly_object", lang),
+                "ky": t("dq_anomaly_period", lang), "gia_tri": t("dq_anomaly_value", lang),
+                "gia_tri_ky_vong": t("dq_anomaly_expected", lang), "diem_z": t("dq_anomaly_z", lang),
+                "mo_ta": t("dq_anomaly_note", lang)})
 
-st.subheader(t("dq_docs", lang))
-tenant = load_tenant(data.tenant_id())
-site = TenantPaths.for_tenant(tenant.tenant_id, tenant.data_dir).data_docs
-if not (site / "index.html").is_file():
-    st.info(t("dq_docs_none", lang))
-else:
-    st.caption(t("dq_docs_help", lang))
-    if st.get_option("server.enableStaticServing"):
-        # A copy in the static folder, refreshed when `validate` rebuilt the site; relative links keep working.
-        try:
-            served = data_docs.publish(site, APP_STATIC / "data_docs" / tenant.tenant_id)
-        except OSError as exc:  # e.g. the app's folder is read-only: the zip below still works
-            served = None
-            st.warning(t("dq_docs_copy_failed", lang).format(folder=APP_STATIC, error=exc))
-        if served is not None:
-            base = f"app/static/data_docs/{tenant.tenant_id}"  # relative: also right under server.baseUrlPath
-            st.link_button(t("dq_docs_open", lang), f"{base}/index.html", icon=":material/open_in_new:")
-            # Direct links too: GX's home page lists suites and runs with JavaScript from CDNs (empty offline).
-            suites, results = data_docs.suite_pages(served), data_docs.newest_validation_pages(served)
-            for suite in sorted(suites.keys() | results.keys()):
-                left, right = st.columns(2)
-                if suite in suites:
-                    left.link_button(t("dq_docs_suite", lang).format(suite=suite), f"{base}/{suites[suite]}",
-                                     icon=":material/open_in_new:")
-                if suite in results:
-                    right.link_button(t("dq_docs_latest", lang).format(suite=suite), f"{base}/{results[suite]}",
-                                      icon=":material/open_in_new:")
-    else:
-        st.caption(t("dq_docs_static_off", lang))
-    st.download_button(t("dq_docs_download", lang), lambda: data_docs.site_zip(site),
-                       file_name=f"data_docs_{tenant.tenant_id}.zip", mime="application/zip")
+if allowed("data-docs"):  # engineers: GX's Data Docs of the chosen tenant, drawn here after the grant check
+    tenant = load_tenant(data.tenant_id())
+    paths = TenantPaths.for_tenant(tenant.tenant_id, tenant.data_dir)
+    render_data_docs(paths.validations, paths.data_docs, lang, version, export=allowed("export"))

@@ -13,9 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from apps import components, data, fmt
+from apps.auth import require
 from apps.i18n import TEXT, t
 from apps.layout import has_data, page_header
 
+require("ban-do")  # signed in, and this page allowed for the role in the chosen tenant
 lang, version = page_header("map_title")
 scope = data.tenant_scope(version)
 

@@ -12,11 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from apps import components, data
+from apps.auth import require
 from apps.i18n import t
 from apps.layout import has_data, page_header
 from apps.open_data_view import render_open_data
 from pipelines.text import strip_diacritics
 
+require("danh-muc-du-lieu")  # signed in, and this page allowed for the role in the chosen tenant
 lang, version = page_header("catalogue_title")
 
 

@@ -17,10 +17,12 @@ import pandas as pd
 import streamlit as st
 
 from apps import components, data, fmt
+from apps.auth import require
 from apps.i18n import TEXT, t
 from apps.layout import has_data, page_header
 from pipelines.config import load_tenant
 
+require("van-hanh")  # signed in, and this page allowed for the role in the chosen tenant
 lang, version = page_header("ops_title")
 tz = ZoneInfo(load_tenant(data.tenant_id()).timezone)
 

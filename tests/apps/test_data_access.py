@@ -19,8 +19,15 @@ def _write(path, value: int) -> None:
         con.execute("CREATE TABLE t AS SELECT ? AS v", [value])
 
 
+def _tenant(monkeypatch) -> None:
+    """The tenant a signed-in session chose (these tests exercise the connection handling, not access)."""
+    from apps import auth
+
+    monkeypatch.setattr(auth, "current_tenant", lambda: "ninh-binh")
+
+
 def test_query_reopens_after_a_new_snapshot_is_renamed_into_place(_isolated_home, monkeypatch):
-    monkeypatch.setenv("TONGHOP_TENANT", "ninh-binh")
+    _tenant(monkeypatch)
     paths = TenantPaths.for_tenant("ninh-binh")
     paths.root.mkdir(parents=True, exist_ok=True)
     _write(paths.snapshot, 1)
@@ -35,7 +42,7 @@ def test_query_reopens_after_a_new_snapshot_is_renamed_into_place(_isolated_home
 
 
 def test_concurrent_sessions_query_the_same_snapshot(_isolated_home, monkeypatch):
-    monkeypatch.setenv("TONGHOP_TENANT", "ninh-binh")
+    _tenant(monkeypatch)
     paths = TenantPaths.for_tenant("ninh-binh")
     paths.root.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(paths.snapshot)) as con:

@@ -6,6 +6,7 @@ Expected figures are computed from the snapshot itself, never written in the tes
 from __future__ import annotations
 
 import json
+import os
 
 import duckdb
 import pyarrow as pa
@@ -15,12 +16,15 @@ from streamlit.testing.v1 import AppTest
 from apps import fmt
 from apps.checks_text import check_text, severity_text
 from tests.conftest import project_path
+from tests.security.signin import signed_in
 
 pytestmark = pytest.mark.integration
 
 
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(project_path("apps", "pages", name)), default_timeout=90).run()
+def page(name: str, role: str = "ky_thuat") -> AppTest:
+    """The page opened directly (its own `require` signs in first) by a new user with `role` on the tenant the
+    fixture installed (TONGHOP_TENANT), through the real sign-in form."""
+    return signed_in(str(project_path("apps", "pages", name)), role, os.environ["TONGHOP_TENANT"])
 
 
 def ok(at: AppTest) -> AppTest:

@@ -1,151 +1,145 @@
-"""A tenant's Great Expectations Data Docs, rebuilt by `validate`, open from the quality page and click through.
+"""A tenant's Great Expectations Data Docs in the app: drawn in the quality page after the "data-docs" grant
+check, from the chosen tenant's own validation results — never served as static files a URL could reach
+(issue 14: the static folder used to hold every tenant's copy, open to anyone who knew the path).
 
-The page copies the tenant's site into Streamlit's static folder and links to it; a real Streamlit server
-(`server.enableStaticServing`, as `make app` starts it) must then serve those links as HTML whose own
-relative links, styles included, resolve too. The app runs from a copy in a temp folder so the test's
-static copy never lands in the repository.
+Both demo tenants' published folders (session fixtures, built once) are installed in the test's home: one
+server, two tenants, each engineer sees only the results of the tenant they are granted.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
-from urllib.parse import urljoin
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from pipelines.quality import data_docs
-from pipelines.runner import run
 from pipelines.settings import TenantPaths
+from tests.conftest import DEMO_TENANT
 from tests.fixtures.servers import free_port
+from tests.fixtures.snapshots import MINISTRY
+from tests.security.signin import make_user, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = "2_Chat_luong_du_lieu.py"
+MAIN = str(REPO / "apps" / "main.py")
+PAGE = "pages/2_Chat_luong_du_lieu.py"
 
 
-def _site(root: Path, runs: dict[str, list[str]]) -> Path:
-    """A minimal Data Docs tree: index + per suite the given run-time folders (GX's layout)."""
-    root.mkdir(parents=True)
-    (root / "index.html").write_text("<html>v1</html>", encoding="utf-8")
-    for suite, stamps in runs.items():
-        for stamp in stamps:
-            page = root / "validations" / suite / f"run_{stamp}" / stamp / "duckdb_query.html"
-            page.parent.mkdir(parents=True)
-            page.write_text(stamp, encoding="utf-8")
-    return root
-
-
-def test_publish_copies_once_per_build_and_links_the_newest_run_per_suite(tmp_path: Path) -> None:
-    site = _site(tmp_path / "site", {"ho_so": ["20261128T100000.0Z", "20261129T090000.0Z"],
-                                      "dan_cu": ["20261127T080000.0Z"]})
-    target = tmp_path / "static" / "data_docs" / "t1"
-    assert data_docs.publish(tmp_path / "nothing", target) is None  # no site built yet: nothing to serve
-    assert data_docs.publish(site, target) == target and (target / "index.html").read_text() == "<html>v1</html>"
-    (target / "expectations").mkdir()
-    (target / "expectations" / "ho_so.html").write_text("suite", encoding="utf-8")
-    assert data_docs.suite_pages(target) == {"ho_so": "expectations/ho_so.html"}
-    # Newest per suite by GX's run-time folder (a sortable UTC stamp), not by file order.
-    assert data_docs.newest_validation_pages(target) == {
-        "dan_cu": "validations/dan_cu/run_20261127T080000.0Z/20261127T080000.0Z/duckdb_query.html",
-        "ho_so": "validations/ho_so/run_20261129T090000.0Z/20261129T090000.0Z/duckdb_query.html"}
-    # Same build: no copy (an edit of the served copy survives); a rebuild (new index mtime): fresh copy.
-    (target / "index.html").write_text("edited", encoding="utf-8")
-    data_docs.publish(site, target)
-    assert (target / "index.html").read_text() == "edited"
-    (site / "index.html").write_text("<html>v2</html>", encoding="utf-8")
-    os.utime(site / "index.html", ns=(time.time_ns() + 10**9,) * 2)
-    data_docs.publish(site, target)
-    assert (target / "index.html").read_text() == "<html>v2</html>"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["t1"]  # no temp/old folders left behind
-    # The zip holds the site as `data_docs/...`, without the copy's bookkeeping file.
-    import io
-    import zipfile
-
-    names = zipfile.ZipFile(io.BytesIO(data_docs.site_zip(target))).namelist()
-    assert "data_docs/index.html" in names and not [n for n in names if n.endswith(".built")] and len(names) == 4
-
-
-def _get(url: str) -> tuple[str, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200, url
-        return response.headers.get_content_type(), response.read().decode("utf-8")
+def test_site_zip_holds_the_site_without_bookkeeping(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "expectations").mkdir(parents=True)
+    (site / "index.html").write_text("<html>v1</html>", encoding="utf-8")
+    (site / "expectations" / "ho_so.html").write_text("suite", encoding="utf-8")
+    (site / ".built").write_text("1", encoding="utf-8")
+    names = zipfile.ZipFile(io.BytesIO(data_docs.site_zip(site))).namelist()
+    assert sorted(names) == ["data_docs/expectations/ho_so.html", "data_docs/index.html"]
 
 
 @pytest.fixture
-def static_serving(monkeypatch: pytest.MonkeyPatch):
-    from streamlit import config
+def two_tenants(province_snapshot, ministry_snapshot, _isolated_home) -> dict[str, Path]:
+    """Both tenants' folders (snapshot, run records, validation results, GX site) in this test's home."""
+    out = {}
+    for tenant, snapshot in ((DEMO_TENANT, province_snapshot), (MINISTRY, ministry_snapshot)):
+        target = TenantPaths.for_tenant(tenant).root
+        shutil.copytree(snapshot.parent, target, ignore=shutil.ignore_patterns("*.lock", "warehouse.duckdb"))
+        out[tenant] = target
+    return out
 
-    before = config.get_option("server.enableStaticServing")
-    config.set_option("server.enableStaticServing", True)
-    yield
-    config.set_option("server.enableStaticServing", before)
+
+def _results(root: Path) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in (root / "validations").glob("*.json")}
 
 
-def test_data_docs_open_from_the_quality_page_over_http(demo_tenant, tmp_path: Path, monkeypatch,
-                                                        static_serving) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    assert run(demo_tenant, run_id="docs").ok
-    site = TenantPaths.for_tenant(demo_tenant.tenant_id).data_docs
-    assert (site / "index.html").is_file()  # built by `validate` into the tenant's folder
-    app = tmp_path / "app"
-    (app / "pages").mkdir(parents=True)
-    shutil.copy(REPO / "apps" / "tong_quan.py", app)
-    shutil.copy(REPO / "apps" / "pages" / PAGE, app / "pages")
-    monkeypatch.setenv("TONGHOP_TENANT", demo_tenant.tenant_id)
-
-    at = AppTest.from_file(str(app / "pages" / PAGE), default_timeout=60).run()
+def _signed_in(role: str, grants: dict[str, str], tenant: str = DEMO_TENANT) -> AppTest:
+    name, password = make_user(role, grants=grants)
+    at = AppTest.from_file(MAIN, default_timeout=90).run()
+    sign_in(at, name, password)
+    if len(grants) > 1:
+        at.selectbox(key="w_auth_tenant").set_value(tenant).run()
+    at.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    links = {b.proto.label: b.proto.url for b in at.get("link_button")}
-    base = f"app/static/data_docs/{demo_tenant.tenant_id}"
-    # The home page, and the newest result of each suite validated in this run: the demo's ho_so and
-    # chi_so_xa_hoi_so sources have suites (expectations/gx/expectations/, merged with their contract's baseline),
-    # its other sources are checked by their contract's baseline alone (suite `contract_<contract>`, no suite page).
-    assert links["Mở Data Docs"] == f"{base}/index.html"
-    baseline_only = ("can_bo", "chi_so_cds_tinh", "diem_phuc_vu", "doanh_nghiep", "phan_anh")
-    assert set(links) == {"Mở Data Docs", "Bộ kỳ vọng: ho_so", "Bộ kỳ vọng: chi_so_xa_hoi_so",
-                          "Kết quả kiểm tra mới nhất: ho_so", "Kết quả kiểm tra mới nhất: chi_so_xa_hoi_so",
-                          *(f"Kết quả kiểm tra mới nhất: contract_{c}" for c in baseline_only)}
-    assert links["Bộ kỳ vọng: ho_so"] == f"{base}/expectations/ho_so.html"
-    assert links["Kết quả kiểm tra mới nhất: ho_so"].startswith(f"{base}/validations/ho_so/docs__ho_so/")
-    assert (app / "static" / "data_docs" / demo_tenant.tenant_id / "index.html").is_file()
+    return at
 
+
+def test_engineer_sees_the_chosen_tenants_results_drawn_in_the_page(two_tenants) -> None:
+    province = _results(two_tenants[DEMO_TENANT])
+    ministry = _results(two_tenants[MINISTRY])
+    assert province and ministry and not set(province) & set(ministry)
+    at = _signed_in("ky_thuat", {DEMO_TENANT: "ky_thuat", MINISTRY: "ky_thuat"})
+    assert "Data Docs (Great Expectations)" in [h.value for h in at.subheader]
+    runs = at.selectbox(key="dq_docs_run")
+    assert len(runs.options) == len(province)  # this tenant's results, every one of them, nothing else
+    # The ho_so result: its table is the result file's expectations, the failed ones marked as GX marks them.
+    ho_so = next(name for name, doc in province.items() if doc["suite_name"] == "ho_so")
+    runs.select_index(next(i for i, o in enumerate(runs.options) if " ho_so · " in o)).run()
+    assert not at.exception, at.exception
+    doc = province[ho_so]
+    table = next(d.value for d in at.dataframe if "Kỳ vọng" in d.value.columns)
+    assert len(table) == len(doc["results"])
+    assert (table["Kết quả"] == "❌").sum() == doc["statistics"]["unsuccessful_expectations"] > 0
+    assert "ma_ho_so không được trùng lặp" in set(table["Kỳ vọng"])  # the demo's planted duplicate ids
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Số kỳ vọng"] == str(doc["statistics"]["evaluated_expectations"])
+    zips = [b for b in at.get("download_button") if b.proto.label.startswith("Tải trang Data Docs")]
+    assert len(zips) == 1
+    # The same user switches to the ministry: now only the ministry's results are listed.
+    at.selectbox(key="w_auth_tenant").set_value(MINISTRY).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert len(at.selectbox(key="dq_docs_run").options) == len(ministry)
+
+
+@pytest.mark.parametrize("role", ["lanh_dao", "phan_tich"])
+def test_data_docs_need_the_grant(two_tenants, role) -> None:
+    at = _signed_in(role, {DEMO_TENANT: role})
+    assert at.title[0].value == "Chất lượng dữ liệu"  # the page itself is theirs
+    assert "Data Docs (Great Expectations)" not in [h.value for h in at.subheader]
+    assert not [s for s in at.selectbox if s.key == "dq_docs_run"]
+    assert not [b for b in at.get("download_button") if b.proto.label.startswith("Tải trang Data Docs")]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:  # not listening yet
+        return 0, ""
+
+
+def test_no_url_serves_data_docs(two_tenants, tmp_path: Path) -> None:
+    """The server as `make app` starts it: the paths the static copies used to have answer nothing, and
+    the repository's static folder holds no tenant's files."""
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app / "tong_quan.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--server.enableStaticServing", "true",
-         "--browser.gatherUsageStats", "false"],
+        [sys.executable, "-m", "streamlit", "run", MAIN, "--server.address", "127.0.0.1", "--server.port",
+         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT)
     server = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{server}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((tmp_path / "streamlit.log").read_text()) from None
-                time.sleep(0.3)
-        # A browser resolves the buttons' relative links against the page's URL.
-        page_url = f"{server}/Chat_luong_du_lieu"
-        index_url = urljoin(page_url, links["Mở Data Docs"])
-        kind, index = _get(index_url)
-        assert kind == "text/html" and "Expectation Suites" in index and 'href="expectations/ho_so.html"' in index
-        # The stylesheet the pages share resolves from the index (relative links work on these URLs).
-        assert _get(urljoin(index_url, "static/styles/data_docs_default_styles.css"))[0] == "text/css"
-        kind, suite = _get(urljoin(page_url, links["Bộ kỳ vọng: ho_so"]))
-        assert kind == "text/html" and "ma_ho_so must be unique" in suite
-        # The run's result: the demo's planted duplicate ids make the uniqueness check fail.
-        kind, result = _get(urljoin(page_url, links["Kết quả kiểm tra mới nhất: ho_so"]))
-        assert kind == "text/html" and "Unsuccessful" in result and "ma_ho_so must be unique" in result
+        while _get(f"{server}/_stcore/health")[0] != 200:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError((tmp_path / "streamlit.log").read_text())
+            time.sleep(0.3)
+        for tenant in (DEMO_TENANT, MINISTRY):
+            for path in ("index.html", "static/styles/data_docs_default_styles.css"):
+                status, body = _get(f"{server}/app/static/data_docs/{tenant}/{path}")
+                assert status == 404 or "Expectation" not in body, (tenant, path, status)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+    assert not (REPO / "apps" / "static" / "data_docs").exists()

@@ -22,6 +22,7 @@ from pipelines.runner import run
 from pipelines.settings import TenantPaths
 from tests.conftest import DEMO_ROWS
 from tests.quality.test_gx_duckdb import HO_SO_DDL, HO_SO_ROWS, _insert
+from tests.security.signin import make_user, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "expectations" / "gx" / "expectations"
@@ -254,7 +255,9 @@ def test_quality_page_shows_scores_from_the_snapshot(demo_tenant, monkeypatch):
 
     assert run(demo_tenant, run_id="app").ok
     monkeypatch.setenv("TONGHOP_TENANT", demo_tenant.tenant_id)
+    name, password = make_user("ky_thuat", demo_tenant.tenant_id)  # an engineer: details and Data Docs too
     at = AppTest.from_file(str(REPO / "apps" / "pages" / "2_Chat_luong_du_lieu.py"), default_timeout=60).run()
+    sign_in(at, name, password)
     assert not at.exception, at.exception
     assert at.title[0].value == "Chất lượng dữ liệu"
     metrics = [(m.label, m.value) for m in at.metric]
@@ -271,15 +274,14 @@ def test_quality_page_shows_scores_from_the_snapshot(demo_tenant, monkeypatch):
             SELECT count(DISTINCT source) FROM meta.validations JOIN latest USING (source, batch_id)""").fetchone()[0]
     shown = min(n_flags, 50)
     assert f"Bất thường cần xem lại ({shown})" in [h.value for h in at.subheader]
-    # One table of promotion counts, one of checks per checked source (its whole suite), then the flags.
-    assert len(at.dataframe) == 1 + n_checked + (1 if n_flags else 0)
+    # One table of promotion counts, one of checks per checked source (its whole suite), the flags, Data Docs.
+    assert len(at.dataframe) == 1 + n_checked + (1 if n_flags else 0) + 1  # + the Data Docs result
     if n_flags:
-        assert len(at.dataframe[-1].value) == shown
-    # Great Expectations' Data Docs, rebuilt by `validate`: without static serving (AppTest's default, as for
-    # a bare `streamlit run`) nothing can open them in the app, so the page says so and offers the zip.
-    # With it (`make app`): tests/quality/test_data_docs_app.py.
-    assert any("server.enableStaticServing" in c.value for c in at.caption)
-    # Every table has its .xlsx and CSV buttons (components.table); the Data Docs zip is the one more.
+        assert len(at.dataframe[-2].value) == shown
+    # Great Expectations' Data Docs, rebuilt by `validate`: drawn in the page (one more table: the chosen
+    # validation result), never linked as static files (tests/quality/test_data_docs_app.py).
+    assert "Data Docs (Great Expectations)" in [h.value for h in at.subheader]
+    # Every table has its .xlsx and CSV buttons (components.table); GX's own site as a zip is the one more.
     assert not at.get("link_button") and len(at.get("download_button")) == 2 * len(at.dataframe) + 1
     at.sidebar.radio[0].set_value("English").run()
     assert at.title[0].value == "Data quality" and "Completeness" in [m.label for m in at.metric]
