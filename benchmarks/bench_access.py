@@ -15,8 +15,8 @@
    20k-dossier demo built here with `tonghop demo --run`).
 2. **Console over 10M dossiers** (target ≤ 2× bare): a snapshot-shaped `staging.ho_so` of `--rows` rows made
    with DuckDB's range() (seconds; not the demo generator), the aggregation by commune run through
-   `pipelines.access.console.run_query` (statement check, fresh sandboxed DuckDB with the snapshot attached,
-   interrupt timer, fetch, DataFrame, audit row) vs the same SQL on a plain read-only DuckDB connection to
+   `pipelines.access.console.run_query` (statement check, a worker process's cursor on the locked sandbox
+   with the snapshot attached, interrupt timer, fetch, rows piped back, DataFrame, audit row) vs the same SQL on a plain read-only DuckDB connection to
    the same file (opened once, as warm as it gets), both with 2 threads; median of `--repeat`.
 """
 
@@ -102,7 +102,7 @@ def bench_console(home: Path, rows: int, repeat: int) -> None:
     audit = AuditLog(home / "access-audit.sqlite")
     bare_con = duckdb.connect(str(snapshot), read_only=True, config={"threads": 2})
     bare_con.execute(QUERY).fetchall()  # warm both: the file's blocks in the OS cache, imports done
-    run_query(QUERY, user="bench", tenant=TENANT, snapshot=snapshot, limits=limits, audit=audit)
+    run_query(QUERY, user="bench", tenant=TENANT, snapshot=snapshot, limits=limits, audit=audit)  # worker up
     bare, console = [], []
     for _ in range(repeat):  # interleaved, so a burst of load from the other engineers hits both alike
         started = time.perf_counter()
@@ -117,7 +117,8 @@ def bench_console(home: Path, rows: int, repeat: int) -> None:
     row(f"SQL console: aggregate {rows:,} dossiers by commune (129 rows)", "bare DuckDB, same SQL, open file",
         round(b * 1000, 1), round(c * 1000, 1), "ms", command_line(), target="≤ 2×",
         note=f"median of {repeat}, interleaved (load average {os.getloadavg()[0]:.1f}); console = parse check + "
-             "cursor on the locked sandbox (snapshot attached read-only) + interrupt timer + fetch + audit row")
+             "a worker process's cursor on the locked sandbox (snapshot attached read-only) + interrupt timer "
+             "+ fetch + rows piped back + DataFrame + audit row")
 
 
 def _app_home(home: Path, snapshot: Path | None) -> Path:

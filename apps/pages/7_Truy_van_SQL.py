@@ -19,6 +19,7 @@ from pipelines.access import console
 from pipelines.text import strip_diacritics
 
 session = require("truy-van-sql")
+console.prewarm()  # a worker process ready before the first query (pipelines/access/console_worker.py)
 lang = language_picker()
 tenant, user = session.tenant, session.user
 limits = console.Limits.from_env()

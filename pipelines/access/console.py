@@ -17,6 +17,10 @@ Layers, each enough alone for the worst cases, all of them always on:
    each query runs on its own cursor (`sandbox_cursor`).
 3. **Bounds**: a timer calls `con.interrupt()` after the time limit; rows are fetched streaming and cut at
    the row limit (a cross-join bomb stops at limit + 1 rows); at most `TONGHOP_CONSOLE_SLOTS` queries at once.
+4. **A process of its own**: the statement runs in a worker process (pipelines/access/console_worker.py,
+   no secret in its environment) that the server kills when it overruns the time limit by a few seconds or
+   its resident memory passes `Limits.process_bytes()` — DuckDB's memory_limit does not cover every
+   allocation (one `repeat('x', 2000000000)` is a 2 GB string) and an interrupt is seen between chunks only.
 
 Every attempt — run, refused or failed — is appended to the audit log (pipelines/access/audit.py) with the
 user, tenant, SQL (redacted), rows, duration and the reason.
@@ -31,11 +35,14 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from pipelines.access.audit import AuditLog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SNAPSHOT_ALIAS = "serving"
 MAX_SQL_CHARS = 20_000
@@ -94,12 +101,30 @@ class Limits:
     memory: str = "1GB"
     threads: int = 2
 
+    process_memory: str | None = None  # the worker process's resident-memory cap (default 2 × memory + 512MB)
+
     @classmethod
     def from_env(cls) -> Limits:
         return cls(rows=int(_env_number("TONGHOP_CONSOLE_ROW_LIMIT", 10_000)),
                    seconds=_env_number("TONGHOP_CONSOLE_TIME_LIMIT", 30),
                    memory=os.environ.get("TONGHOP_CONSOLE_MEMORY") or "1GB",
-                   threads=int(_env_number("TONGHOP_CONSOLE_THREADS", 2)))
+                   threads=int(_env_number("TONGHOP_CONSOLE_THREADS", 2)),
+                   process_memory=os.environ.get("TONGHOP_CONSOLE_PROCESS_MEMORY") or None)
+
+    def process_bytes(self) -> int:
+        if self.process_memory:
+            return _bytes(self.process_memory)
+        return 2 * _bytes(self.memory) + _bytes("512MB")
+
+
+def _bytes(text: str) -> int:
+    """'1GB' / '256MB' / '1.5GiB' → bytes (DuckDB's memory_limit spelling)."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)i?B?\s*", text, re.I)
+    if not m:
+        raise ValueError(f"'{text}' is not a memory size — write e.g. 1GB or 512MB")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper()))
 
 
 _SLOTS = threading.BoundedSemaphore(int(_env_number("TONGHOP_CONSOLE_SLOTS", 2)))
@@ -255,9 +280,10 @@ def snapshot_of(tenant: str) -> Path:
 
 
 def _frame(rows: list[tuple], description) -> pd.DataFrame:
+    import pandas as pd
+
     names, seen = [], {}
-    for d in description:
-        name = str(d[0])
+    for name in description:
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     frame = pd.DataFrame.from_records(rows, columns=names)
@@ -299,17 +325,35 @@ def _run(sql: str, tenant: str, snapshot: Path | None, limits: Limits) -> Consol
         return ConsoleResult("error", "no_snapshot")
     if not _SLOTS.acquire(timeout=min(limits.seconds, 10)):
         return ConsoleResult("refused", "busy")
+    from pipelines.access import console_worker
+
     try:
-        cursor = sandbox_cursor(path, limits)
-        try:
-            return _execute(cursor, query, limits)
-        finally:
-            cursor.close()
+        return with_frame(*console_worker.execute(path, query, limits))
+    except console_worker.WorkerGone as gone:
+        if gone.why == "timeout":
+            return ConsoleResult("timeout", "timeout", "stopped by the server", fmt={"limit": f"{limits.seconds:g}"})
+        if gone.why == "memory":
+            return ConsoleResult("refused", "memory", "stopped by the server", fmt={"limit": limits.memory})
+        return ConsoleResult("error", "error", "the query process died")
     finally:
         _SLOTS.release()
 
 
 def _execute(con: duckdb.DuckDBPyConnection, query: str, limits: Limits) -> ConsoleResult:
+    """Run `query` on a sandbox cursor, in this process (the worker's side); the frame built from the rows."""
+    result, rows, description = _fetch(con, query, limits)
+    return with_frame(result, rows, description)
+
+
+def with_frame(result: ConsoleResult, rows: list[tuple] | None, description) -> ConsoleResult:
+    if rows is not None:
+        result.frame = _frame(rows, description)
+    return result
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, query: str, limits: Limits):
+    """(ConsoleResult without its frame, rows or None, cursor description): what the worker sends back
+    (plain tuples: the worker never imports pandas, so it starts fast)."""
     done = threading.Event()
 
     def stop() -> None:
@@ -322,31 +366,40 @@ def _execute(con: duckdb.DuckDBPyConnection, query: str, limits: Limits) -> Cons
     try:
         cursor = con.execute(query)
         rows = cursor.fetchmany(limits.rows + 1)
-        description = cursor.description
+        description = [str(d[0]) for d in cursor.description]  # names only: DuckDB's types do not pickle
     except duckdb.InterruptException:
-        return ConsoleResult("timeout", "timeout", fmt={"limit": f"{limits.seconds:g}"})
+        return ConsoleResult("timeout", "timeout", fmt={"limit": f"{limits.seconds:g}"}), None, None
     except duckdb.OutOfMemoryException:
-        return ConsoleResult("refused", "memory", fmt={"limit": limits.memory})
+        return ConsoleResult("refused", "memory", fmt={"limit": limits.memory}), None, None
     except duckdb.PermissionException as exc:
-        return ConsoleResult("refused", "engine_refused", _first_line(exc))
+        return ConsoleResult("refused", "engine_refused", _first_line(exc)), None, None
     except duckdb.Error as exc:
         if "interrupt" in str(exc).lower():
-            return ConsoleResult("timeout", "timeout", fmt={"limit": f"{limits.seconds:g}"})
+            return ConsoleResult("timeout", "timeout", fmt={"limit": f"{limits.seconds:g}"}), None, None
         if "locked" in str(exc).lower() or "read-only" in str(exc).lower():
-            return ConsoleResult("refused", "engine_refused", _first_line(exc))
-        return ConsoleResult("error", "error", _first_line(exc))
+            return ConsoleResult("refused", "engine_refused", _first_line(exc)), None, None
+        return ConsoleResult("error", "error", _first_line(exc)), None, None
     finally:
         done.set()
         timer.cancel()
     truncated = len(rows) > limits.rows
-    frame = _frame(rows[: limits.rows], description)
-    return ConsoleResult("truncated" if truncated else "ok", None, frame=frame, rows=len(frame),
-                         fmt={"limit": limits.rows})
+    kept = rows[: limits.rows]
+    return (ConsoleResult("truncated" if truncated else "ok", None, rows=len(kept), fmt={"limit": limits.rows}),
+            kept, description)
+
+
+def prewarm() -> None:
+    """Start a console worker process in the background (no wait)."""
+    from pipelines.access import console_worker
+
+    console_worker.prewarm()
 
 
 def read_dictionary(tenant: str, snapshot: Path | None = None) -> pd.DataFrame:
     """The tenant's data dictionary (meta.data_dictionary) through the same sandbox, for beside the editor:
     table, its description, column, type, column description. Empty when the snapshot has none."""
+    import pandas as pd
+
     path = snapshot or snapshot_of(tenant)
     if not path.exists():
         return pd.DataFrame()
