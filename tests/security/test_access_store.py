@@ -213,6 +213,14 @@ def test_sessions_expire_when_idle(clock):
     assert "hết hạn" in at.info[0].value
 
 
+def test_sign_out_ends_the_session(clock):
+    name, password = make_user("lanh_dao")
+    at = sign_in(gated(), name, password)
+    at.sidebar.button(key="auth_sign_out").click().run()
+    assert not at.header and at.text_input(key="auth_password") and at.info[0].value == "Bạn đã đăng xuất."
+    assert UserStore().audit.recent("signin", user=name)[0]["status"] == "signed_out"
+
+
 def test_revoke_and_role_change_take_effect_at_the_next_run(clock):
     name, password = make_user("ky_thuat")
     at = sign_in(gated(), name, password)
