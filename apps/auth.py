@@ -124,10 +124,14 @@ def gate() -> Session:
             st.session_state[SESSION_KEY] = fresh
             return fresh
         _end_session(notice=f"expired_{why}" if why else "revoked")
+        if current.via == "oidc":  # st.logout() ends the identity cookie: never renew it in this same run
+            _sign_in_screen(_oidc_providers())
+            st.stop()
     oidc = _oidc_providers()
     if oidc and _oidc_logged_in():
         session = _oidc_session()
         if session is not None:
+            session = _url_tenant(session)
             st.session_state[SESSION_KEY] = session
             return session
     _sign_in_screen(oidc)

@@ -284,6 +284,9 @@ def test_oidc_button_and_identities_mapped_to_grants(clock):
     at = oidc_app({"is_logged_in": True, "email": "Hoa.NT@ninhbinh.gov.vn", "email_verified": True, "sub": "kc-1"})
     assert header(at) == "tenant=ninh-binh role=phan_tich sql=True ops=False"
     assert UserStore().audit.recent("signin", user=name)[0]["status"] == "ok"
+    clock.advance(minutes=31)  # idle: the session ends and the identity cookie is not silently renewed
+    at.run()
+    assert not at.header and "hết hạn" in at.info[0].value
     # An unverified e-mail maps to nothing; an identity with no account is refused, and audited.
     at = oidc_app({"is_logged_in": True, "email": "hoa.nt@ninhbinh.gov.vn", "email_verified": False, "sub": "x"})
     assert not at.header and "chưa được cấp quyền" in at.error[0].value
