@@ -69,25 +69,15 @@ def test_no_secret_value_in_the_helm_values():
 
 
 def test_workers_subscribe_to_every_tenants_queue(capsys):
-    """Workers listen on `tonghop airflow queues`, which lists the queue every task of each tenant goes to."""
+    """Workers listen on `tonghop airflow queues`: every tenant's queue, the one its tasks go to (the DAG
+    factory's side: tests/test_dags.py::test_every_dag_has_tags_retries_pool_and_asset)."""
     args = _values()["workers"]["args"]
     assert "airflow celery worker --queues" in args[-1] and "$$(tonghop airflow queues)" in args[-1]
     assert "tonghop airflow sync-pools" in " ".join(_values()["scheduler"]["extraInitContainers"][0]["args"])
     assert main(["airflow", "queues"]) == 0
     queues = capsys.readouterr().out.strip().split(",")
-    import sys
-
-    sys.path.insert(0, str(project_path("dags")))
-    try:
-        import tonghop as factory
-    finally:
-        sys.path.remove(str(project_path("dags")))
-    tenants = load_all()
-    assert len(queues) == len(tenants)
-    for cfg in tenants:
-        task_queues = {t.queue for dag in factory.build_dags(project_path("tenants", f"{cfg.tenant_id}.yaml"))
-                       for t in dag.tasks}
-        assert task_queues == {f"tonghop_{cfg.tenant_id.replace('-', '_')}"} and task_queues <= set(queues)
+    assert queues == [f"tonghop_{cfg.tenant_id.replace('-', '_')}" for cfg in load_all()]
+    assert queues == ["tonghop_bo_khoa_hoc_cong_nghe", "tonghop_ninh_binh"]  # the two shipped tenants
 
 
 def test_make_airflow_derives_the_execution_api_url_from_its_port():
