@@ -228,7 +228,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    """`tonghop users add|grant|revoke|list|passwd|disable|enable|demo` (pipelines/access/store.py)."""
+    """`tonghop users add|grant|revoke|list|passwd|disable|enable|audit|demo` (pipelines/access/store.py)."""
     from pipelines.access.store import UserStore, create_demo_users
 
     store = UserStore()
@@ -257,6 +257,17 @@ def cmd_users(args: argparse.Namespace) -> int:
             grants = ", ".join(f"{t}:{r}" for t, r in u["grants"].items()) or "no grant"
             print(f"{u['name']:<24} {u['email'] or '-':<32} {'disabled ' if u['disabled'] else ''}{grants}")
         print(f"{len(users)} users")
+    elif args.users_command == "audit":
+        ok, bad = store.audit.verify()
+        events = store.audit.recent(args.kind, tenant=args.tenant, user=args.user, limit=args.limit)
+        for e in reversed(events):
+            sql = " ".join((e["sql"] or "").split())
+            print(f"{e['at']} {e['kind']:<7} {e['status']:<10} {e['user'] or '-':<20} {e['tenant'] or '-':<22} "
+                  f"{e['reason'] or '':<40} {'' if e['rows'] is None else e['rows']:>6} "
+                  f"{'' if e['duration_ms'] is None else round(e['duration_ms'])!s:>6} {sql[:100]}")
+        print(f"{len(events)} events; hash chain " + ("intact" if ok else f"BROKEN at event {bad} — the audit "
+              "file was edited outside the app: restore it from a backup and find who had the file"))
+        return 0 if ok else 1
     elif args.users_command == "demo":
         print(f"demo accounts on {args.tenant} (new passwords, shown once):")
         for role, (name, password) in create_demo_users(store, args.tenant).items():
@@ -368,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("name")
     ur.add_argument("tenant")
     us_sub.add_parser("list", help="accounts and grants (never a password hash)")
+    uau = us_sub.add_parser("audit", help="the audit log: sign-ins, refusals, SQL console queries (oldest first) "
+                            "and whether its hash chain is intact (exit 1 when not)")
+    uau.add_argument("--kind", choices=("signin", "access", "console"))
+    uau.add_argument("--tenant")
+    uau.add_argument("--user")
+    uau.add_argument("--limit", type=int, default=50)
     udemo = us_sub.add_parser("demo", help="one demo account per role on a tenant, new passwords printed")
     udemo.add_argument("--tenant", default=os.environ.get("TONGHOP_DEMO_TENANT", "ninh-binh"))
     us.set_defaults(func=cmd_users)

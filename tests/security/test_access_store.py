@@ -143,6 +143,9 @@ def test_cli_users_add_grant_list_revoke_and_demo(_isolated_home, capsys, monkey
                                                               ("ky_thuat", "demo-ky-thuat")}
     for _, _, user, _, password in lines:
         assert UserStore().authenticate(user, password).ok
+    assert main(["users", "audit", "--kind", "signin", "--user", "dung.pv"]) == 0
+    out = capsys.readouterr().out
+    assert " signin  ok " in out and "hash chain intact" in out and generated not in out
     again = create_demo_users(UserStore(), "ninh-binh")  # a second `make demo`: new passwords, same accounts
     assert again["lanh_dao"][1] != dict((u, p) for _, _, u, _, p in lines)["demo-lanh-dao"]
 
