@@ -34,6 +34,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_access.py", ["--rows", "10000000"], ["--rows", "1000000", "--repeat", "3"]),
     ("bench_tenants.py", ["--tenants", "1,4,34"], ["--tenants", "1,2", "--rows", "1000"]),
     ("bench_lakehouse.py", ["--rows", "1000000,5000000"], ["--rows", "200000", "--repeat", "1"]),
+    ("bench_incremental.py", ["--rows", "1000000"], ["--rows", "20000"]),
 ]
 # Each benchmark's latest figures, so `--only` refreshes some rows and keeps the others (with their date).
 LATEST = ROOT / "benchmarks" / "latest.json"

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -96,10 +97,13 @@ def _versions() -> str:
     return ";".join(out)
 
 
-# The pipeline code a build depends on: the steps, run control, config, contracts, dictionary, reference data
-# and quality rules (not the source readers — raw is already loaded —, nor the demo, publishers or apps).
-CODE_TREES = (("pipelines", ("*.py",), False), ("pipelines/reference", ("*.py",), True),
-              ("pipelines/quality", ("*.py",), True))
+# The pipeline code a build runs: the transform step and what it calls (views, contracts, macros' Python twins,
+# reference data, quarantine exclusion, dictionary). Not the source readers (raw is already loaded), the CLI,
+# the demo, publishers or apps: changing those does not change what a build makes.
+CODE_FILES = ("pipelines/steps.py", "pipelines/incremental.py", "pipelines/warehouse.py", "pipelines/contracts.py",
+              "pipelines/dictionary.py", "pipelines/tenant_models.py", "pipelines/text.py",
+              "pipelines/quality/rowchecks.py")
+CODE_TREES = ("pipelines/reference",)
 FINGERPRINT_PARTS = {"warehouse": "the SQL models, macros, contracts or seeds (warehouse/)",
                      "tenant": "the tenant's configuration or its own models",
                      "code": "the pipeline code", "packages": "DuckDB or the reference-data packages",
@@ -116,11 +120,11 @@ def fingerprint_parts(tenant: TenantConfig, models: list[SqlModel], pii_key: str
             if m.doc_path.exists():
                 own.update(m.doc_path.read_bytes())
     code = hashlib.sha256()
-    for tree, patterns, recursive in CODE_TREES:
-        root = PROJECT_ROOT / tree
-        part = tree_digest(root, patterns) if recursive else digest(
-            [(p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for pat in patterns for p in sorted(root.glob(pat))])
-        code.update(part.encode())
+    for name in CODE_FILES:
+        code.update(name.encode())
+        code.update((PROJECT_ROOT / name).read_bytes())
+    for tree in CODE_TREES:
+        code.update(tree_digest(PROJECT_ROOT / tree, ("*.py",)).encode())
     return {"warehouse": tree_digest(WAREHOUSE_SQL_DIR, ("*.sql", "*.yml", "*.csv")),
             "tenant": own.hexdigest(), "code": code.hexdigest(), "packages": digest(_versions()),
             "key": hashlib.sha256(("tonghop-pii|" + pii_key).encode()).hexdigest()}
@@ -135,8 +139,13 @@ def models_fingerprint(tenant: TenantConfig) -> str:
     return h.hexdigest()
 
 
+_NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    """A short hash, its digits written as letters: published in the snapshot, it must never look like a CCCD
+    or a phone number to the personal-data scanner (pipelines/reference/pii.py)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32].translate(_NO_DIGITS)
 
 
 # --- build state ----------------------------------------------------------------------------------------
@@ -259,6 +268,8 @@ def plan_transform(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models:
             feeding = [s for s in tenant.sources if s.contract == spec["contract"]]
             if c is None or not feeding or list(spec.get("unique_key", [])) != list(c.key):
                 continue
+            if not any(s.name in changed for s in feeding):
+                continue  # none of its sources changed: kept as it is (unless what it reads changed)
             if any(by_name[s].write_disposition == "replace" for s in changed if s in by_name
                    and by_name[s].contract == spec["contract"]):
                 continue  # a replacing batch drops rows: rebuilt in full
@@ -343,6 +354,13 @@ def _null_safe(a: str, b: str, cols: list[str]) -> str:
     return " AND ".join(f'{a}."{c}" IS NOT DISTINCT FROM {b}."{c}"' for c in cols)
 
 
+def _in_keys(alias: str, key: list[str], keys: str) -> str:
+    """The row's key is among the changed keys (a contract key is required: never NULL)."""
+    if len(key) == 1:
+        return f'({alias}."{key[0]}" IN (SELECT "{key[0]}" FROM {keys}))'
+    return f"(EXISTS (SELECT 1 FROM {keys} k WHERE " + " AND ".join(f'k."{c}" = {alias}."{c}"' for c in key) + "))"
+
+
 def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> Delta:
     """Replace the rows of the changed keys of `model` (a keyed model) by its SQL over the restricted views."""
     key = list(spec["unique_key"])
@@ -354,15 +372,14 @@ def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> 
     if as_of:
         col, var = as_of["column"], as_of["variable"]
         delta.as_of_before = con.execute(f'SELECT max("{col}") FROM {model.qualified}').fetchall()[0][0]
-        kept = con.execute(f"SELECT {as_of['table_value']} FROM {model.qualified} t WHERE NOT EXISTS "
-                           f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})").fetchall()[0][0]
+        kept = con.execute(f"SELECT {as_of['table_value']} FROM {model.qualified} t "
+                           f"WHERE NOT {_in_keys('t', key, keys)}").fetchall()[0][0]
         fresh = con.execute(f"SELECT {as_of['source_value']} FROM {as_of['source_view']}").fetchall()[0][0]
         values = [v for v in (kept, fresh) if v is not None]
         delta.as_of_after = max(values) if values else None
         if delta.as_of_moved:
             _x(con, f"INSERT INTO {keys} SELECT {', '.join(chr(34) + k + chr(34) for k in key)} "
-                        f"FROM {model.qualified} t WHERE ({as_of['rows']}) AND NOT EXISTS "
-                        f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})")
+                        f"FROM {model.qualified} t WHERE ({as_of['rows']}) AND NOT {_in_keys('t', key, keys)}")
         if delta.as_of_after is not None:
             _x(con, f"SET VARIABLE {var} = ?", [delta.as_of_after])
     try:
@@ -370,10 +387,10 @@ def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> 
     finally:
         if as_of:
             _x(con, f"RESET VARIABLE {as_of['variable']}")
-    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.old} AS SELECT * FROM {model.qualified} t WHERE EXISTS "
-                f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})")
-    delta.n_deleted = con.execute(f"DELETE FROM {model.qualified} t WHERE EXISTS "
-                                  f"(SELECT 1 FROM {keys} k WHERE {_null_safe('k', 't', key)})").fetchall()[0][0]
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.old} AS SELECT * FROM {model.qualified} t "
+            f"WHERE {_in_keys('t', key, keys)}")
+    delta.n_deleted = con.execute(f"DELETE FROM {model.qualified} t WHERE {_in_keys('t', key, keys)}"
+                                  ).fetchall()[0][0]
     delta.n_inserted = con.execute(f"INSERT INTO {model.qualified} BY NAME SELECT * FROM {delta.new}").fetchall()[0][0]
     if as_of and delta.as_of_moved:
         _x(con, f'UPDATE {model.qualified} SET "{as_of["column"]}" = ? '
@@ -437,6 +454,13 @@ class Outcome:
                 "purges": plan.purges, "tables": self.versions}
 
 
+def _reads_meta(model: SqlModel) -> bool:
+    """A model reading `meta.*` or `raw.*` directly (e.g. quality scores) changes with every run: always rebuilt."""
+    from pipelines.warehouse import _without_comments
+
+    return bool(re.search(r"\b(meta|raw)\.[a-z_]", _without_comments(model.sql)))
+
+
 def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: list[SqlModel], plan: Plan,
                  run_id: str, source_views, contract_views, build_model) -> Outcome:
     """Build every model in dependency order, each in full or from the change (see the module docstring).
@@ -445,12 +469,28 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
     (`pipelines.steps`), passed in so that both paths build views and models the same way.
     """
     from pipelines.tenant_models import check_built_columns
+    from pipelines.warehouse import table_exists
 
     out = Outcome()
     filters = source_key_filters(con, plan)
     names = source_views(con, tenant, restrict=filters)
-    contracts = contract_views(con, tenant, names)
-    available = {f"src_{s}" for s in names} | {f"contract_{c}" for c in contracts}
+    feeding: dict[str, set[str]] = {}  # contract → the sources (with raw data) feeding it
+    for s in tenant.sources:
+        if s.contract and s.name in names:
+            feeding.setdefault(s.contract, set()).add(s.name)
+    changed_sources = set(plan.new_batches) if plan.mode == "incremental" else set(names)
+    # Contract views are checked (every value converts) when built: only those the change reaches now, the
+    # others when a model that reads them has to be rebuilt.
+    touched = {c for c, srcs in feeding.items() if srcs & changed_sources}
+    contracts = set(contract_views(con, tenant, set().union(*(feeding[c] for c in touched)))) if touched else set()
+    available = {f"src_{s}" for s in names} | {f"contract_{c}" for c in feeding}
+
+    def ensure_contracts(model: SqlModel) -> None:
+        for c in {v[len("contract_"):] for v in model.sources if v.startswith("contract_")} - contracts:
+            contracts.update(contract_views(con, tenant, feeding[c]))
+
+    def behind(view: str) -> set[str]:
+        return feeding.get(view[len("contract_"):], set()) if view.startswith("contract_") else {view[len("src_"):]}
     restricted = set(filters)
     restricted_views = {f"src_{s}" for s in restricted} | {
         f"contract_{s.contract}" for s in tenant.sources if s.name in restricted and s.contract}
@@ -459,6 +499,7 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
     temps: list[str] = [keys_table(q) for q, s in plan.incremental.items() if "contract" in s]
     for model in models:
         q = model.qualified
+        started = time.perf_counter()
         if model.sources - available or model.refs & out.skipped:
             out.skipped.add(q)
             continue
@@ -466,6 +507,7 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
         others_same = all(out.versions.get(r) == prev.get(r) for r in model.refs - deltas.keys())
         version = None
         if spec and "contract" in spec and others_same and restricted:
+            ensure_contracts(model)
             delta = apply_keyed(con, model, spec)
             deltas[q] = delta
             temps += [delta.old, delta.new]
@@ -478,7 +520,13 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
             n = apply_grouped(con, model, spec, deltas[upstream], upstream)
             out.incremental[q] = f"{n:,} row(s) deleted or inserted in the affected groups"
             version = prev[q] if not n and not deltas[upstream].as_of_moved else digest(prev[q], run_id)
+        elif (plan.mode == "incremental" and q in prev and not _reads_meta(model)
+              and table_exists(con, model.layer, model.name)
+              and not any(behind(v) & changed_sources for v in model.sources)
+              and all(out.versions.get(r) == prev.get(r) for r in model.refs)):
+            version = prev[q]  # nothing it reads has changed: kept as it is
         else:
+            ensure_contracts(model)
             if restricted and (model.sources & restricted_views):
                 # a full build of a model reading a restricted view: the views over every row again
                 names_again = source_views(con, tenant, only=restricted)
@@ -497,7 +545,7 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
         if prev.get(q) != version:
             out.changed.append(q)
         out.built[q] = con.execute(f"SELECT count(*) FROM {q}").fetchall()[0][0]
-        log.info("built %s: %s rows%s", q, f"{out.built[q]:,}",
+        log.info("built %s: %s rows in %.1f s%s", q, f"{out.built[q]:,}", time.perf_counter() - started,
                  f" ({out.incremental[q]})" if q in out.incremental else "")
     drop_temp(con, temps)
     return out

@@ -133,6 +133,10 @@ def test_snapshot_refresh_replaces_only_the_changed_tables(changed):
     # reference tables and marts not fed by the dossiers were kept as the previous run wrote them
     assert written["staging.dm_xa"] == written["marts.xa_hoi_so_tinh"] == "opendata"
     assert sum(w == "inc" for w in written.values()) == publish["n_tables_rewritten"]
+    # versions and build keys are hashes written in letters: nothing in them looks like a CCCD or a phone
+    from pipelines.reference.pii import scan_database
+
+    assert scan_database(paths.snapshot) == []
 
 
 def test_a_run_with_nothing_new_does_nothing_and_says_so(changed, tmp_path, monkeypatch, demo_portals):
