@@ -683,6 +683,14 @@ def at_risk(version: str | None, agencies: tuple = (), fields: tuple = (), limit
 
 
 @st.cache_data(show_spinner=False)
+def risk_reliability(version: str | None):
+    """Overdue risk's reliability table (marts.do_tin_cay_rui_ro, models/overdue_risk.py): per probability band,
+    the dossiers open at the test cut-offs, their mean predicted probability and the share that went late."""
+    return query("""SELECT tu, den, n_ho_so, xac_suat_du_bao, ty_le_thuc_te FROM marts.do_tin_cay_rui_ro
+                    ORDER BY tu""")
+
+
+@st.cache_data(show_spinner=False)
 def staffing_plan(version: str | None):
     """The published staffing plan (marts.can_bo_de_xuat) for the forecast's next week."""
     return query("""SELECT co_quan, so_can_bo_hien_tai, so_can_bo_de_xuat, thay_doi, n_du_bao, nang_suat_tuan,

@@ -1,6 +1,6 @@
 """Benchmark: the inflow forecast's rolling-origin backtest on the demo province (not collected by pytest).
 
-    TONGHOP_PII_KEY=... .venv/bin/python benchmarks/bench_backtest.py [--rows 5000000] [--home /tmp/models-bench]
+    TONGHOP_PII_KEY=... .venv/bin/python benchmarks/bench_backtest.py [--rows 1000000 5000000] [--home /tmp/tonghop-bench-models]
 
 Builds (once, kept between runs) the demo warehouse like bench_models.py, then backtests the forecast over
 12 rolling origins 3 weeks apart (8 weeks ahead each, covering Tết 2025) against seasonal-naive (same week
@@ -89,7 +89,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[5_000_000])
-    parser.add_argument("--home", type=Path, default=Path("/tmp/models-bench"))
+    parser.add_argument("--home", type=Path, default=Path("/tmp/tonghop-bench-models"))  # shared with bench_models
     args = parser.parse_args()
     if not os.environ.get("TONGHOP_PII_KEY"):
         sys.exit("set TONGHOP_PII_KEY (any long secret) to build the benchmark warehouse")

@@ -26,6 +26,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_sources.py", ["--repeat", "3"], ["--rows", "1000000", "--pg-rows", "100000", "--repeat", "1"]),
     ("bench_quality.py", ["--rows", "10000000", "--repeat", "2"], ["--rows", "1000000", "--repeat", "1"]),
     ("bench_models.py", ["--rows", "1000000"], ["--rows", "200000"]),
+    ("bench_backtest.py", ["--rows", "1000000"], ["--rows", "200000"]),
     ("bench_apps.py", ["--rows", "1000000"], ["--rows", "100000", "--repeat", "2"]),
     ("bench_crash.py", ["--trials", "30", "--overlaps", "5"], ["--trials", "6", "--overlaps", "2"]),
     ("bench_dag_parse.py", [], []),

@@ -212,3 +212,44 @@ def _staffing(filters) -> None:
 
 
 staffing()
+
+
+# --- Overdue risk: reliability diagram (models/overdue_risk.py, marts.do_tin_cay_rui_ro) -------------------------
+TEXT.update({
+    "tthc_reliability": {"vi": "Độ tin cậy của xác suất quá hạn", "en": "Reliability of the overdue probability"},
+    "reliability_predicted": {"vi": "Xác suất dự báo", "en": "Predicted probability"},
+    "reliability_realised": {"vi": "Tỷ lệ quá hạn thực tế", "en": "Realised late share"},
+    "reliability_n": {"vi": "Số hồ sơ", "en": "Dossiers"},
+    "reliability_help": {"vi": "Hồ sơ đang xử lý tại các ngày kiểm tra gần nhất, chấm theo khoảng xác suất: điểm "
+                               "nằm trên đường chéo nghĩa là xác suất dự báo khớp với tỷ lệ quá hạn thực tế.",
+                         "en": "Dossiers open at the latest check dates, grouped by probability band: a dot on the "
+                               "diagonal means the predicted probability matched the share that went late."},
+})
+
+
+def reliability() -> None:
+    st.subheader(t("tthc_reliability", lang))
+    if not has_data(version, lang, ["marts.do_tin_cay_rui_ro"], "tthc_reliability"):
+        return
+    table = data.risk_reliability(version)
+    st.caption(t("reliability_help", lang))
+    x, y, n = t("reliability_predicted", lang), t("reliability_realised", lang), t("reliability_n", lang)
+    points = [{x: float(r.xac_suat_du_bao), y: float(r.ty_le_thuc_te), n: int(r.n_ho_so)} for r in table.itertuples()]
+    axis = {"format": ".0%"}
+    spec = {"height": 280, "layer": [
+        {"data": {"values": [{x: 0.0, y: 0.0}, {x: 1.0, y: 1.0}]}, "mark": {"type": "line", "strokeDash": [4, 3],
+                                                                          "color": "#888"},
+         "encoding": {"x": {"field": x, "type": "quantitative"}, "y": {"field": y, "type": "quantitative"}}},
+        {"data": {"values": points}, "mark": {"type": "circle", "opacity": 0.8},
+         "encoding": {"x": {"field": x, "type": "quantitative", "title": x, "axis": axis, "scale": {"domain": [0, 1]}},
+                      "y": {"field": y, "type": "quantitative", "title": y, "axis": axis, "scale": {"domain": [0, 1]}},
+                      "size": {"field": n, "type": "quantitative", "title": n, "legend": {"format": ",d"}},
+                      "tooltip": [{"field": x, "type": "quantitative", "format": ".1%"},
+                                  {"field": y, "type": "quantitative", "format": ".1%"},
+                                  {"field": n, "type": "quantitative", "format": ",d"}]}}]}
+    if lang == "vi":
+        spec["config"] = {"locale": ui.VI_LOCALE}
+    st.vega_lite_chart(spec, width="stretch")
+
+
+reliability()

@@ -8,30 +8,28 @@ oracle, or if the 80 % ranges stop holding 75–85 % of later values.
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
 
 from models.inflow_forecast import PARAMS, backtest, evaluate, panel_from_weekly
-from pipelines.demo.dossiers import dossiers, expected_weekly_inflow
+from pipelines.demo.dossiers import expected_weekly_inflow
+from tests.models.conftest import DEMO_AS_OF, DEMO_ROWS, DEMO_SEED
 
-ROWS, SEED, AS_OF = 150_000, 37, date(2025, 11, 1)
 LAST_WEEK = np.datetime64("2025-10-27")
 
 
 @pytest.fixture(scope="module")
-def metrics():
-    frame = dossiers(ROWS, SEED, AS_OF).select("ngay_nhan", "co_quan", "linh_vuc")
+def metrics(demo_dossiers):
+    frame = demo_dossiers.select("ngay_nhan", "co_quan", "linh_vuc")
     weekly = (frame.with_columns(pl.col("ngay_nhan").dt.truncate("1w").alias("tuan_bat_dau"))
               .group_by("tuan_bat_dau", "co_quan", "linh_vuc").agg(pl.len().cast(pl.Float64).alias("n_tiep_nhan"))
               .to_pandas())
     daily = (frame.group_by("ngay_nhan", "linh_vuc").agg(pl.len().cast(pl.Float64).alias("n"))
              .rename({"ngay_nhan": "ngay"}).to_pandas())
     panel = panel_from_weekly(weekly, LAST_WEEK)
-    expected = expected_weekly_inflow(ROWS, SEED, AS_OF).to_pandas()
+    expected = expected_weekly_inflow(DEMO_ROWS, DEMO_SEED, DEMO_AS_OF).to_pandas()
     expected = expected.merge(panel.keys.reset_index(), on=["co_quan", "linh_vuc"])
     w = ((pd.to_datetime(expected["tuan_bat_dau"]).to_numpy(dtype="datetime64[D]") - panel.weeks[0]).astype(int) // 7)
     ok = w < panel.weeks.size

@@ -1,79 +1,90 @@
-"""Overdue risk: features known at receipt time only, purged time slices, a planted rule it must rank."""
+"""Overdue risk for open dossiers: features known at the cut-off only, cut-offs split by time, and on the demo
+generator's dossiers an AUC ≥ 0.80 with a mean prediction within 3 points of what happened."""
 
 from __future__ import annotations
 
 import duckdb
 import numpy as np
-import pandas as pd
+import polars as pl
 import pytest
 
-from models.overdue_risk import CATEGORICAL, FEATURES_SQL, NUMERIC, fit_and_evaluate, time_slices
+from models.overdue_risk import (
+    EVENTS_SQL,
+    PARAMS,
+    cutoffs,
+    features_at,
+    fit_and_evaluate,
+    reliability,
+    split_cutoffs,
+)
 
 
-def _staging(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
-    con.execute("create schema staging")
-    con.execute("create table staging.ho_so (ma_ho_so varchar, co_quan varchar, linh_vuc varchar, ngay_nhan date, "
-                "ngay_hen_tra date, ngay_tra date, n_days_allowed integer, data_as_of date)")
-    con.executemany("insert into staging.ho_so values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+def _staging(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, as_of: str) -> None:
+    con.execute("create schema if not exists staging")
+    con.register("frame_df", frame.to_arrow())
+    con.execute(f"""create table staging.ho_so as
+        select ma_ho_so, co_quan, linh_vuc, ngay_nhan::date as ngay_nhan, ngay_hen_tra::date as ngay_hen_tra,
+               ngay_tra::date as ngay_tra, date_diff('day', ngay_nhan, ngay_hen_tra) as n_days_allowed,
+               '{as_of}'::date as data_as_of
+        from frame_df where ngay_tra is null or ngay_tra < '{as_of}'::date""")
+    con.unregister("frame_df")
+    con.execute(EVENTS_SQL)
 
 
-def test_load_features_use_only_what_was_known_on_the_day_of_receipt():
-    as_of = "2025-03-31"
-    rows = [(f"d1-{i}", "A", "x", "2025-03-03", "2025-03-05", "2025-03-04", 2, as_of) for i in range(3)]
-    rows += [(f"d2-{i}", "A", "x", "2025-03-04", "2025-03-06", None, 2, as_of) for i in range(5)]
-    rows += [("d3", "A", "x", "2025-03-10", "2025-03-12", None, 2, as_of)]
+def test_features_use_only_what_was_known_at_the_cut_off():
+    rows = [("a1", "A", "x", "2025-03-03", "2025-03-07", "2025-03-04"),   # returned before the cut-off
+            ("a2", "A", "x", "2025-03-03", "2025-03-14", "2025-03-12"),   # open at the cut-off, then on time
+            ("a3", "A", "x", "2025-03-05", "2025-03-12", "2025-03-20"),   # open at the cut-off, then late
+            ("a4", "A", "x", "2025-03-05", "2025-03-07", None),           # already past due at the cut-off
+            ("a5", "A", "x", "2025-03-11", "2025-03-14", None)]           # received after the cut-off
+    frame = pl.DataFrame(rows, schema=["ma_ho_so", "co_quan", "linh_vuc", "ngay_nhan", "ngay_hen_tra", "ngay_tra"],
+                         orient="row").with_columns(pl.col("ngay_nhan", "ngay_hen_tra", "ngay_tra").str.to_date())
     con = duckdb.connect()
-    _staging(con, rows)
-    f = con.execute(f"select * from ({FEATURES_SQL}) order by ma_ho_so").df().set_index("ma_ho_so")
-    # Day 2 (4 Mar): the 7 days before hold the 3 arrivals of day 1, not its own 5 (not all known yet).
-    assert f.loc["d2-0", "n_arrivals_7d"] == pytest.approx(np.log1p(3))
-    # Open at the start of 4 Mar: day 1's three, returned only that day → backlog 3.
-    assert f.loc["d2-0", "backlog"] == pytest.approx(np.log1p(3))
-    # 10 Mar: 3 returned on 4 Mar; day 2's five are still open → backlog 5. Of the dossiers resolved before
-    # 10 Mar (day 1's three on time on 4 Mar, day 2's five late on 7 Mar, the day after their due date),
-    # 5 of 8 were late.
-    assert f.loc["d3", "backlog"] == pytest.approx(np.log1p(5))
-    assert f.loc["d3", "agency_past_overdue_rate"] == pytest.approx(5 / 8)
-    # The first day has no past at all: no overdue rate (imputed later), nothing received before.
-    assert np.isnan(f.loc["d1-0", "agency_past_overdue_rate"]) and f.loc["d1-0", "n_arrivals_7d"] == 0
-    assert f["is_late"].to_dict() == {**dict.fromkeys([f"d1-{i}" for i in range(3)], False),
-                                      **dict.fromkeys([f"d2-{i}" for i in range(5)], True), "d3": True}
+    _staging(con, frame, "2025-03-31")
+    f = features_at(con, [np.datetime64("2025-03-10")]).set_index("ma_ho_so")
+    # Open and not yet due on Monday 10 March: a2 and a3 only.
+    assert sorted(f.index) == ["a2", "a3"]
+    assert f["is_late"].to_dict() == {"a2": False, "a3": True}
+    # Backlog that day counts every dossier open (a4 too, overdue but open), not a5 received later.
+    assert f.loc["a2", "backlog"] == pytest.approx(np.log1p(3))
+    # a2: received Mon 3 March, 5 working days elapsed of the 9 allowed (to Fri 14 March).
+    assert f.loc["a2", "elapsed_wd"] == 5 and f.loc["a2", "remaining_wd"] == 4
+    assert f.loc["a2", "elapsed_share"] == pytest.approx(5 / 9)
+    # Settled by the cut-off: a1 on time (4 March) and a4 late (8 March, the day after its due date): 1 of 2.
+    assert f.loc["a3", "agency_past_overdue_rate"] == pytest.approx(0.5)
 
 
-def _planted(n: int = 6000, seed: int = 3) -> pd.DataFrame:
-    """Land dossiers (Đất đai) go late 40 % of the time, others 4 %, a little more in busy weeks."""
-    rng = np.random.default_rng(seed)
-    received = np.datetime64("2024-01-01") + np.sort(rng.integers(0, 600, n)).astype("timedelta64[D]")
-    field = rng.choice(["Đất đai", "Hộ tịch", "Chứng thực"], n, p=[0.3, 0.4, 0.3])
-    load = rng.normal(0, 1, n)
-    p = np.where(field == "Đất đai", 0.4, 0.04) * np.exp(0.3 * load) / np.exp(0.3 * load).mean()
-    frame = pd.DataFrame({
-        "ma_ho_so": [f"h{i:05d}" for i in range(n)], "co_quan": rng.choice(["A", "B", "C"], n), "linh_vuc": field,
-        "ngay_nhan": pd.to_datetime(received), "ngay_hen_tra": pd.to_datetime(received + 5),
-        "n_days_allowed": 5, "weekday": 1, "month": 1, "n_arrivals_7d": load, "load_ratio_7d": load,
-        "backlog": 0.0, "backlog_ratio": 0.0, "agency_past_overdue_rate": np.nan,
-        "is_late": rng.random(n) < np.clip(p, 0, 1),
-    })
-    return frame[["ma_ho_so", "ngay_nhan", "ngay_hen_tra", "is_late", *CATEGORICAL, *NUMERIC]]
+def test_cut_offs_are_split_by_time_with_a_gap_of_the_longest_allowed_time():
+    cuts = cutoffs(np.datetime64("2025-10-31"), 30)
+    assert len(cuts) == PARAMS["n_cutoffs"] and cuts[-1] == np.datetime64("2025-09-30")
+    train, cal, test = split_cutoffs(cuts, 31)
+    assert len(test) == PARAMS["n_test_cutoffs"] and len(cal) == PARAMS["n_calibration_cutoffs"]
+    assert cal[-1] <= test[0] - np.timedelta64(31, "D") and train[-1] <= cal[0] - np.timedelta64(31, "D")
 
 
-def test_time_slices_never_train_on_outcomes_unknown_at_the_cut():
-    frame = _planted()
-    train_set, cal_set, test_set = time_slices(frame)
-    assert train_set["ngay_hen_tra"].max() < cal_set["ngay_nhan"].min()
-    assert cal_set["ngay_hen_tra"].max() < test_set["ngay_nhan"].min()
-    assert train_set["ngay_nhan"].max() < cal_set["ngay_nhan"].min() <= cal_set["ngay_nhan"].max() < \
-        test_set["ngay_nhan"].min()
+def test_reliability_bands():
+    table = reliability(np.array([0, 1, 1, 0]), np.array([0.05, 0.95, 0.91, 0.15]), 10)
+    assert table["n_ho_so"].tolist() == [1, 1, 2] and table["ty_le_thuc_te"].tolist() == [0.0, 0.0, 1.0]
+    assert table["tu"].tolist() == [0.0, 0.1, 0.9]
 
 
-def test_ranks_the_planted_rule_and_is_calibrated():
-    model, m = fit_and_evaluate(_planted())
-    # Field alone separates 40 % from 4 %: ROC-AUC ≈ 0.8 from it, plus a little from the load.
-    assert m["roc_auc"] > 0.78
-    # Calibrated: the Brier score is below a constant forecast at the base rate (p(1 − p)).
-    assert m["brier"] < m["base_rate_test"] * (1 - m["base_rate_test"])
-    # The rule (past rate by agency × field) cannot use the load; the model can and should not be worse.
-    assert m["roc_auc"] >= m["baseline_roc_auc"] - 0.01
-    probe = _planted(n=2).assign(linh_vuc=["Đất đai", "Hộ tịch"], n_arrivals_7d=0.0, load_ratio_7d=0.0)
-    p_land, p_civil = model.predict_proba(probe[CATEGORICAL + NUMERIC])[:, 1]
-    assert 0.25 < p_land < 0.55 and p_civil < 0.1
+@pytest.fixture(scope="module")
+def demo_result(demo_dossiers):
+    con = duckdb.connect()
+    _staging(con, demo_dossiers, "2025-10-31")
+    as_of, longest = con.execute("select max(data_as_of), max(ngay_hen_tra - ngay_nhan) from staging.ho_so").fetchone()
+    params = {**PARAMS, "max_rows": 40_000}  # kept small for the test's time budget (5M: see docs/models.md)
+    rows = features_at(con, cutoffs(np.datetime64(as_of, "D"), int(longest), params), params["max_rows"])
+    return fit_and_evaluate(rows, int(longest) + 1, params)
+
+
+def test_open_dossiers_ranked_and_calibrated_on_later_cut_offs(demo_result):
+    _, m, table = demo_result
+    assert m["n_test"] > 1000
+    assert m["roc_auc"] >= 0.80, m
+    assert abs(m["mean_predicted"] - m["realised"]) <= 0.03, m
+    # Better than the agency × field rule and than how far through its time the dossier is, alone.
+    assert m["roc_auc"] > m["baseline_roc_auc"] and m["roc_auc"] > m["elapsed_share_roc_auc"]
+    # Each populated band's realised share is near its predicted one (reliability).
+    big = table[table["n_ho_so"] >= 200]
+    assert (abs(big["xac_suat_du_bao"] - big["ty_le_thuc_te"]) <= 0.08).all(), table
