@@ -26,9 +26,19 @@ def _as_of(text: str | None) -> datetime | None:
 
 
 def _tenants(ids: str | None):
-    from pipelines.config import load_all, load_tenant
+    """The named tenants, or every tenant file that checks (one bad file costs that tenant only, warned)."""
+    from pipelines.config import load_tenant, load_tenant_file, tenant_files
+    from pipelines.redact import redact
 
-    return [load_tenant(t.strip()) for t in ids.split(",")] if ids else load_all()
+    if ids:
+        return [load_tenant(t.strip()) for t in ids.split(",")]
+    chosen = []
+    for path in tenant_files():
+        try:
+            chosen.append(load_tenant_file(path))
+        except TonghopError as exc:
+            print(f"warning: {path.name} left out — {redact(str(exc))[:300]}", file=sys.stderr)
+    return chosen
 
 
 def cmd_query(args: argparse.Namespace) -> int:

@@ -49,16 +49,17 @@ def synthetic_tenant(tenant_id: str) -> TenantConfig:
     return TenantConfig.model_validate(base)
 
 
-def start_worker(tmp_path: Path, tenant: TenantConfig, *args: str) -> subprocess.Popen:
-    """A writer process (tests/lakehouse/worker.py) with this test's environment."""
-    spec = tmp_path / f"{tenant.tenant_id}-{uuid.uuid4().hex[:6]}.json"
-    spec.write_text(tenant.model_dump_json(), encoding="utf-8")
-    return subprocess.Popen([sys.executable, "-m", "tests.lakehouse.worker", args[0], str(spec), *args[1:]],
-                            cwd=PROJECT_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+def start_worker(tmp_path: Path, *jobs: dict) -> subprocess.Popen:
+    """A writer process (tests/lakehouse/worker.py) running `jobs` in order, with this test's environment;
+    a job's `tenant` is a TenantConfig."""
+    spec = tmp_path / f"jobs-{uuid.uuid4().hex[:8]}.json"
+    spec.write_text(json.dumps([{**j, "tenant": j["tenant"].model_dump(mode="json")} for j in jobs]),
+                    encoding="utf-8")
+    return subprocess.Popen([sys.executable, "-m", "tests.lakehouse.worker", str(spec)], cwd=PROJECT_ROOT,
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[dict, str]:
+def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[list[dict], str]:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-2000:]
     return json.loads(out.strip().splitlines()[-1]), err

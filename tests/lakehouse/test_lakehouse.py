@@ -92,34 +92,70 @@ def test_publish_step_commits_every_serving_table(province_snapshot, lakehouse_e
     assert PASSWORD not in caplog.text
 
 
-def test_two_tenants_written_by_concurrent_processes_then_one_sql(province_snapshot, ministry_snapshot,
-                                                                    lakehouse_env, tmp_path, capsys):
-    province, ministry = synthetic_tenant("tinh-mot"), synthetic_tenant("bo-mot")
+def test_concurrent_writer_processes_readers_see_whole_publishes_one_sql(province_snapshot, ministry_snapshot,
+                                                                        lakehouse_env, tmp_path, capsys):
+    """Two writer processes at once: first each publishes its own tenant (different tenants concurrently),
+    then both commit different tables of a third tenant (3 publishes each) while this process reads."""
+    import pyarrow.dataset  # noqa: F401 — the reader's imports done before the race (seconds on a busy machine)
+    import pyiceberg.io.pyarrow  # noqa: F401
+
+    province, ministry, third = synthetic_tenant("tinh-mot"), synthetic_tenant("bo-mot"), synthetic_tenant("tinh-hai")
     snaps = {t.tenant_id: _copy_tenant(s, t.tenant_id).snapshot
              for t, s in ((province, province_snapshot), (ministry, ministry_snapshot))}
-    open_catalog("TONGHOP_LAKEHOUSE_CATALOG")  # the catalogue's own tables exist before the race
     # a few tables each (the publish step's full commit is the test above): the data dictionary, the snapshot
     # record and the tenant's first marts
     counts = {t: _serving_counts(s) for t, s in snaps.items()}
     chosen = {t: ["meta.data_dictionary", "meta.snapshot", *sorted(n for n in c if n.startswith("marts."))[:3]]
               for t, c in counts.items()}
-    procs = [start_worker(tmp_path, t, "publish", str(snaps[t.tenant_id]), f"run-{t.tenant_id}",
-                          ",".join(chosen[t.tenant_id])) for t in (province, ministry)]
-    outcomes = [finish(p) for p in procs]
-    for (result, log), t in zip(outcomes, (province, ministry), strict=True):
-        assert result["publish_seq"] == 1 and result["n_tables_written"] == len(chosen[t.tenant_id])
-        assert PASSWORD not in log and "lakehouse publish 1 of" in log
+    catalog = open_catalog("TONGHOP_LAKEHOUSE_CATALOG")  # the catalogue's own tables exist before the race
+    rounds = 3
 
+    def jobs(tenant, tables):
+        return ({"op": "publish", "tenant": tenant, "snapshot": str(snaps[tenant.tenant_id]),
+                 "run_id": f"run-{tenant.tenant_id}", "tables": chosen[tenant.tenant_id]},
+                {"op": "rounds", "tenant": third, "folder": str(_folder(tmp_path, tenant.tenant_id)),
+                 "rounds": rounds, "tables": tables})
+
+    procs = [start_worker(tmp_path, *jobs(province, ["marts.a", "marts.b"])),
+             start_worker(tmp_path, *jobs(ministry, ["marts.c"]))]
+    seen: list[int] = []
+    while any(p.poll() is None for p in procs):  # a reader during the writes
+        try:
+            con, pinned = open_tenant(third, tables={"marts.a", "marts.b"})
+        except LakehouseError:  # nothing published yet
+            time.sleep(0.1)
+            continue
+        if {"marts.a", "marts.b"} <= pinned.tables.keys():
+            ka = con.execute("SELECT min(k), max(k), count(*) FROM marts.a").fetchone()
+            kb = con.execute("SELECT min(k), max(k), count(*) FROM marts.b").fetchone()
+            assert ka == kb, f"publish {pinned.publish_seq} mixes tables of two publishes: a={ka} b={kb}"
+            assert not seen or ka[0] >= seen[-1], "a later read went back to an older publish"
+            seen.append(ka[0])
+        con.close()
+        time.sleep(0.05)
+    outcomes = [finish(p) for p in procs]
+    for (results, log), t in zip(outcomes, (province, ministry), strict=True):
+        assert results[0]["publish_seq"] == 1 and results[0]["n_tables_written"] == len(chosen[t.tenant_id])
+        assert PASSWORD not in log and "lakehouse publish 1 of" in log
+    assert seen, "the reader never saw a publish of tinh-hai while the writers ran"
+    # every publish of both writers of tinh-hai landed, in one order, none lost to a concurrent commit
+    assert sorted(outcomes[0][0][1]["seqs"] + outcomes[1][0][1]["seqs"]) == list(range(1, 2 * rounds + 1))
+    final = pin(catalog, third.tenant_id)
+    assert final.publish_seq == 2 * rounds and set(final.tables) == {"marts.a", "marts.b", "marts.c"}
+    con, _ = open_tenant(third)
+    assert con.execute("SELECT (SELECT max(k) FROM marts.a), (SELECT max(k) FROM marts.b), "
+                       "(SELECT max(k) FROM marts.c)").fetchone() == (rounds, rounds, rounds)
+
+    # one SQL across tenants, each pinned to its own publish
     cols, rows, pins = query("SELECT tenant_id, count(*) AS n FROM all_tenants.meta.data_dictionary GROUP BY ALL "
                              "ORDER BY ALL", tenants=[province, ministry])
     assert cols == ["tenant_id", "n"]
     assert dict(rows) == {t: c["meta.data_dictionary"] for t, c in counts.items()}
     assert {p.tenant_id: set(p.tables) for p in pins} == {t: set(c) for t, c in chosen.items()}
-    # per-tenant catalogues join in one statement; each tenant pinned to its own publish
     _, rows, _ = query("SELECT (SELECT count(*) FROM tinh_mot.meta.snapshot) + (SELECT count(*) FROM "
-                       "bo_mot.meta.snapshot)", tenants=[province, ministry])
-    assert rows == [(2,)]
-    assert sorted(p.tenant_id for p in pins) == ["bo-mot", "tinh-mot"]
+                       "bo_mot.meta.snapshot) + (SELECT count(*) FROM tinh_hai.marts.c)",
+                       tenants=[province, ministry, third])
+    assert rows == [(2 + 50,)]
 
     # the CLI: `tonghop lakehouse query` across the tenant files of TONGHOP_TENANTS_DIR
     from pipelines.cli import main
@@ -141,41 +177,6 @@ def test_two_tenants_written_by_concurrent_processes_then_one_sql(province_snaps
         assert main(["lakehouse", "query", "SELECT * FROM all_tenants.marts.no_such_table"]) != 0
         err = capsys.readouterr().err
         assert "all_tenants.marts.ho_so_tuan" in err and "Traceback" not in err and PASSWORD not in err
-
-
-def test_different_tables_of_one_tenant_concurrently_while_readers_see_whole_publishes(lakehouse_env, tmp_path):
-    import pyarrow.dataset  # noqa: F401 — the reader's imports done before the race (seconds on a busy machine)
-    import pyiceberg.io.pyarrow  # noqa: F401
-
-    tenant = synthetic_tenant("tinh-hai")
-    open_catalog("TONGHOP_LAKEHOUSE_CATALOG")
-    rounds = 4
-    a = start_worker(tmp_path, tenant, "rounds", str(_folder(tmp_path, "a")), str(rounds), "marts.a,marts.b")
-    b = start_worker(tmp_path, tenant, "rounds", str(_folder(tmp_path, "b")), str(rounds), "marts.c")
-    catalog = open_catalog("TONGHOP_LAKEHOUSE_CATALOG")
-    seen: list[int] = []
-    while a.poll() is None or b.poll() is None:  # a reader during the writes
-        try:
-            con, pinned = open_tenant(tenant, tables={"marts.a", "marts.b"})
-        except LakehouseError:  # nothing published yet
-            time.sleep(0.05)
-            continue
-        if {"marts.a", "marts.b"} <= pinned.tables.keys():
-            ka = con.execute("SELECT min(k), max(k), count(*) FROM marts.a").fetchone()
-            kb = con.execute("SELECT min(k), max(k), count(*) FROM marts.b").fetchone()
-            assert ka == kb, f"publish {pinned.publish_seq} mixes tables of two publishes: a={ka} b={kb}"
-            assert not seen or ka[0] >= seen[-1], "a later read went back to an older publish"
-            seen.append(ka[0])
-        con.close()
-    (ra, _), (rb, _) = finish(a), finish(b)
-    assert seen, "the reader never saw a publish while the writers ran"
-    # every publish of both writers landed, in one order, none lost to a concurrent commit
-    assert sorted(ra["seqs"] + rb["seqs"]) == list(range(1, 2 * rounds + 1))
-    final = pin(catalog, tenant.tenant_id)
-    assert final.publish_seq == 2 * rounds and set(final.tables) == {"marts.a", "marts.b", "marts.c"}
-    con, _ = open_tenant(tenant)
-    assert con.execute("SELECT (SELECT max(k) FROM marts.a), (SELECT max(k) FROM marts.b), "
-                       "(SELECT max(k) FROM marts.c)").fetchone() == (rounds, rounds, rounds)
 
 
 def _folder(tmp_path, name):

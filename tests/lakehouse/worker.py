@@ -1,12 +1,14 @@
 """A lakehouse writer process for the concurrency tests (not a test module).
 
-    python -m tests.lakehouse.worker publish <tenant.json> <snapshot> <run_id> [table,table]
-    python -m tests.lakehouse.worker rounds <tenant.json> <folder> <rounds> <table,table>
+    python -m tests.lakehouse.worker <jobs.json>
 
-`publish`: one `publish_tenant` of the snapshot (the publish step's lakehouse hook).
-`rounds`: for k = 1..rounds, writes a private DuckDB snapshot whose every given table holds 50 rows of value k,
-then publishes exactly those tables — a reader must never see two tables of one publish disagree on k.
-Prints one JSON line of what it committed; errors as one line on stderr and exit 1.
+Runs the jobs in order, in this one process (each job names its tenant, as a TenantConfig JSON):
+- `{"op": "publish", "tenant": …, "snapshot": path, "run_id": …, "tables": [..] | null}`: one
+  `publish_tenant` of the snapshot (the publish step's lakehouse hook);
+- `{"op": "rounds", "tenant": …, "folder": path, "rounds": n, "tables": [..]}`: for k = 1..n, writes a private
+  DuckDB snapshot whose every given table holds 50 rows of value k, then publishes exactly those tables — a
+  reader must never see two tables of one publish disagree on k.
+Prints one JSON line: a result per job. Errors as one line on stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import sys
 from pathlib import Path
 
 
-def _tenant(path: str):
+def _tenant(spec: dict):
     from pipelines.config import TenantConfig
 
-    return TenantConfig.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    return TenantConfig.model_validate(spec)
 
 
 def rounds(tenant, folder: Path, n: int, tables: list[str]) -> list[int]:
@@ -48,15 +50,17 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     install_log_redaction()
     try:
-        tenant = _tenant(argv[1])
-        if argv[0] == "publish":
-            from pipelines.lakehouse import publish_tenant
+        results = []
+        for job in json.loads(Path(argv[0]).read_text(encoding="utf-8")):
+            tenant = _tenant(job["tenant"])
+            if job["op"] == "publish":
+                from pipelines.lakehouse import publish_tenant
 
-            tables = argv[4].split(",") if len(argv) > 4 else None
-            result = publish_tenant(tenant, Path(argv[2]), argv[3], tables=tables)
-            print(json.dumps({"publish_seq": result.publish_seq, **result.metrics()}))
-        else:
-            print(json.dumps({"seqs": rounds(tenant, Path(argv[2]), int(argv[3]), argv[4].split(","))}))
+                result = publish_tenant(tenant, Path(job["snapshot"]), job["run_id"], tables=job.get("tables"))
+                results.append({"publish_seq": result.publish_seq, **result.metrics()})
+            else:
+                results.append({"seqs": rounds(tenant, Path(job["folder"]), job["rounds"], job["tables"])})
+        print(json.dumps(results))
     except TonghopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
