@@ -1,6 +1,8 @@
 """End to end in a real browser: Streamlit serves the app (apps/main.py) from the snapshot; headless Chromium
-(Debian's, installed by the Makefile) walks every registered page, changes a filter, checks the URL and what
-is drawn, switches to English; a screenshot of each page is kept (pytest tmp dir and var/test-artefacts/)."""
+(Debian's, installed by the Makefile) signs in through the app's form as each role (a leader, an analyst, an
+engineer: one walk each), checks the menu lists exactly the role's pages and a hidden page's URL does not open
+it; the engineer walks every registered page, changes a filter, checks the URL and what is drawn, switches to
+English; a screenshot of each page is kept (pytest tmp dir and var/test-artefacts/)."""
 
 from __future__ import annotations
 
@@ -24,9 +26,18 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+ROLES = ("lanh_dao", "phan_tich", "ky_thuat")
+
+
 @pytest.fixture
 def served_app(demo_tenant, tmp_path):
+    from pipelines.access.store import UserStore
+
     assert run(demo_tenant, run_id="e2e").ok
+    store = UserStore()  # the server's TONGHOP_HOME: one account per role on the demo province
+    for role in ROLES:
+        store.add_user(f"e2e-{role}", f"pw-e2e-{role}-1")
+        store.grant(f"e2e-{role}", demo_tenant.tenant_id, role)
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
@@ -58,11 +69,25 @@ def _wait_rendered(page, metric: bool = True) -> None:
     page.wait_for_function("!document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=60_000)
 
 
+def _sign_in(page, role: str) -> None:
+    """Type the role's account into the app's sign-in form (a new browser session always starts there)."""
+    page.wait_for_selector("input[type='password']", timeout=60_000)
+    page.locator("input[autocomplete='username']").fill(f"e2e-{role}")
+    page.locator("input[type='password']").fill(f"pw-e2e-{role}-1")
+    page.locator("[data-testid*='FormSubmit'] button, button[data-testid*='FormSubmit']").first.click()
+    _wait_rendered(page)
+
+
+def _menu(page) -> list[str]:
+    """The menu's page titles (each link's last line: the icon's ligature name comes first)."""
+    return [t.strip().split("\n")[-1] for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+
+
 def _y_axis_labels(page, address: str) -> list[str]:
     """The y-axis tick labels of the overview's first chart, read from the SVG Vega renders in Streamlit (each
     axis group carries an aria-label "Y-axis titled …")."""
     page.goto(address)
-    _wait_rendered(page)
+    _sign_in(page, "ky_thuat")
     page.wait_for_selector("[data-testid='stVegaLiteChart'] svg .role-axis-label text", timeout=60_000)
     return page.evaluate("""() => {
         const chart = document.querySelector("[data-testid='stVegaLiteChart']");
@@ -91,9 +116,30 @@ def test_overview_in_a_real_browser(served_app, tmp_path):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-sync"])
         try:
+            from apps.layout import registered_pages
+            from pipelines.access.roles import role_allows
+
+            artefacts = project_path("var", "test-artefacts")
+            artefacts.mkdir(parents=True, exist_ok=True)
+            # A leader and an analyst: the menu holds exactly their pages; the operations page's URL does not
+            # open it (not in their navigation, and its own `require` refuses).
+            for role in ("lanh_dao", "phan_tich"):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                _sign_in(page, role)
+                assert _menu(page) == [t for _, t, _, u in registered_pages() if role_allows(role, u)], role
+                shot = tmp_path / f"menu_{role}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                shutil.copy(shot, artefacts / shot.name)
+                page.goto(f"{url}/van-hanh")
+                _sign_in(page, role)
+                assert "Vận hành" not in page.locator("[data-testid='stMain'] h1").all_inner_texts(), role
+                page.close()
+
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
-            _wait_rendered(page)
+            _sign_in(page, "ky_thuat")
+            assert _menu(page) == [t for _, t, _, _ in registered_pages()]  # an engineer: every page
             body = page.inner_text("body")
             assert "Tổng quan thủ tục hành chính" in body
             assert "Hồ sơ tiếp nhận" in body and fmt.number(n_ho_so, lang="vi") in body
@@ -110,10 +156,6 @@ def test_overview_in_a_real_browser(served_app, tmp_path):
             page.get_by_role("option", name="Quý 3/2025").click()
             page.wait_for_url("**period=2025-Q3**", timeout=60_000)
             _wait_rendered(page, metric=False)
-            from apps.layout import registered_pages
-
-            artefacts = project_path("var", "test-artefacts")
-            artefacts.mkdir(parents=True, exist_ok=True)
             for _, title, _, url_path in registered_pages():
                 page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
                 page.wait_for_function(f"location.pathname.endsWith('/{url_path}') || "
