@@ -156,6 +156,8 @@ def test_overview_in_a_real_browser(served_app, tmp_path):
             page.get_by_role("option", name="Quý 3/2025").click()
             page.wait_for_url("**period=2025-Q3**", timeout=60_000)
             _wait_rendered(page, metric=False)
+            # Only the filtered fragment reran (keyed rerun from the filter's callback), and it drew the new period.
+            page.get_by_text("Quý 3/2025 so với Quý 2/2025").wait_for(timeout=60_000)
             for _, title, _, url_path in registered_pages():
                 page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
                 page.wait_for_function(f"location.pathname.endsWith('/{url_path}') || "
