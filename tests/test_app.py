@@ -6,6 +6,7 @@ One snapshot per tenant per module (module fixtures below), every test reads it 
 from __future__ import annotations
 
 import io
+import json
 
 import duckdb
 import pandas as pd
@@ -185,7 +186,7 @@ def test_drill_down_reaches_the_procedure(province):
     at.run()
     _ok(at)
     assert any(f"Thủ tục {code} ({field}) tại {agency}" in m.value for m in at.markdown)
-    assert len(at.get("vega_lite_chart")) == 4  # + the procedure's weeks
+    assert len(at.get("vega_lite_chart")) == 5  # + the procedure's weeks (and the risk reliability diagram)
     at.button(key="tthc_up").click().run()
     _ok(at)
     assert "agency" not in at.query_params and at.sidebar.multiselect(key="w_agency").value == []
@@ -214,7 +215,9 @@ def test_procedures_page_both_languages_and_what_if(province):
     _ok(at)
     assert at.title[0].value == "Thủ tục hành chính"
     assert not at.info, [i.value for i in at.info]  # the province has every mart
-    assert len(at.get("vega_lite_chart")) == 3  # performance, forecast with baseline, backlog
+    assert len(at.get("vega_lite_chart")) == 4  # performance, forecast with baseline, backlog, risk reliability
+    reliability = json.loads(at.get("vega_lite_chart")[-1].proto.spec)["layer"][1]["data"]["values"]
+    assert reliability and all(0 <= p["Xác suất dự báo"] <= 1 for p in reliability)
     slider = at.slider(key="tthc_headcount")
     published = province.execute("SELECT sum(so_can_bo_hien_tai) FROM marts.can_bo_de_xuat").fetchone()[0]
     assert slider.value == published
