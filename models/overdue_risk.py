@@ -239,11 +239,12 @@ def scores(y: np.ndarray, proba: np.ndarray) -> dict:
     }
 
 
-def fit_and_evaluate(rows: pd.DataFrame, gap_days: int, params: dict = PARAMS
+def fit_and_evaluate(rows: pd.DataFrame, gap_days: int, params: dict = PARAMS, production: bool = True
                      ) -> tuple[object, dict, pd.DataFrame] | None:
     """Fit on old cut-offs, calibrate on the next, test on the newest; then refit for production.
 
-    Returns (production model, metrics, reliability table of the test cut-offs), or None when too few rows.
+    Returns (production model — the evaluated one when `production` is False —, metrics, reliability table of
+    the test cut-offs), or None when too few rows.
     """
     rows = rows.assign(cutoff=rows["cutoff"].to_numpy(dtype="datetime64[D]"))
     cuts = sorted(rows["cutoff"].unique())
@@ -271,6 +272,8 @@ def fit_and_evaluate(rows: pd.DataFrame, gap_days: int, params: dict = PARAMS
     metrics["beats_baseline"] = bool((metrics["roc_auc"] or 0) > (metrics["baseline_roc_auc"] or 0)
                                      and metrics["brier"] <= metrics["baseline_brier"])
     table = reliability(y_test, proba, params["n_reliability_bins"])
+    if not production:
+        return model, metrics, table
     # Production: every labelled cut-off but the newest two fits, those two recalibrate.
     fit_c, recal_c = cuts[: -params["n_calibration_cutoffs"]], cuts[-params["n_calibration_cutoffs"]:]
     fit_set, recal_set = rows[rows["cutoff"].isin(fit_c)], rows[rows["cutoff"].isin(recal_c)]

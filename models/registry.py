@@ -54,11 +54,16 @@ def data_fingerprint(con: duckdb.DuckDBPyConnection, query: str) -> str:
 
 
 # Types the project's saved models contain beyond what skops trusts by default, listed exactly: the isotonic
-# or sigmoid calibration of overdue_risk (sklearn.calibration) and the dtype objects numpy arrays carry.
+# or sigmoid calibration of overdue_risk (sklearn.calibration), its gradient-boosted trees (TreePredictor, and
+# the input check they keep as functools.partial(check_array, …): skops lists the wrapped function separately,
+# so a partial of anything else is still refused) and the dtype objects numpy arrays carry.
 ALLOWED_TYPES = frozenset({
+    "functools.partial",
     "numpy.dtype",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
 })
 LIBRARIES = ("sklearn", "numpy", "scipy", "duckdb", "polars")
 

@@ -75,7 +75,7 @@ def demo_result(demo_dossiers):
     as_of, longest = con.execute("select max(data_as_of), max(ngay_hen_tra - ngay_nhan) from staging.ho_so").fetchone()
     params = {**PARAMS, "max_rows": 40_000}  # kept small for the test's time budget (5M: see docs/models.md)
     rows = features_at(con, cutoffs(np.datetime64(as_of, "D"), int(longest), params), params["max_rows"])
-    return fit_and_evaluate(rows, int(longest) + 1, params)
+    return fit_and_evaluate(rows, int(longest) + 1, params, production=False)
 
 
 def test_open_dossiers_ranked_and_calibrated_on_later_cut_offs(demo_result):

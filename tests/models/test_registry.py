@@ -92,13 +92,24 @@ def test_the_projects_own_models_load(tmp_path):
     from models.overdue_risk import CATEGORICAL, NUMERIC, PARAMS, build_estimator, calibrate
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({c: rng.choice(list("abc"), 400) for c in CATEGORICAL})
+    frame = pd.DataFrame({c: rng.choice(list("abc"), 1200) for c in CATEGORICAL})
     for c in NUMERIC:
-        frame[c] = rng.normal(size=400)
-    y = (rng.random(400) < 0.3).astype(int)
-    model, _ = calibrate(build_estimator(PARAMS).fit(frame, y), frame, y)
-    path = save_artefact(model, tmp_path, "overdue_risk-x")
-    assert np.allclose(load_artefact(path).predict_proba(frame)[:, 1], model.predict_proba(frame)[:, 1])
+        frame[c] = rng.normal(size=1200)
+    y = (rng.random(1200) < 0.3).astype(int)
+    params = {**PARAMS, "max_iter": 5}
+    for n in (1200, 300):  # isotonic calibration (production), sigmoid (a small office)
+        model, _ = calibrate(build_estimator(params).fit(frame, y), frame[:n], y[:n])
+        path = save_artefact(model, tmp_path, f"overdue_risk-{n}")
+        assert np.allclose(load_artefact(path).predict_proba(frame)[:, 1], model.predict_proba(frame)[:, 1])
+    from models.inflow_forecast import PARAMS as FORECAST_PARAMS
+    from models.inflow_forecast import fit_forecast, panel_from_weekly
+
+    weeks = pd.date_range("2024-01-01", periods=60, freq="7D")
+    weekly = pd.DataFrame({"tuan_bat_dau": np.repeat(weeks, 2), "co_quan": ["A", "B"] * 60, "linh_vuc": "x",
+                           "n_tiep_nhan": rng.poisson(20, 120).astype(float)})
+    glm = fit_forecast(panel_from_weekly(weekly), FORECAST_PARAMS).model
+    path = save_artefact(glm, tmp_path, "inflow_forecast-x")
+    assert np.allclose(load_artefact(path).coef_, glm.coef_)
 
 
 def test_digests_never_look_like_a_citizen_id_or_a_phone_number():
