@@ -14,7 +14,7 @@ from pipelines.settings import PROJECT_ROOT, TenantPaths
 # Real components: throwaway PostgreSQL (`postgres_server`) and MariaDB (`mysql_server`) servers, a local
 # HTTP server (`http_server`).
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.mysql", "tests.fixtures.http",
-                  "tests.fixtures.snapshots"]
+                  "tests.fixtures.snapshots", "tests.fixtures.airflow_db"]
 
 DEMO_TENANT = "ninh-binh"
 DEMO_ROWS = 3_000  # enough dossiers for the model's 200-row floor and a realistic weekly chart

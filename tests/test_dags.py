@@ -180,9 +180,10 @@ def test_broken_tenant_file_becomes_a_failing_dag(tmp_path, monkeypatch):
     assert [t.task_id for t in dag.tasks] == ["report_config_error"]
 
 
-def _airflow(tmp_path: Path, pool: str):
-    """A fresh Airflow home (SQLite metadata, the tenant's pool) and a runner for `airflow <args>`."""
-    env = {**os.environ, **AIRFLOW_ENV, "AIRFLOW_HOME": str(tmp_path / "airflow"),
+def _airflow(airflow_home: Path, pool: str):
+    """A fresh Airflow home (SQLite metadata migrated once per session, the tenant's pool) and a runner for
+    `airflow <args>`."""
+    env = {**os.environ, **AIRFLOW_ENV, "AIRFLOW_HOME": str(airflow_home),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     airflow = shutil.which("airflow", path=env["PATH"])
 
@@ -191,7 +192,6 @@ def _airflow(tmp_path: Path, pool: str):
         assert proc.returncode == 0 or not check, (proc.stdout + proc.stderr)[-4000:]
         return proc
 
-    run("db", "migrate")
     run("pools", "set", pool, "1", "test")
     return run
 
@@ -203,9 +203,9 @@ def _run_states(airflow, dag_id: str) -> list[str]:
 
 
 @pytest.mark.airflow
-def test_demo_dag_runs_green_through_airflow(tmp_path, demo_tenant, _isolated_home):
+def test_demo_dag_runs_green_through_airflow(airflow_home, demo_tenant, _isolated_home):
     """`airflow dags test` runs all five tasks in-process on SQLite metadata; the snapshot appears."""
-    airflow = _airflow(tmp_path, demo_tenant.pool)
+    airflow = _airflow(airflow_home, demo_tenant.pool)
     airflow("dags", "test", f"tonghop_{DEMO_TENANT}")
     assert _run_states(airflow, f"tonghop_{DEMO_TENANT}") == ["success"]
     snapshot = _isolated_home / DEMO_TENANT / "serving.duckdb"
@@ -244,10 +244,10 @@ def ministry_tenant(tmp_path_factory, demo_portals, monkeypatch):
 
 
 @pytest.mark.airflow
-def test_ministry_dag_runs_green_through_airflow(tmp_path, ministry_tenant, _isolated_home):
+def test_ministry_dag_runs_green_through_airflow(airflow_home, ministry_tenant, _isolated_home):
     """The second tenant (a ministry: API, provincial Excel reports, its own tenant models) through Airflow:
     all five tasks green, a snapshot with the shared-contract marts and its own marts; no retraining DAG."""
-    airflow = _airflow(tmp_path, ministry_tenant.pool)
+    airflow = _airflow(airflow_home, ministry_tenant.pool)
     airflow("dags", "test", f"tonghop_{MINISTRY}")
     assert _run_states(airflow, f"tonghop_{MINISTRY}") == ["success"]
     state = warehouse_state(_isolated_home / MINISTRY / "serving.duckdb")

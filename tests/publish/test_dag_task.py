@@ -16,12 +16,11 @@ from tests.conftest import project_path
 from tests.publish.conftest import open_folder
 
 
-def _task_test(tmp_path: Path, dag_id: str):
+def _task_test(airflow_home: Path, dag_id: str):
     env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(project_path("dags")),
-           "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO", "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO", "AIRFLOW_HOME": str(airflow_home),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     airflow = shutil.which("airflow", path=env["PATH"])
-    subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=300)
 
     def run(day: str) -> str:
         proc = subprocess.run([airflow, "tasks", "test", dag_id, "open_data", day], env=env, capture_output=True,
@@ -33,8 +32,8 @@ def _task_test(tmp_path: Path, dag_id: str):
 
 
 @pytest.mark.airflow
-def test_open_data_task_publishes_then_skips(tmp_path, province):
-    run = _task_test(tmp_path, f"tonghop_{province.tenant_id}")
+def test_open_data_task_publishes_then_skips(airflow_home, province):
+    run = _task_test(airflow_home, f"tonghop_{province.tenant_id}")
     first = run("2026-12-01")
     assert "new_state=success" in first and "opendata: ok — 5 written" in first
     second = run("2026-12-02")

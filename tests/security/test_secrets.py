@@ -73,7 +73,7 @@ def _tables(db: Path, schemas: tuple[str, ...] | None) -> dict[str, str]:
 
 
 @pytest.mark.airflow
-def test_injected_secrets_are_found_nowhere(tmp_path, demo_tenant, _isolated_home, monkeypatch):
+def test_injected_secrets_are_found_nowhere(tmp_path, airflow_home, demo_tenant, _isolated_home, monkeypatch):
     tenants = _tenant_dir(tmp_path)
     env = {**os.environ, "TONGHOP_TENANTS_DIR": str(tenants), "TONGHOP_PII_KEY": PII_KEY,
            **{k: v for k, (v, _) in DSNS.items()},
@@ -92,10 +92,9 @@ def test_injected_secrets_are_found_nowhere(tmp_path, demo_tenant, _isolated_hom
     assert check.returncode == 2 and "connection: {env: VAR}" in check.stderr, outputs["tonghop validate-config"]
 
     # 2. a real Airflow run of the same tenant: stdout/stderr, task logs, metadata DB (rendered fields, XCom)
-    home = tmp_path / "airflow"
+    home = airflow_home
     aenv = {**env, **AIRFLOW_ENV, "AIRFLOW_HOME": str(home)}
     airflow = shutil.which("airflow", path=aenv["PATH"])
-    subprocess.run([airflow, "db", "migrate"], env=aenv, check=True, capture_output=True, timeout=300)
     subprocess.run([airflow, "pools", "set", "warehouse_ninh_binh", "1", "test"], env=aenv, check=True,
                    capture_output=True, timeout=120)
     dag = subprocess.run([airflow, "dags", "test", f"tonghop_{DEMO_TENANT}"], env=aenv, capture_output=True,
