@@ -7,7 +7,8 @@ One line per problem, naming the file, the source or model, and what is expected
 - `models:` must name models of the registry (models/__init__.py REGISTRY), each listed once;
 - each model's inputs must be there: the shared contracts it reads (`REQUIRES`, all of them; `REQUIRES_ANY`,
   one of them — declared once, in the model's own module) fed by one of the tenant's sources, and the models
-  whose output it reads (`REQUIRES_MODELS`) listed before it (models train in the listed order).
+  whose output it reads (`REQUIRES_MODELS`) listed too (in any position: models/__init__.py trains them in
+  the order of these declared dependencies).
 
 The declarations are read from the model modules' source text (ast), not by importing them: importing a
 model pulls in pandas and scikit-learn (~2 s), which config validation must not pay.
@@ -111,12 +112,11 @@ def check_models(tenant: TenantConfig, file: str | Path | None = None) -> list[s
             out.append(f"{where}model '{name}' needs one of the shared contracts "
                        f"{', '.join(needs['REQUIRES_ANY'])}, and no source of this tenant feeds any (fed: {have}) "
                        f"— add such a source, or remove '{name}' from `models:`")
-        for before in needs["REQUIRES_MODELS"]:
-            if before not in listed:
-                later = " (it is listed after it: models train in the listed order)" if before in tenant.models \
-                    else ""
-                out.append(f"{where}model '{name}' reads the output of model '{before}', which must be listed "
-                           f"before it in `models:`{later}")
+        for needed in needs["REQUIRES_MODELS"]:
+            if needed not in tenant.models:
+                out.append(f"{where}model '{name}' reads the output of model '{needed}', which is not in "
+                           f"`models:` — add '{needed}' (in any position: models train in the order of their "
+                           f"declared dependencies), or remove '{name}'")
         listed.append(name)
     return out
 

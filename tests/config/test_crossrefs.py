@@ -74,8 +74,9 @@ def test_each_broken_reference_is_one_line(tenants: Path, capsys: pytest.Capture
                         "inflow_forecast, overdue_risk, staffing (models/__init__.py REGISTRY)")
     assert lines[2].startswith(f"{path}: model 'staffing' needs the shared contract(s) can_bo, which no source of "
                                "this tenant feeds (fed: ho_so) — add a source with `contract: can_bo`")
-    assert lines[3] == (f"{path}: model 'staffing' reads the output of model 'inflow_forecast', which must be "
-                        "listed before it in `models:`")
+    assert lines[3] == (f"{path}: model 'staffing' reads the output of model 'inflow_forecast', which is not in "
+                        "`models:` — add 'inflow_forecast' (in any position: models train in the order of their "
+                        "declared dependencies), or remove 'staffing'")
 
 
 def test_tenant_suites_drafts_and_clashes(tenants: Path, capsys: pytest.CaptureFixture):
