@@ -107,6 +107,7 @@ def page_header(title_key: str) -> tuple[str, str]:
 # Which shared contract (source) or model fills each mart a page may need: named in the explanation.
 PROVIDERS = {
     "marts.ho_so_nguy_co_qua_han": "model overdue_risk (contract ho_so)",
+    "marts.do_tin_cay_rui_ro": "model overdue_risk (contract ho_so)",
     "marts.du_bao_ho_so_tuan": "model inflow_forecast (contract ho_so)",
     "marts.du_bao_kiem_dinh": "model inflow_forecast (contract ho_so)",
     "marts.can_bo_de_xuat": "model staffing (contracts ho_so, can_bo)",
