@@ -121,9 +121,18 @@ def through_airflow(n: int, rows: int, parallelism: int, keep: bool) -> dict:
             runs = cluster.wait_for_runs([(d, "load_test") for d in dag_ids], timeout=6 * 3600)
             sampler.stop.set()
             sampler.join()
-            tries = {d: [ti["try_number"] for ti in cluster.api(
-                "GET", f"dags/{d}/dagRuns/load_test/taskInstances")["task_instances"]] for d in dag_ids}
-    if not keep:
+            tis = {d: cluster.api("GET", f"dags/{d}/dagRuns/load_test/taskInstances")["task_instances"]
+                   for d in dag_ids}
+            tries = {d: [ti["try_number"] for ti in v] for d, v in tis.items()}
+            failed_tasks = {d: [(ti["task_id"], ti["state"], ti["try_number"]) for ti in v
+                                if ti["state"] not in ("success", "skipped")] for d, v in tis.items()}
+            failed_tasks = {d: v for d, v in failed_tasks.items() if v}
+            for d, v in sorted(failed_tasks.items()):
+                print(f"[{n} tenants] {d}: {v}", flush=True)
+            keep = keep or bool(failed_tasks)  # a failure keeps the folder: Airflow's task logs are in it
+    if keep:
+        print(f"[{n} tenants] kept {root} (Airflow logs in {root / 'airflow' / 'logs'})", flush=True)
+    else:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
