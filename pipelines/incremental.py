@@ -331,17 +331,21 @@ def source_key_filters(con: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, 
             continue
         table = keys_table(qualified)
         key = list(spec["unique_key"])
-        first = next(iter(spec["_source_keys"].values()))
+        # typed like the key columns of a source with new batches (its raw table exists)
+        first_source = next(s for s in spec["_source_keys"] if s in plan.new_batches)
+        first = spec["_source_keys"][first_source]
         _x(con, f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
-                    + ", ".join(f'"{src}" AS "{k}"' for src, k in zip(first, key, strict=True))
-                    + f' FROM raw."{next(iter(spec["_source_keys"]))}" LIMIT 0')
+                + ", ".join(f'"{src}" AS "{k}"' for src, k in zip(first, key, strict=True))
+                + f' FROM raw."{first_source}" LIMIT 0')
         for source, cols in spec["_source_keys"].items():
             batches = plan.new_batches.get(source)
             if not batches:
                 continue
             placeholders = ", ".join("?" for _ in batches)
             _x(con, f"INSERT INTO {table} SELECT DISTINCT " + ", ".join(f'"{c}"' for c in cols)
-                        + f' FROM raw."{source}" WHERE _batch_id IN ({placeholders})', batches)
+                        + f' FROM raw."{source}" WHERE _batch_id IN ({placeholders}) AND '
+               # a row without its key is quarantined (a contract key is required), never built
+               + " AND ".join(f'"{c}" IS NOT NULL' for c in cols), batches)
         _x(con, f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT DISTINCT * FROM {table}")
         for source, cols in spec["_source_keys"].items():
             tuple_sql = "(" + ", ".join(f'"{source}"."{c}"' for c in cols) + ")"
