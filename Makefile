@@ -41,9 +41,12 @@ START_DEMO_SERVER = export TONGHOP_DEMO_PORT=$(DEMO_PORT) NB_LGSP_TOKEN=$${NB_LG
 	  rm -f $(VAR)/demo-serve.log; \
 	  $(BIN)/tonghop demo-serve --port $(DEMO_PORT) --rows $(ROWS) > $(VAR)/demo-serve.log 2>&1 & server=$$!; \
 	  trap 'kill $$server 2> /dev/null; wait $$server 2> /dev/null' EXIT; \
-	  for i in $$(seq 100); do grep -q "CKAN:" $(VAR)/demo-serve.log && break; \
+	  for i in $$(seq 18000); do grep -q "CKAN:" $(VAR)/demo-serve.log && break; \
 	    kill -0 $$server 2> /dev/null || { cat $(VAR)/demo-serve.log; echo "demo server did not start"; exit 1; }; \
-	    sleep 0.1; done;
+	    if [ $$i = 50 ]; then echo "    waiting for the demo portals: they build their data ($(ROWS) rows) first"; fi; \
+	    sleep 0.1; done; \
+	  grep -q "CKAN:" $(VAR)/demo-serve.log \
+	    || { echo "demo portals not listening after 30 min: see $(VAR)/demo-serve.log"; exit 1; };
 
 .PHONY: setup test-deps demo test lint airflow airflow-init app run clean help bench
 
@@ -89,6 +92,9 @@ demo: airflow-init
 	@grep -oE "\[DAG TEST\] end task task_id=[a-z_]+|DagRun Finished: dag_id=[^,]+|run_duration=[0-9.]+|state=[a-z]+, run_type" \
 	  $(VAR)/demo-dag-run.log | sed 's/, run_type//' | tr '\n' ' '; echo
 	@echo "    full Airflow log: $(VAR)/demo-dag-run.log"
+	@if grep -qE "source '[a-z_]+' skipped:" $(VAR)/demo-dag-run.log; then \
+	  sed -nE "s/.*source '([a-z_]+)' skipped: (.*)/  \1: \2/p" $(VAR)/demo-dag-run.log | cut -c1-220 | sort -u; \
+	  echo "demo incomplete: the sources above were skipped (full log in $(VAR)/demo-dag-run.log)"; exit 1; fi
 	@$(BIN)/tonghop users demo --tenant $(TENANT)  # one demo account per role, new passwords printed
 	@echo "==> [3/3] serving the app"
 	@$(MAKE) --no-print-directory app
