@@ -216,12 +216,14 @@ def test_demo_dag_runs_green_through_airflow(airflow_home, demo_tenant, _isolate
     pipeline_run = _snapshot_run_id(snapshot)
     assert _run_states(airflow, f"tonghop_retrain_{DEMO_TENANT}") == []  # the pipeline run queued no retraining
 
-    # The retraining DAG, triggered by hand, runs green in Airflow: same data, so the content-addressed model
-    # versions are kept, and its `publish` replaces the snapshot.
+    # The retraining DAG, triggered by hand, runs green in Airflow: same data, code and parameters, so the
+    # content-addressed model versions are kept and nothing is refitted — its `publish` then has nothing new
+    # to publish and leaves the pipeline run's snapshot in place (cost follows change).
     versions = _model_versions(snapshot)
+    before = snapshot.read_bytes()
     airflow("dags", "test", f"tonghop_retrain_{DEMO_TENANT}")
     assert _run_states(airflow, f"tonghop_retrain_{DEMO_TENANT}") == ["success"]
-    assert _snapshot_run_id(snapshot) != pipeline_run
+    assert _snapshot_run_id(snapshot) == pipeline_run and snapshot.read_bytes() == before
     assert _model_versions(snapshot) == versions and len(versions) == 4
 
 
