@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from streamlit.testing.v1 import AppTest
-
 from tests.conftest import project_path
 from tests.publish.conftest import publish
+from tests.security.signin import signed_in
 
 PAGE = str(project_path("apps", "pages", "5_Danh_muc_du_lieu.py"))
 
@@ -19,12 +18,12 @@ def _frame(at, column: str):
 
 def test_catalogue_page_shows_progress_and_refusals(province, monkeypatch):
     monkeypatch.setenv("TONGHOP_TENANT", province.tenant_id)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = signed_in(PAGE, "lanh_dao", province.tenant_id, timeout=60)  # a leader: the catalogue page is theirs
     assert not at.exception, at.exception
     assert any("Chưa công bố dữ liệu mở lần nào" in i.value for i in at.info)
 
     publish(province)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = signed_in(PAGE, "lanh_dao", province.tenant_id, timeout=60)
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Bộ dữ liệu đã công bố"] == "5 / 6"
     phases = _frame(at, "Mức tối thiểu")
