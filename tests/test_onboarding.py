@@ -111,13 +111,14 @@ def test_guide_runs_to_a_snapshot_with_staging_and_marts(onboarded):
 
 
 def test_guide_app_shows_the_overview_and_explains_the_missing_model(onboarded, monkeypatch):
-    from streamlit.testing.v1 import AppTest
 
     home, tenants, _ = onboarded
     monkeypatch.setenv("TONGHOP_HOME", str(home))
     monkeypatch.setenv("TONGHOP_TENANTS_DIR", str(tenants))
     monkeypatch.setenv("TONGHOP_TENANT", TENANT)
-    at = AppTest.from_file(str(project_path("apps", "tong_quan.py")), default_timeout=60).run()
+    from tests.security.signin import signed_in
+
+    at = signed_in(str(project_path("apps", "tong_quan.py")), "lanh_dao", TENANT, timeout=60)
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Hồ sơ tiếp nhận"] == "5"
     assert any("ho_so_nguy_co_qua_han" in box.value for box in at.info), [b.value for b in at.info]

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from pipelines.cli import main
 from pipelines.config import load_tenant
@@ -169,7 +168,9 @@ def test_quality_page_not_checked_and_timeliness_explained(env, monkeypatch):
     from apps import fmt
 
     monkeypatch.setenv("TONGHOP_TENANT", TENANT)
-    at = AppTest.from_file(str(REPO / "apps" / "pages" / "2_Chat_luong_du_lieu.py"), default_timeout=60).run()
+    from tests.security.signin import signed_in
+
+    at = signed_in(str(REPO / "apps" / "pages" / "2_Chat_luong_du_lieu.py"), "ky_thuat", TENANT, timeout=60)
     assert not at.exception, at.exception
     sources = [h.value for h in at.subheader if h.value.startswith("Nguồn dữ liệu: ")]
     assert sources == ["Nguồn dữ liệu: can_bo_huyen", "Nguồn dữ liệu: ghi_chu", "Nguồn dữ liệu: ho_so_x"]
