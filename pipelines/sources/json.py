@@ -54,9 +54,12 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
         if path:
             keys = ".".join(f'"{k}"' for k in str(path).split("."))
             # Each file is one object; unnest the list at `path`, then its structs into columns.
+            # One object per file: the largest file bounds the object (DuckDB reserves buffers of this size, so
+            # a fixed 1 GiB could exceed the pipeline's memory limit for kilobyte files).
+            biggest = max(f.stat().st_size for f in files) + 1024
             rel = con.sql(f"SELECT unnest(r, recursive := false) FROM (SELECT unnest(j.{keys}) AS r "
-                          "FROM read_json($files, format := 'unstructured', maximum_object_size := 1073741824) j)",
-                          params={"files": names})
+                          "FROM read_json($files, format := 'unstructured', maximum_object_size := $size) j)",
+                          params={"files": names, "size": max(biggest, 16 * 1024 * 1024)})
         else:
             rel = con.read_json(names, format="auto")
         rel.columns  # noqa: B018 — samples the files now, so a malformed one fails here, named

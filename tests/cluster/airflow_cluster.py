@@ -43,6 +43,9 @@ def airflow_env(home: Path, metadata_dsn: str, api_port: int, *, parallelism: in
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Airflow's own default, stated: `make test` exports the Makefile's `False` (make airflow's choice), and
+        # a deployment that keeps the default relies on `tonghop airflow sync-pools --unpause`, which is tested.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(api_port),
