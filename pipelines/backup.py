@@ -167,6 +167,8 @@ def verify(folder: Path, tenant_id: str, data_dir: Path | None = None) -> dict:
             raise BackupError(f"{folder / MANIFEST}: file path {entry['path'][:80]!r} leaves the backup — refused")
         names.add(rel.as_posix())
         path = data / rel
+        if path.is_symlink() or not path.resolve().is_relative_to(data.resolve()):
+            raise BackupError(f"backup {folder}: {rel} is a link leaving the backup — refused, nothing was restored")
         if not path.is_file():
             raise BackupError(f"backup {folder}: {rel} is missing — the backup is incomplete, use another")
         if path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
@@ -189,7 +191,10 @@ def restore(tenant_id: str, folder: Path, *, wait: float | None = None) -> Backu
     with controlled(paths, cfg.tenant_id, f"restore__{stamp}", "cli", wait=wait):
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            shutil.copytree(folder / DATA, staging)
+            for entry in manifest["files"]:  # only what the manifest lists (and verify checked), no link followed
+                target = staging / entry["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(folder / DATA / entry["path"], target, follow_symlinks=False)
             verify(folder, cfg.tenant_id, data_dir=staging)  # the copies on this disk, checked again
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -339,9 +340,9 @@ class TenantConfig(_Strict):
 
     @field_validator("data_dir")
     @classmethod
-    def _inside_home(cls, value: str | None) -> str | None:
+    def _inside_home(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            resolve_data_dir(value)
+            resolve_data_dir(value, info.data.get("tenant_id"))
         return value
 
     @model_validator(mode="after")

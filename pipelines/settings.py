@@ -26,9 +26,15 @@ def tenants_dir() -> Path:
     return Path(os.environ.get("TONGHOP_TENANTS_DIR", TENANTS_DIR)).resolve()
 
 
-def resolve_data_dir(data_dir: str) -> Path:
+# Folders of TONGHOP_HOME that belong to the installation, never to one tenant's data.
+RESERVED_HOME_FOLDERS = ("access", "airflow", ".restore-trash")
+
+
+def resolve_data_dir(data_dir: str, tenant_id: str | None = None) -> Path:
     """A tenant's `data_dir`: relative to (or absolute inside) TONGHOP_HOME, after symlinks; no `~`, no
     variables, no `..` (a tenant file must not point its warehouse at another tenant's or the system's files).
+    With `tenant_id`, also not the installation's own folders (accounts, Airflow) nor another tenant's default
+    folder (`<home>/<other tenant id>`), nor one holding or inside them.
     Raises ValueError with the fix (the config check names the file and field)."""
     home = tonghop_home()
     if data_dir.startswith("~") or "$" in data_dir or ".." in Path(data_dir).parts:
@@ -39,6 +45,14 @@ def resolve_data_dir(data_dir: str) -> Path:
     if real == home or not real.is_relative_to(home):
         raise ValueError(f"'{data_dir}' resolves to {real}, not a folder inside the data root {home} "
                          "(TONGHOP_HOME) — give a folder inside it, or leave data_dir out")
+    if tenant_id is not None:
+        others = sorted({p.stem for p in tenants_dir().glob("*.yaml")} - {tenant_id})
+        for name in (*RESERVED_HOME_FOLDERS, *others):
+            taken = home / name
+            if real == taken or real.is_relative_to(taken) or taken.is_relative_to(real):
+                whose = f"tenant '{name}'" if name in others else "the installation (accounts, Airflow)"
+                raise ValueError(f"'{data_dir}' resolves to {real}, which overlaps the folder of {whose} — give "
+                                 f"this tenant a folder of its own inside {home}, or leave data_dir out")
     return real
 
 
@@ -52,7 +66,7 @@ class TenantPaths:
     def for_tenant(cls, tenant_id: str, data_dir: str | None = None) -> TenantPaths:
         if data_dir:
             try:
-                return cls(resolve_data_dir(data_dir))
+                return cls(resolve_data_dir(data_dir, tenant_id))
             except ValueError as exc:
                 from pipelines.errors import ConfigError
 

@@ -36,7 +36,8 @@ class Options(ParsingOptions):
 
     FORMATS = (".json", ".jsonl", ".ndjson", ".geojson")
 
-    records_path: str | None = Field(default=None, pattern=r"^[^.]+(\.[^.]+)*$",
+    # Keys without a double quote or control character: each is quoted as a DuckDB identifier below.
+    records_path: str | None = Field(default=None, pattern=r'^[^."\x00-\x1f]+(\.[^."\x00-\x1f]+)*$', max_length=200,
                                      description="dotted path to the list of records inside each file's "
                                                  "top-level object, e.g. `data.items`")
 
@@ -52,7 +53,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     path = opts.get("records_path")
     try:
         if path:
-            keys = ".".join(f'"{k}"' for k in str(path).split("."))
+            keys = ".".join('"' + k.replace('"', '""') + '"' for k in str(path).split("."))
             # Each file is one object; unnest the list at `path`, then its structs into columns.
             # One object per file: the largest file bounds the object (DuckDB reserves buffers of this size, so
             # a fixed 1 GiB could exceed the pipeline's memory limit for kilobyte files).

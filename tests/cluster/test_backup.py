@@ -92,6 +92,22 @@ def test_a_corrupt_backup_is_refused_and_changes_nothing(tenant_env, tmp_path, c
     assert warehouse_state(paths.warehouse) == state
 
 
+def test_a_backup_whose_file_is_a_link_is_refused(tenant_env, tmp_path, capsys):
+    """A listed file replaced by a symlink (to another tenant's or the system's file, same content or not) is
+    refused: restore copies only what the manifest lists and verify checked, never following a link."""
+    tenant, paths, folder, _ = tenant_env
+    state = warehouse_state(paths.warehouse)
+    bad = tmp_path / "linked_backup"
+    shutil.copytree(folder, bad)
+    outside = tmp_path / "elsewhere.duckdb"
+    shutil.copy2(bad / "data" / "serving.duckdb", outside)  # same bytes: only the link gives it away
+    (bad / "data" / "serving.duckdb").unlink()
+    (bad / "data" / "serving.duckdb").symlink_to(outside)
+    assert main(["restore", "--tenant", tenant, "--from", str(bad)]) == 1
+    assert "serving.duckdb is a link leaving the backup" in capsys.readouterr().err
+    assert warehouse_state(paths.warehouse) == state
+
+
 def test_backup_waits_for_the_writer_lock(tenant_env, tmp_path, capsys):
     from pipelines.runcontrol import WriterLock
 

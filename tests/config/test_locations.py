@@ -122,6 +122,18 @@ def test_data_dir_must_be_inside_the_data_root(tmp_path, _isolated_home):
         TenantPaths.for_tenant("ninh-binh", "/etc")
 
 
+def test_data_dir_is_never_another_tenants_or_the_installations_folder(tmp_path, _isolated_home):
+    """A tenant file aliasing another tenant's folder would give its users that tenant's snapshot (SQL console)
+    and let `tonghop restore --tenant` replace it; `access` holds every account's password hash."""
+    for data_dir, whose in [("bo-khoa-hoc-cong-nghe", "tenant 'bo-khoa-hoc-cong-nghe'"),
+                            ("bo-khoa-hoc-cong-nghe/sub", "tenant 'bo-khoa-hoc-cong-nghe'"),
+                            ("access", "the installation"), ("airflow/x", "the installation")]:
+        message = _error(tmp_path, lambda d, v=data_dir: d.update(data_dir=v))
+        assert "field 'data_dir'" in message and f"overlaps the folder of {whose}" in message, message
+    with pytest.raises(ConfigError, match="overlaps the folder of tenant 'ninh-binh'"):
+        TenantPaths.for_tenant("bo-khoa-hoc-cong-nghe", "ninh-binh")
+
+
 # --- at read time: after symlinks, every glob match --------------------------------------------------------
 
 @pytest.fixture

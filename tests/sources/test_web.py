@@ -289,3 +289,17 @@ def test_rate_limit_is_a_real_pause():
             client._wait_turn()
         # Three turns at 10/s: the 2nd and 3rd each wait 0.1 s after the previous one.
         assert time.monotonic() - started >= 0.19
+
+
+@pytest.mark.parametrize("path", ['a") AS q, [1] AS r FROM read_json($files) j) --', 'data."x', "data\nitems",
+                                  "x" * 201])
+def test_json_records_path_cannot_leave_its_quoted_keys(path):
+    """`records_path` becomes quoted identifiers in the reading SQL: a quote or control character would end
+    them and run the tenant file's own SQL (a file read) on the pipeline's connection."""
+    from pydantic import ValidationError
+
+    from pipelines.sources.json import Options
+
+    with pytest.raises(ValidationError):
+        Options(records_path=path)
+    assert Options(records_path="dữ liệu.các mục").records_path == "dữ liệu.các mục"
