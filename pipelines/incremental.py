@@ -168,8 +168,25 @@ def write_state(con: duckdb.DuckDBPyConnection, step: str, run_id: str, input_ke
 
 
 def promoted_batches(con: duckdb.DuckDBPyConnection) -> list[list[str]]:
+    """Each promoted batch with what its content is known by: a batch reloaded under the same id (a retry of
+    the same run) or re-validated with other checks is another batch for the build (a full rebuild)."""
     return [list(r) for r in con.execute(
-        "SELECT source, batch_id FROM meta.loads WHERE status = 'passed' ORDER BY 1, 2").fetchall()]
+        "SELECT source, batch_id, coalesce(fingerprint, ''), loaded_at::VARCHAR, coalesce(n_rows_promoted, -1)::VARCHAR, "
+        "coalesce(n_rows_quarantined, -1)::VARCHAR FROM meta.loads WHERE status = 'passed' ORDER BY 1, 2").fetchall()]
+
+
+def meta_inputs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> str:
+    """A digest of the `meta` records models read or the snapshot serves, that change without a new promoted
+    batch (a blocked batch's scores, a purge, models trained): not the per-run logs (step_runs, unchanged loads)."""
+    loads = con.execute("SELECT source, batch_id, status, loaded_at::VARCHAR FROM meta.loads "
+                        "WHERE status IN ('passed', 'blocked') ORDER BY ALL").fetchall()
+    return digest([list(r) for r in loads], [content_version(con, t) for t in tables])
+
+
+# What models read from `meta` (marts.chat_luong_du_lieu), and what the snapshot serves besides the models.
+MODEL_META = ("meta.quality_scores",)
+SERVED_META = ("meta.quality_scores", "meta.validations", "meta.quarantine", "meta.models",
+               "meta.retention_purges")
 
 
 def purged_batches(con: duckdb.DuckDBPyConnection) -> list[list[str]]:
@@ -195,6 +212,7 @@ class Plan:
     fingerprint: str
     batches: list[list[str]]
     purges: list[list[str]]
+    meta: str = ""                              # meta_inputs(MODEL_META)
     previous: dict[str, Any] | None = None
     new_batches: dict[str, list[str]] = field(default_factory=dict)   # source → batch ids to apply
     incremental: dict[str, dict] = field(default_factory=dict)        # qualified model → its yml spec
@@ -202,7 +220,7 @@ class Plan:
 
     @property
     def input_key(self) -> str:
-        return digest(self.fingerprint, self.batches, self.purges)
+        return digest(self.fingerprint, self.batches, self.purges, self.meta)
 
 
 def incremental_spec(model: SqlModel) -> dict | None:
@@ -225,7 +243,7 @@ def plan_transform(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models:
     fingerprint = digest(parts)
     batches, purges = promoted_batches(con), purged_batches(con)
     prev = read_state(con, "transform")
-    plan = Plan("full", "", fingerprint, batches, purges, prev, parts=parts)
+    plan = Plan("full", "", fingerprint, batches, purges, meta_inputs(con, MODEL_META), prev, parts=parts)
     if prev is None:
         plan.reason = "first build of this warehouse"
         return plan
@@ -518,12 +536,12 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
             out.incremental[q] = (f"{delta.n_deleted:,} row(s) replaced by {delta.n_inserted:,} for the changed keys"
                                   + (f"; as of {delta.as_of_before} → {delta.as_of_after}" if delta.as_of_moved
                                      else ""))
-            version = prev[q] if delta.empty else digest(prev[q], run_id)
+            version = prev[q] if delta.empty else digest(prev[q], plan.input_key)
         elif spec and "grain" in spec and others_same and len(model.refs & deltas.keys()) == 1:
             upstream = next(iter(model.refs & deltas.keys()))
             n = apply_grouped(con, model, spec, deltas[upstream], upstream)
             out.incremental[q] = f"{n:,} row(s) deleted or inserted in the affected groups"
-            version = prev[q] if not n and not deltas[upstream].as_of_moved else digest(prev[q], run_id)
+            version = prev[q] if not n and not deltas[upstream].as_of_moved else digest(prev[q], plan.input_key)
         elif (plan.mode == "incremental" and q in prev and not _reads_meta(model)
               and table_exists(con, model.layer, model.name)
               and not any(behind(v) & changed_sources for v in model.sources)
@@ -571,4 +589,6 @@ def publish_inputs(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str
     if built is None:
         return None, {}
     versions = dict(built.get("tables", {}))
-    return digest(versions, trained and (trained["run_id"], trained["input_key"])), versions
+    # the build's fingerprint too: a documentation-only change rebuilds identical tables but a new dictionary
+    return digest(versions, trained and (trained["run_id"], trained["input_key"]), built.get("fingerprint"),
+                  meta_inputs(con, SERVED_META)), versions

@@ -296,8 +296,8 @@ def train(ctx: RunContext) -> StepResult:
                                         "models_skipped": {}, "model_order": [], "build": "skipped",
                                         "reason": reason})
         report = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
-        if key is not None and not report.failed and not report.skipped:
-            write_state(con, "train", ctx.run_id, key, {})
+        if key is not None and not report.failed:  # a model without usable data stays so until the data moves
+            write_state(con, "train", ctx.run_id, key, {"skipped": sorted(report.skipped)})
     return StepResult("train", {**report.metrics(), "build": "trained", "reason": ""})
 
 

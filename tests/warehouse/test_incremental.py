@@ -192,3 +192,31 @@ def test_a_failed_transform_or_a_changed_config_still_rebuilds(changed, tmp_path
     cfg = cfg.model_copy(update={"retention": cfg.retention.model_copy(update={"raw_days": 91})})
     result = steps.transform(steps.RunContext(cfg, "config"))
     assert result.metrics["build"] == "full" and "configuration" in result.metrics["reason"]
+
+
+def test_a_batch_reloaded_or_scored_without_a_new_promotion_is_still_built(changed, tmp_path, monkeypatch,
+                                                                            demo_portals):
+    """Nothing new promoted, yet the build's inputs moved: a batch reloaded under the same id (a retry of the same
+    run re-extracting newer rows) is another batch (full rebuild, not a skip), and quality scores of a batch
+    that was blocked reach the quality mart and the snapshot (not a skip)."""
+    import pipelines.steps as steps
+    from pipelines.config import load_tenant
+    from pipelines.warehouse import connect
+
+    home, _, _, _ = changed
+    paths = _copy_tenant(home, tmp_path)
+    _env(monkeypatch, tmp_path, demo_portals)
+    cfg = load_tenant(DEMO_TENANT)
+    with connect(paths.warehouse) as con:
+        con.execute("UPDATE meta.loads SET loaded_at = loaded_at + INTERVAL 1 SECOND "
+                    "WHERE source = 'ho_so' AND batch_id = 'inc'")
+    result = steps.transform(steps.RunContext(cfg, "reloaded"))
+    assert result.metrics["build"] == "full" and "no longer promoted" in result.metrics["reason"], result.metrics
+    assert steps.publish(steps.RunContext(cfg, "reloaded")).metrics["build"] != "skipped"
+
+    with connect(paths.warehouse) as con:
+        con.execute("INSERT INTO meta.quality_scores SELECT * REPLACE ('blocked_b' AS batch_id, 'blocked' AS run_id) "
+                    "FROM meta.quality_scores LIMIT 1")
+    result = steps.transform(steps.RunContext(cfg, "scored"))
+    assert result.metrics["build"] != "skipped", result.metrics
+    assert steps.publish(steps.RunContext(cfg, "scored")).metrics["build"] != "skipped"
