@@ -67,3 +67,46 @@ def feedback(n: int, as_of: date, rng: np.random.Generator) -> list[dict]:
             "so_dien_thoai": people["so_dien_thoai"][i],
         })
     return out
+
+
+def feedback_changes(records: list[dict], *, n_new: int, n_late: int, when: datetime,
+                     tag: str = "n1") -> tuple[list[dict], dict[str, int]]:
+    """The LGSP service a day later: `n_new` items sent on `when` and `n_late` late updates of old ones.
+
+    The late updates spread over the whole history, so old rows leave their old groups: an open item is
+    answered (its days to answer filled in), an answered one has its days corrected (moving its answer to
+    another week), every third one is re-filed under another field, and the first one's subject quotes the
+    sender's phone number (free text with personal data in it). Every changed record gets `ngay_cap_nhat`
+    after `when`, so the next incremental pull (`updated_since`) returns exactly these. Deterministic; the
+    input list is not modified. Used by tests/warehouse/test_feedback.py.
+    """
+    out = [dict(r) for r in records]
+    stamp = when.replace(microsecond=0)
+    people = applicants(n_new, when.date(), np.random.default_rng([len(records), n_new, 13]))
+    step = max(1, len(out) // max(n_new, 1))
+    for i in range(n_new):
+        base = out[(i * step) % len(out)]
+        sent = stamp + timedelta(seconds=37 * i)
+        out.append({**base, "ma_phan_anh": f"PAKN-{sent.year}-{tag}-{i + 1:04d}",
+                    "ngay_gui": sent.strftime("%Y-%m-%d %H:%M:%S"), "trang_thai": "moi_tiep_nhan",
+                    "so_ngay_xu_ly": None, "ngay_cap_nhat": (sent + timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S"),
+                    "ho_ten": people["ho_ten"][i], "so_dien_thoai": people["so_dien_thoai"][i]})
+    fields = sorted({t[0] for t in TOPICS})
+    step_late = max(1, len(records) // max(n_late, 1))
+    n_changed = 0
+    for j in range(min(n_late, len(records))):
+        r = out[(j * step_late + 3) % len(records)]
+        sent = datetime.strptime(r["ngay_gui"], "%Y-%m-%d %H:%M:%S")
+        room = max(0, (stamp - sent).days)
+        if r["trang_thai"] == "da_tra_loi":
+            days = r["so_ngay_xu_ly"] + 8 if j % 2 else max(0, r["so_ngay_xu_ly"] - 6)
+        else:
+            days = 5 + j % 20
+        r["trang_thai"], r["so_ngay_xu_ly"] = "da_tra_loi", min(days, room)
+        if j % 3 == 0:
+            r["linh_vuc"] = fields[(fields.index(r["linh_vuc"]) + 1) % len(fields)]
+        if j == 0:
+            r["tieu_de"] = f"{r['tieu_de']} - đề nghị gọi lại số {r['so_dien_thoai']}"
+        r["ngay_cap_nhat"] = (stamp + timedelta(hours=1, seconds=j)).strftime("%Y-%m-%d %H:%M:%S")
+        n_changed += 1
+    return out, {"n_new": n_new, "n_late": n_changed}
