@@ -107,12 +107,18 @@ app: setup
 run: setup $(VAR)/pii.key
 	TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/tonghop run --tenant $(TENANT)
 
+# The LocalExecutor that counts its running tasks (pipelines/airflow_executor.py: the scheduler queues at most
+# `parallelism` tasks, so no task waits on the workers' queue until its token expires) and a queued task's
+# token lifetime sized to a long queue (docs/deployment.md).
+AIRFLOW_LOCAL_CLUSTER = AIRFLOW__CORE__EXECUTOR=pipelines.airflow_executor.TenantLocalExecutor \
+	  AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=7200
+
 airflow: airflow-init
 	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user 'admin', password in"
 	@echo "  $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (written at first start)"
 	@echo "  the demo province's LGSP API and CKAN portal run on 127.0.0.1:$(DEMO_PORT) alongside"
 	@echo "  tenant DAGs are unpaused: each runs on its schedule (Trigger to run one now)"
-	@$(START_DEMO_SERVER) TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(BIN)/airflow standalone
+	@$(START_DEMO_SERVER) TONGHOP_PII_KEY=$$(cat $(VAR)/pii.key) $(AIRFLOW_LOCAL_CLUSTER) $(BIN)/airflow standalone
 
 # What the tests drive besides Python, from Debian: Chromium for the end-to-end browser test (Playwright
 # cannot download its own browsers here) and MariaDB for the `mysql` source tests (its service is not

@@ -94,7 +94,7 @@ def bare_run(tenant: str, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def through_airflow(n: int, rows: int, parallelism: int, keep: bool) -> dict:
+def through_airflow(n: int, rows: int, parallelism: int, keep: bool, extra_env: dict[str, str] | None = None) -> dict:
     from tests.cluster.airflow_cluster import create_database, local_cluster
     from tests.fixtures.postgres import running_postgres
 
@@ -109,7 +109,7 @@ def through_airflow(n: int, rows: int, parallelism: int, keep: bool) -> dict:
     dag_ids = [f"tonghop_{t}" for t in tenants]
     with running_postgres() as pg:
         metadata = create_database(pg.dsn, "airflow")
-        with local_cluster(root / "airflow", metadata, parallelism=parallelism) as cluster:
+        with local_cluster(root / "airflow", metadata, parallelism=parallelism, extra_env=extra_env) as cluster:
             cluster.wait_for_dags([*dag_ids, "tonghop_datamap"], timeout=600)
             out = cluster.tonghop("airflow", "sync-pools", "--unpause").stdout
             print(f"[{n} tenants] {out.splitlines()[0]}", flush=True)
@@ -153,12 +153,18 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2000, help="dossiers per province")
     ap.add_argument("--parallelism", type=int, default=2, help="LocalExecutor slots ([core] parallelism)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folders")
+    ap.add_argument("--airflow-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an Airflow setting for every component, over the deployment's (e.g. "
+                         "AIRFLOW__CORE__EXECUTOR=LocalExecutor AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=60 to "
+                         "reproduce the expired-token failures cheaply); repeatable")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare `tonghop run` baseline (and the BENCHROW lines): a reproduction")
     args = ap.parse_args()
+    extra_env = dict(kv.split("=", 1) for kv in args.airflow_env)
     counts = [int(x) for x in args.tenants.split(",")]
     cmd = command_line()
     results = []
     for n in counts:
-        res = through_airflow(n, args.rows, args.parallelism, args.keep)
+        res = through_airflow(n, args.rows, args.parallelism, args.keep, extra_env)
         results.append(res)
         times = sorted(res["per_tenant_s"].values())
         print(f"[{n} tenants] wall {res['wall_s']:.1f} s; per tenant median {statistics.median(times):.1f} s, "
@@ -168,6 +174,8 @@ def main() -> None:
         print("  per tenant: " + ", ".join(f"{t} {s:.0f} s" for t, s in sorted(res["per_tenant_s"].items())),
               flush=True)
 
+    if args.no_bare:  # a reproduction, not a figure: no baseline, no BENCHROW
+        return
     # The bare baseline: the first province's pipeline without Airflow, same rows, in a fresh home.
     root = Path(tempfile.mkdtemp(prefix="bench-tenants-bare-"))
     env = {**os.environ, "TONGHOP_HOME": str(root / "home"), "TONGHOP_TENANTS_DIR": str(root / "tenants")}

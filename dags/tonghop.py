@@ -15,6 +15,10 @@ Each tenant file is read and checked ONCE per parse and yields:
   data, same versions). Retraining on its own is for a changed model or parameters, or a tenant whose
   pipeline runs rarely; `tonghop train` does the same from the command line.
 
+Every task retries infrastructure failures (2 retries) but fails at once on a failed expectation or a bad
+tenant file (`run_step_failing_fast`), and has `weight_rule="upstream"`: a started tenant run finishes
+before another starts (docs/performance.md "Tenants at scale").
+
 Every task holds the tenant's one-slot pool `warehouse_<tenant>`, so two writers never open the same
 warehouse and a province never holds more than one executor slot; and it goes to the tenant's own queue
 `tonghop_<tenant>` (Celery workers take from their queues in turn: one province's backlog cannot starve
@@ -41,12 +45,32 @@ from pipelines.redact import redact
 STEPS = ("extract_load", "validate", "transform", "train", "publish")
 
 
+# Started runs finish first: a task's priority is its own weight plus its upstream tasks' (extract_load 1 …
+# publish 5), so when a slot frees the scheduler takes a started tenant's next step before another tenant's
+# first one, and tenants complete one after another instead of all at the end (docs/performance.md).
+WEIGHT_RULE = "upstream"
+# Errors that a retry cannot fix: fail the task at once, whatever its retries (a failed expectation, a bad
+# tenant file). Everything else — an expired task token, a lost worker, a source briefly down, a warehouse
+# held by a CLI run — is retried (DEFAULT_ARGS), `validate` included.
+
+
+def run_step_failing_fast(tenant_id: str, step: str, run_id: str) -> dict:
+    """`run_task_step`, with a data or configuration failure raised as AirflowFailException (no retry)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.airflow_task import run_task_step
+    from pipelines.errors import ConfigError, ValidationBlocked
+
+    try:
+        return run_task_step(tenant_id, step, run_id)
+    except (ValidationBlocked, ConfigError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
+
+
 @task
 def run_pipeline_step(tenant_id: str, step: str, **context) -> dict:
     """Run one pipeline step in this worker process and return its metrics (visible as XCom)."""
-    from pipelines.airflow_task import run_task_step
-
-    return run_task_step(tenant_id, step, context["run_id"])
+    return run_step_failing_fast(tenant_id, step, context["run_id"])
 
 
 @task
@@ -117,15 +141,15 @@ def _pipeline(cfg) -> DAG:
         for step in STEPS:
             outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")],
                        "transform": [tenant_asset(cfg.tenant_id, "marts")]}.get(step, [])
-            # Validation failures are data problems, not flaky infrastructure: retrying cannot fix them.
-            retries = 0 if step == "validate" else DEFAULT_ARGS["retries"]
+            # Every step retries infrastructure failures; a failed expectation fails at once (run_step_failing_fast).
             current = run_pipeline_step.override(task_id=step, pool=cfg.pool, queue=queue, outlets=outlets,
-                                                 retries=retries)(cfg.tenant_id, step)
+                                                 weight_rule=WEIGHT_RULE)(cfg.tenant_id, step)
             if previous is not None:
                 previous >> current
             previous = current
         if cfg.open_data is not None:  # reads the snapshot only; the pool keeps it behind this tenant's writers
             previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool, queue=queue,
+                                                   weight_rule=WEIGHT_RULE,
                                                    outlets=[tenant_asset(cfg.tenant_id, "open_data")])(cfg.tenant_id)
     return dag
 
@@ -135,8 +159,9 @@ def _retrain(cfg) -> DAG:
                      f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
                      cfg.retrain_schedule, "retrain") as dag:
         queue = tenant_queue(cfg.tenant_id)
-        train = run_retrain_step.override(task_id="train", pool=cfg.pool, queue=queue)(cfg.tenant_id, "train")
-        publish = run_retrain_step.override(task_id="publish", pool=cfg.pool, queue=queue,
+        train = run_retrain_step.override(task_id="train", pool=cfg.pool, queue=queue,
+                                          weight_rule=WEIGHT_RULE)(cfg.tenant_id, "train")
+        publish = run_retrain_step.override(task_id="publish", pool=cfg.pool, queue=queue, weight_rule=WEIGHT_RULE,
                                             outlets=[tenant_asset(cfg.tenant_id, "serving")])(cfg.tenant_id, "publish")
         train >> publish
     return dag

@@ -39,7 +39,12 @@ def airflow_env(home: Path, metadata_dsn: str, api_port: int, *, parallelism: in
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # The LocalExecutor counting its dispatched tasks as running: the scheduler queues no more than
+        # `parallelism` tasks, so none waits on the workers' FIFO until its task token expires
+        # (pipelines/airflow_executor.py; the cause of the 34-tenant load test's failures).
+        "AIRFLOW__CORE__EXECUTOR": "pipelines.airflow_executor.TenantLocalExecutor",
+        # Lifetime of a queued task's token too: sized to a long queue (docs/deployment.md), not 600 s.
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "7200",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

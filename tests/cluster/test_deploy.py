@@ -88,3 +88,14 @@ def test_make_airflow_derives_the_execution_api_url_from_its_port():
     assert "AIRFLOW__API__PORT := 8631" in out
     assert "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False" in out
     assert "tonghop airflow sync-pools --unpause" in out  # airflow-init makes the pools, unpauses the DAGs
+    # the executor that queues no more than its slots, and a queued task's token outliving a long queue
+    assert "AIRFLOW__CORE__EXECUTOR=pipelines.airflow_executor.TenantLocalExecutor" in out
+    assert "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=7200" in out
+
+
+def test_queued_task_tokens_outlive_the_backlog():
+    """A queued task's token lives `task_queued_timeout` s: longer than 34 tenants × 5 tasks waiting for the
+    Celery slots (a 15-minute task), or tasks behind other provinces start with an expired token."""
+    config = _values()["config"]
+    slots, tasks, task_s = config["core"]["parallelism"], 34 * 5, 15 * 60
+    assert float(config["scheduler"]["task_queued_timeout"]) >= tasks / slots * task_s
