@@ -60,10 +60,13 @@ def _files(root: Path) -> list[Path]:
 def _tables(warehouse: Path) -> dict[str, int]:
     import duckdb
 
+    from pipelines.lakehouse.catalog import quote_ident
+
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
                             "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2").fetchall()
-        return {f"{s}.{t}": con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0] for s, t in names}
+        return {f"{s}.{t}": con.execute(f"SELECT count(*) FROM {quote_ident(s)}.{quote_ident(t)}").fetchone()[0]
+                for s, t in names}
 
 
 def _checkpoint(warehouse: Path) -> None:

@@ -35,6 +35,10 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_
 # A source's own column, as its system names it (`applicationNo`, `SO_GIAY_PHEP`): always quoted in SQL.
 ColumnName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)]
+TENANT_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+# Names the cross-tenant lakehouse query gives its catalogues besides the tenants' (`all_tenants`, DuckDB's own
+# `main`, `temp`, `system`, `memory`): a tenant so named would shadow them or fail to attach.
+RESERVED_TENANT_IDS = frozenset({"all-tenants", "main", "temp", "system", "memory"})
 Severity = Literal["block", "warn"]
 
 
@@ -328,6 +332,15 @@ class TenantConfig(_Strict):
     # where the published tables live: serving.duckdb only, or also a lakehouse (pipelines/lakehouse/)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
+    @field_validator("tenant_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_TENANT_IDS:
+            raise ValueError(f"'{value}' is reserved (the cross-tenant query names its catalogues "
+                             f"{', '.join(sorted(RESERVED_TENANT_IDS))}) — choose another tenant id, e.g. the "
+                             "province's or ministry's name")
+        return value
+
     @field_validator("schedule", "retrain_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
@@ -443,7 +456,8 @@ def load_tenant_file(path: Path) -> TenantConfig:
     # per content version (and per environment the checks depend on).
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size,
-           *(os.environ.get(v) for v in ("TONGHOP_HOME", "TONGHOP_ALLOWED_ROOTS", "TONGHOP_LOCATION_VARS")))
+           *(os.environ.get(v) for v in ("TONGHOP_HOME", "TONGHOP_ALLOWED_ROOTS", "TONGHOP_LOCATION_VARS",
+                                          "TONGHOP_LAKEHOUSE_BUCKETS")))
     if key in _CHECKED:
         return _CHECKED[key]
     try:
@@ -485,6 +499,9 @@ def tenant_files(directory: Path | None = None) -> list[Path]:
 
 
 def load_tenant(tenant_id: str, directory: Path | None = None) -> TenantConfig:
+    if not TENANT_ID_RE.fullmatch(str(tenant_id)):  # `--tenant ../x` must not read a file outside tenants/
+        raise ConfigError(f"'{redact(str(tenant_id))[:60]}' is not a tenant id (lowercase letters, digits and '-', "
+                          f"starting with a letter, e.g. ninh-binh) — tenant files live in {tenants_dir()}")
     return load_tenant_file(Path(directory or tenants_dir()) / f"{tenant_id}.yaml")
 
 

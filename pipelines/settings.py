@@ -53,7 +53,30 @@ def resolve_data_dir(data_dir: str, tenant_id: str | None = None) -> Path:
                 whose = f"tenant '{name}'" if name in others else "the installation (accounts, Airflow)"
                 raise ValueError(f"'{data_dir}' resolves to {real}, which overlaps the folder of {whose} — give "
                                  f"this tenant a folder of its own inside {home}, or leave data_dir out")
+        for name, other in _other_data_dirs(tenant_id):  # another tenant's own data_dir, the same or nested
+            if real == other or real.is_relative_to(other) or other.is_relative_to(real):
+                raise ValueError(f"'{data_dir}' resolves to {real}, which overlaps the data_dir of tenant '{name}' "
+                                 f"({other}) — give each tenant a folder of its own inside {home}")
     return real
+
+
+def _other_data_dirs(tenant_id: str) -> list[tuple[str, Path]]:
+    """(tenant id, resolved folder) of every other tenant file that sets `data_dir` (read safely, not checked:
+    that file's own check reports its problems)."""
+    from pipelines.yamlsafe import load_yaml_file
+
+    home, found = tonghop_home(), []
+    for path in sorted(tenants_dir().glob("*.yaml")):
+        if path.stem == tenant_id:
+            continue
+        try:
+            value = (load_yaml_file(path) or {}).get("data_dir")
+        except Exception:  # noqa: BLE001 — a broken file fails its own check, not this one's
+            continue
+        if isinstance(value, str) and value and not value.startswith("~") and "$" not in value \
+                and ".." not in Path(value).parts:
+            found.append((path.stem, (Path(value) if Path(value).is_absolute() else home / value).resolve()))
+    return found
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,12 @@ class LakehouseError(TonghopError):
     exit_code = 1
 
 
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier quoted: `"` doubled inside. Table and column names come from the warehouse and the
+    catalogue, not from this code: never put one in SQL without this (the lakehouse, backups)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def namespace(tenant_id: str) -> str:
     """A tenant's Iceberg namespace (and DuckDB catalogue name): `ninh-binh` → `ninh_binh`."""
     return re.sub(r"[^a-z0-9_]", "_", tenant_id.lower())
@@ -92,6 +98,10 @@ def location_uri(tenant: TenantConfig, storage: StorageConfig) -> str:
     from pipelines.settings import TenantPaths
 
     if locations.is_url(storage.location):
+        from pipelines.lakehouse.options import check_s3_location
+
+        if refused := check_s3_location(storage.location):  # checked again here, as for a local folder
+            raise ConfigError(f"tenant '{tenant.tenant_id}': field 'storage.location': {refused}")
         return storage.location.rstrip("/") + "/" + namespace(tenant.tenant_id)
     root = TenantPaths.for_tenant(tenant.tenant_id, tenant.data_dir).root
     path = Path(storage.location)

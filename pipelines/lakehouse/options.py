@@ -25,6 +25,28 @@ CATALOG_ENV_DEFAULT = "TONGHOP_LAKEHOUSE_CATALOG"
 # value an error could then be made to quote.
 CATALOG_ENV_PATTERN = r"^TONGHOP_LAKEHOUSE_[A-Z0-9_]{0,40}$"
 _S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[A-Za-z0-9._\-/]*)?$")
+# The buckets (or bucket/prefix) a tenant's s3:// location may use: the operator's installation setting, comma
+# separated, e.g. `kho-du-lieu/tinh,kho-du-lieu-bo`. Unset: no s3:// location is accepted. A tenant file alone
+# cannot send the data files (and the installation's AWS_* credentials) to a bucket of its choosing.
+S3_ALLOWED_ENV = "TONGHOP_LAKEHOUSE_BUCKETS"
+
+
+def s3_allowed() -> list[str]:
+    import os
+
+    return [e.strip().removeprefix("s3://").strip("/") for e in os.environ.get(S3_ALLOWED_ENV, "").split(",")
+            if e.strip().removeprefix("s3://").strip("/")]
+
+
+def check_s3_location(location: str) -> str | None:
+    """Why an s3:// location is refused (None when an allow-list entry contains it)."""
+    path = location.removeprefix("s3://").strip("/")
+    allowed = s3_allowed()
+    if any(path == entry or path.startswith(entry + "/") for entry in allowed):
+        return None
+    listed = ", ".join(f"s3://{e}" for e in allowed) or "none"
+    return (f"'{location[:80]}' is not in the installation's allowed buckets ({listed}) — use one of them, or "
+            f"ask the operator to add it to {S3_ALLOWED_ENV} (a setting of the installation, not of the tenant file)")
 
 
 class StorageConfig(BaseModel):
@@ -70,7 +92,8 @@ class StorageConfig(BaseModel):
 def check_storage(storage: StorageConfig, root: Path) -> list[str]:
     """A local location must resolve inside the tenant's data folder `root` (or an operator-listed root)."""
     if locations.is_url(storage.location):
-        return []
+        refused = check_s3_location(storage.location)
+        return [f"field 'storage.location': {refused}"] if refused else []
     path = Path(storage.location)
     try:
         locations.confine(path if path.is_absolute() else root / path, root, "the lakehouse location")

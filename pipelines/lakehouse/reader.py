@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.lakehouse.catalog import MANIFEST_TABLE, LakehouseError, _one_line, namespace, open_catalog
+from pipelines.lakehouse.catalog import (
+    MANIFEST_TABLE,
+    LakehouseError,
+    _one_line,
+    namespace,
+    open_catalog,
+    quote_ident,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -104,6 +111,10 @@ def pinned_dataset(catalog: SqlCatalog, ns: str, table: str, snapshot_id: int):
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def _tables_named(sql: str) -> set[tuple[str | None, str, str]] | None:
     """(catalogue or None, schema, table) the SQL names (`ns.marts.x`, `all_tenants.marts.x`, `marts.x`);
     None when it names none of them (then everything is registered)."""
@@ -124,8 +135,8 @@ def _register(con: duckdb.DuckDBPyConnection, catalog: SqlCatalog, pinned: Pinne
         schema, table = name.split(".", 1)
         hidden = f"_lh_{pinned.namespace}__{schema}__{table}"
         con.register(hidden, pinned_dataset(catalog, pinned.namespace, name, snapshot_id))
-        target = f'{prefix + "." if prefix else ""}{schema}."{table}"'
-        con.execute(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM temp.main."{hidden}"')
+        target = f'{prefix + "." if prefix else ""}{quote_ident(schema)}.{quote_ident(table)}'
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM temp.main.{quote_ident(hidden)}")
         done.append(name)
     return done
 
@@ -176,10 +187,10 @@ def open_tenants(tenants: list[TenantConfig] | None = None, as_of: datetime | No
         pins.append(pinned)
         ns = pinned.namespace
         wanted = None if named is None else {f"{s}.{t}" for c, s, t in named if c in (ns, ALL)}
-        con.execute(f'ATTACH \':memory:\' AS "{ns}"')
+        con.execute(f"ATTACH ':memory:' AS {quote_ident(ns)}")
         for schema in SCHEMAS:
-            con.execute(f'CREATE SCHEMA "{ns}".{schema}')
-        for name in _register(con, catalog, pinned, f'"{ns}"', wanted):
+            con.execute(f"CREATE SCHEMA {quote_ident(ns)}.{schema}")
+        for name in _register(con, catalog, pinned, quote_ident(ns), wanted):
             registered.setdefault(name, []).append(ns)
     con.execute(f"ATTACH ':memory:' AS {ALL}")
     for schema in SCHEMAS:
@@ -187,9 +198,10 @@ def open_tenants(tenants: list[TenantConfig] | None = None, as_of: datetime | No
     ids = {p.namespace: p.tenant_id for p in pins}
     for name, namespaces in sorted(registered.items()):
         schema, table = name.split(".", 1)
-        union = " UNION ALL BY NAME ".join(f"SELECT '{ids[ns]}' AS tenant_id, * FROM \"{ns}\".{schema}.\"{table}\""
-                                           for ns in namespaces)
-        con.execute(f'CREATE VIEW {ALL}.{schema}."{table}" AS {union}')
+        union = " UNION ALL BY NAME ".join(
+            f"SELECT {_literal(ids[ns])} AS tenant_id, * FROM {quote_ident(ns)}.{quote_ident(schema)}.{quote_ident(table)}"
+            for ns in namespaces)
+        con.execute(f"CREATE VIEW {ALL}.{quote_ident(schema)}.{quote_ident(table)} AS {union}")
     con.execute("CREATE TABLE lakehouse_publishes (tenant_id VARCHAR, publish_seq BIGINT, run_id VARCHAR, "
                 "published_at TIMESTAMPTZ, n_tables INTEGER)")
     con.executemany("INSERT INTO lakehouse_publishes VALUES (?, ?, ?, ?, ?)",

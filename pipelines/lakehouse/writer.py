@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pipelines.errors import ConfigError
 from pipelines.lakehouse.catalog import (
@@ -36,6 +37,7 @@ from pipelines.lakehouse.catalog import (
     location_uri,
     namespace,
     open_catalog,
+    quote_ident,
 )
 
 if TYPE_CHECKING:
@@ -98,10 +100,10 @@ def select_sql(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
                        "AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()
     parts = []
     for name, dtype in cols:
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = quote_ident(name)
         cast = next((to for pattern, to in _CASTS if re.search(pattern, dtype)), None)
         parts.append(f"CAST({quoted} AS {cast}) AS {quoted}" if cast else quoted)
-    return f'SELECT {", ".join(parts) or "*"} FROM {schema}."{table}"'
+    return f'SELECT {", ".join(parts) or "*"} FROM {quote_ident(schema)}.{quote_ident(table)}'
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[str, int]:
@@ -109,8 +111,8 @@ def fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tupl
     cols = con.execute("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM "
                        "information_schema.columns WHERE table_schema = ? AND table_name = ?",
                        [schema, table]).fetchone()[0]
-    n, total = con.execute(f'SELECT count(*), coalesce(sum(hash(t))::VARCHAR, \'0\') FROM {schema}."{table}" t'
-                           ).fetchone()
+    n, total = con.execute("SELECT count(*), coalesce(sum(hash(t))::VARCHAR, '0') FROM "
+                           f"{quote_ident(schema)}.{quote_ident(table)} t").fetchone()
     return hashlib.sha256(f"{cols}|{n}|{total}".encode()).hexdigest()[:32], n
 
 
@@ -326,7 +328,9 @@ def publish_tenant(tenant: TenantConfig, snapshot: Path, run_id: str,
                 data = cur.sql(select_sql(cur, schema, table)).to_arrow_table()
             finally:
                 cur.close()
-            commit = commit_table(catalog, (ns, schema, table), f"{root}/{schema}/{table}", data, fp, run_id)
+            # the data files' folder: each name one path segment, whatever characters the table name holds
+            where = f"{root}/{quote(schema, safe='')}/{quote(table, safe='')}"
+            commit = commit_table(catalog, (ns, schema, table), where, data, fp, run_id)
             log.info("lakehouse %s.%s.%s: %s (%s rows, snapshot %s)", ns, schema, table,
                      "committed" if commit.written else "unchanged", f"{commit.n_rows:,}", commit.snapshot_id)
             return commit

@@ -22,7 +22,8 @@ def _tenant_file(tmp_path: Path, storage: str) -> Path:
     return path
 
 
-def test_default_is_duckdb_and_lakehouse_is_selected_in_config(tmp_path):
+def test_default_is_duckdb_and_lakehouse_is_selected_in_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONGHOP_LAKEHOUSE_BUCKETS", "kho-du-lieu/tinh")  # the operator's allow-list
     assert not load_tenant_file(tenants_dir() / "ninh-binh.yaml").storage.is_lakehouse
     cfg = load_tenant_file(_tenant_file(tmp_path, "kind: lakehouse\nlocation: lake/iceberg"))
     assert cfg.storage.is_lakehouse and cfg.storage.format == "iceberg"
