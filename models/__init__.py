@@ -5,6 +5,12 @@ REGISTRY. A tenant lists the models it runs under `models:` in its YAML. A model
 model's output declares it in its module (`REQUIRES_MODELS = ("inflow_forecast",)`): the models then train in
 dependency order (topological, the tenant's listed order among equals), whatever order the tenant lists them in.
 
+Not every run refits: `models.retrain.decide` (the retraining policy) refits a model when it is forced, its
+code/libraries changed, a model it reads was refitted, a new ISO week closed or its training data changed by
+5 % or more; otherwise the registered version is kept and, for a model with per-row outputs (a `score(con,
+tenant, paths, run_id, version)` function in its module), the new data is scored with it. The step's metrics
+say per model what was done and why (`model_decisions`).
+
 One model failing never stops the others: its exception is caught and reported as one line (what failed and
 why) in the train step's result and the run summary; a model whose dependency failed or produced nothing is
 skipped with the reason ("skipped: dependency inflow_forecast failed"), so it never plans on a stale output.
@@ -43,10 +49,14 @@ class TrainingReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    scored: dict[str, str] = field(default_factory=dict)   # name → kept version that scored the new data
+    kept: dict[str, str] = field(default_factory=dict)     # name → kept version, nothing run
+    decisions: dict[str, str] = field(default_factory=dict)  # name → "refit: why" / "scored with X: why"
 
     def metrics(self) -> dict:
         return {"models": self.trained, "n_models_trained": len(self.trained), "models_failed": self.failed,
-                "models_skipped": self.skipped, "model_order": self.order}
+                "models_skipped": self.skipped, "model_order": self.order, "models_scored": self.scored,
+                "models_kept": self.kept, "model_decisions": self.decisions}
 
 
 def dependencies(name: str) -> tuple[str, ...]:
@@ -85,6 +95,7 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                  run_id: str) -> TrainingReport:
     """Train every model the tenant lists, in dependency order; one failure never stops the others."""
     from models.registry import duckdb_memory_limit
+    from models.retrain import Decision, decide, record_fit, record_score
     from pipelines.errors import ConfigError
 
     unknown = [n for n in tenant.models if n not in REGISTRY]
@@ -97,15 +108,39 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
     with duckdb_memory_limit(con, TRAIN_DUCKDB_MEMORY):
         for name in report.order:
             blocked = next((d for d in dependencies(name) if d in report.failed or d in report.skipped
-                            or (d in tenant.models and d not in report.trained)), None)
+                            or (d in tenant.models and d not in {**report.trained, **report.scored,
+                                                                 **report.kept})), None)
             if blocked is not None:
                 why = "failed" if blocked in report.failed else "was not trained"
                 report.skipped[name] = f"skipped: dependency {blocked} {why}"
                 log.warning("[%s] model '%s' %s", tenant.tenant_id, name, report.skipped[name])
                 continue
-            log.info("[%s] training model '%s'", tenant.tenant_id, name)
             try:
-                result = importlib.import_module(REGISTRY[name]).train(con, tenant, paths, run_id)
+                decision = decide(con, tenant, name, set(report.trained))
+                module = importlib.import_module(REGISTRY[name])
+                if decision.action == "keep":
+                    report.kept[name] = decision.version
+                    report.decisions[name] = f"kept version {decision.version}: {decision.reason}"
+                    log.info("[%s] model '%s' %s", tenant.tenant_id, name, report.decisions[name])
+                    continue
+                if decision.action == "score":
+                    log.info("[%s] scoring the new data with model '%s' %s (%s)", tenant.tenant_id, name,
+                             decision.version, decision.reason)
+                    kept = module.score(con, tenant, paths, run_id, decision.version)
+                    if kept is not None:
+                        record_score(con, tenant, name, run_id)
+                        report.scored[name] = decision.version
+                        n = kept.metrics.get("n_open_scored")
+                        report.decisions[name] = (f"scored with version {decision.version}"
+                                                  + (f" ({n:,} open rows scored)" if n is not None else "")
+                                                  + f", not refitted: {decision.reason}")
+                        continue
+                    decision = Decision("refit", "its kept version could not score the new data")
+                log.info("[%s] training model '%s' (%s)", tenant.tenant_id, name, decision.reason)
+                result = module.train(con, tenant, paths, run_id)
+                if result is not None:
+                    record_fit(con, tenant, name, result.version, run_id)
+                    report.decisions[name] = f"refit ({decision.reason}): version {result.version}"
             except Exception as exc:  # noqa: BLE001 — any model's failure is reported, the next model still trains
                 report.failed[name] = one_line(exc)
                 log.error("[%s] model '%s' failed: %s — the other models go on; fix it and run "

@@ -34,6 +34,10 @@ NAME = "anomalies"
 # (pipelines/crossrefs.py).
 REQUIRES_ANY = ("chi_so_xa_hoi_so", "ho_so")
 OUTPUT_TABLE = "marts.bat_thuong"
+# No fitted parameters: the flags are recomputed (about a second at 1M dossiers) whenever any promoted batch
+# arrived since, so a new batch is checked in the run that loads it (the retraining policy, models/retrain.py,
+# never keeps a stale set of flags for it).
+STATELESS = True
 PARAMS = {"threshold": 3.5, "indicator_min_scale_pp": 0.5, "daily_weeks": 8, "daily_min_scale": 0.05,
           "load_min_batches": 5, "tet_window_days": [-21, 35]}
 COLUMNS = ["loai", "doi_tuong", "ky", "gia_tri", "gia_tri_ky_vong", "diem_z", "mo_ta"]

@@ -317,21 +317,10 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
                     "training_window": training_window(cuts[0], cuts[-1])})
     artefact = save_artefact(model, paths.models, version)
     card = _card(version, metrics)
-    scored = open_now[["ma_ho_so", "co_quan", "linh_vuc", "ngay_nhan", "ngay_hen_tra"]].copy()
-    scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1] if len(open_now) else []
-    scored["model_version"] = version
+    scored = _scored(open_now, model, version)
     table = table.assign(model_version=version)
     with transaction(con):
-        con.register("scores_df", scored)
-        con.execute(f"""
-            create or replace table {OUTPUT_TABLE} as
-            select ma_ho_so, co_quan, linh_vuc, ngay_nhan::date as ngay_nhan, ngay_hen_tra::date as ngay_hen_tra,
-                   xac_suat_qua_han, model_version,
-                   row_number() over (partition by co_quan order by xac_suat_qua_han desc, ma_ho_so) as hang
-            from scores_df
-            qualify hang <= {TOP_N_PER_AGENCY}
-            order by co_quan, hang""")
-        con.unregister("scores_df")
+        _write_scores(con, scored)
         con.register("reliability_df", table)
         con.execute(f"create or replace table {RELIABILITY_TABLE} as select * from reliability_df order by tu")
         con.unregister("reliability_df")
@@ -341,6 +330,72 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
              version, _fmt(metrics["roc_auc"]), _fmt(metrics["baseline_roc_auc"]), metrics["mean_predicted"],
              metrics["realised"], len(open_now))
     return run
+
+
+def _scored(open_now: pd.DataFrame, model, version: str) -> pd.DataFrame:
+    """The open dossiers with their probability of being returned late, by `model` (version `version`)."""
+    scored = open_now[["ma_ho_so", "co_quan", "linh_vuc", "ngay_nhan", "ngay_hen_tra"]].copy()
+    scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1] if len(open_now) else []
+    scored["model_version"] = version
+    return scored
+
+
+def _write_scores(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> None:
+    """The top risks per agency into OUTPUT_TABLE (in the caller's transaction)."""
+    con.register("scores_df", scored)
+    con.execute(f"""
+        create or replace table {OUTPUT_TABLE} as
+        select ma_ho_so, co_quan, linh_vuc, ngay_nhan::date as ngay_nhan, ngay_hen_tra::date as ngay_hen_tra,
+               xac_suat_qua_han, model_version,
+               row_number() over (partition by co_quan order by xac_suat_qua_han desc, ma_ho_so) as hang
+        from scores_df
+        qualify hang <= {TOP_N_PER_AGENCY}
+        order by co_quan, hang""")
+    con.unregister("scores_df")
+
+
+def score(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str,
+          version: str) -> ModelRun | None:
+    """Score the dossiers open now with the registered `version` (no refit): the retraining policy's path for a
+    run whose new data does not call for a new fit (models/retrain.py). The dossiers that arrived since the fit
+    are scored in the same run; the reliability table and the model card stay those of the fit.
+
+    Returns the kept run, or None when it cannot score (no such version, artefact refused, no dossiers): the
+    caller then refits.
+    """
+    import json
+    from pathlib import Path
+
+    from models.registry import ArtefactError, load_artefact
+
+    if not table_exists(con, "staging", "ho_so"):
+        return None
+    row = con.execute("select data_fingerprint, params, metrics, artefact_path, model_card from meta.models "
+                      "where model_name = ? and model_version = ?", [NAME, version]).fetchone()
+    if row is None or not row[3]:
+        return None
+    fp, params, metrics, artefact, card = row
+    try:
+        model = load_artefact(Path(artefact))
+    except (ArtefactError, OSError) as exc:
+        log.warning("overdue_risk %s cannot score: %s", version, exc)
+        return None
+    as_of = con.execute("select max(data_as_of) from staging.ho_so where ngay_hen_tra >= ngay_nhan").fetchone()[0]
+    if as_of is None:
+        return None
+    with duckdb_memory_limit(con, PARAMS["duckdb_memory_limit"]):
+        con.execute(EVENTS_SQL)
+        try:
+            open_now = features_at(con, [np.datetime64(as_of, "D")])
+        finally:
+            con.execute("drop table if exists risk_base")
+            con.execute("drop table if exists risk_events")
+    with transaction(con):
+        _write_scores(con, _scored(open_now, model, version))
+    log.info("overdue_risk %s kept: %d open dossiers (data as of %s) scored without refitting", version,
+             len(open_now), as_of)
+    return ModelRun(NAME, version, fp, json.loads(params), {**json.loads(metrics), "n_open_scored": len(open_now)},
+                    Path(artefact), card)
 
 
 def _fmt(x: float | None) -> str:

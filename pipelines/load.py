@@ -21,7 +21,7 @@ import inspect
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,7 @@ class LoadResult:
     seconds: float = 0.0
     error: str | None = None
     watermark: str | None = None
+    read: bool = True  # False: its probe showed nothing changed, the source was not opened
 
 
 def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str,
@@ -60,14 +61,23 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
     """Land every (or the named) source of a tenant in `raw` as batch `run_id`, in one transaction."""
     import duckdb
 
+    from pipelines.sources import probe as probes
+    from pipelines.sources.base import rehashing
+
     sources = [s for s in tenant.sources if only is None or s.name in only]
+    # Cost follows change: each source's cheap probe (a stat of its files), taken before anything is read.
+    checked_at = now()
+    probe_of = {s.name: probes.take(s, paths, tenant.tenant_id) for s in sources}
+    unread = {s.name: skip for s in sources
+              if (skip := probes.unchanged(con, s, probe_of[s.name], run_id, checked_at)) is not None}
+    verify = {s.name for s in sources if s.name not in unread and probes.due(con, s, probe_of[s.name], checked_at)}
     prepared: dict[str, Extract] = {}
     skipped: dict[str, LoadResult] = {}
     for source in sources:
-        if source.on_error != "skip_source":
+        if source.on_error != "skip_source" or source.name in unread:
             continue
         try:
-            with transaction(con):
+            with transaction(con), (rehashing() if source.name in verify else nullcontext()):
                 extract = _read(con, source, paths, run_id)
                 try:
                     con.execute(f'CREATE OR REPLACE TEMP TABLE "_pre_{source.name}" AS SELECT * FROM {_VIEW}')
@@ -90,7 +100,16 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
     with _unordered_inserts(con), transaction(con):
         for i, source in enumerate(sources, 1):
             if source.name in skipped:
+                probes.record(con, source, None, "skipped", None, None, run_id, checked_at)
                 results.append(skipped[source.name])
+                continue
+            if source.name in unread:
+                results.append(_probe_unchanged(con, source, unread[source.name], run_id))
+                probes.record(con, source, probe_of[source.name], "unchanged", None, None, run_id, checked_at,
+                              skipped=unread[source.name])
+                log.info("[%s] %d/%d source '%s' (%s): unchanged since batch %s by its probe (file size and time),"
+                         " not read", tenant.tenant_id, i, len(sources), source.name, source.kind,
+                         unread[source.name].batch_id or "promoted earlier")
                 continue
             started = time.perf_counter()
             log.info("[%s] %d/%d loading source '%s' (%s)", tenant.tenant_id, i, len(sources),
@@ -99,12 +118,17 @@ def load_sources(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             if extract is not None:
                 con.register(_VIEW, extract.relation)
             else:
-                extract = _read(con, source, paths, run_id)
+                with rehashing() if source.name in verify else nullcontext():
+                    extract = _read(con, source, paths, run_id)
             try:
                 result = _land(con, source, extract, run_id)
             finally:
                 extract.cleanup += [drop_temp(con, f"_pre_{source.name}"), drop_temp(con, f"_prerej_{source.name}")]
                 _release(con, extract)
+            fingerprint, watermark = con.execute("SELECT fingerprint, watermark FROM meta.loads WHERE batch_id = ? "
+                                                 "AND source = ?", [run_id, source.name]).fetchone()
+            probes.record(con, source, probe_of[source.name], result.status, fingerprint, watermark, run_id,
+                          checked_at)
             result.seconds = time.perf_counter() - started
             log.info("[%s] source '%s': %s, %s rows read, %s loaded, %s rejected (%.1f s)", tenant.tenant_id,
                      source.name, result.status, f"{result.n_rows_read:,}", f"{result.n_rows_loaded:,}",
@@ -313,6 +337,14 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         log.warning("source '%s': new column(s) %s added to raw.%s", source.name, new_columns, source.name)
     _record(con, source, extract, batch_id, run_id, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark)
     return LoadResult(source.name, "loaded", n_read, n_loaded, n_rejected, new_columns, watermark=watermark)
+
+
+def _probe_unchanged(con: duckdb.DuckDBPyConnection, source: SourceConfig, skip, run_id: str) -> LoadResult:
+    """A source its probe found unchanged: recorded `unchanged` with the promoted state it is still in."""
+    extract = Extract(relation=None, fingerprint=skip.fingerprint, location=source.location or "(connection)",
+                      watermark=skip.watermark)
+    _record(con, source, extract, run_id, run_id, "unchanged", 0, 0, 0, [], skip.watermark)
+    return LoadResult(source.name, "unchanged", watermark=skip.watermark, read=False)
 
 
 def _unchanged(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str,

@@ -44,7 +44,9 @@ class RunReport:
         lines += [f"  earlier {o.sentence(self.tenant_id)}" for o in self.orphans]
         if "n_rows_loaded" in m:
             lines.append(f"  rows loaded: {m['n_rows_loaded']:,}   rejected at load: {m['n_rows_rejected']:,}"
-                         f"   sources skipped: {m['n_sources_skipped']}")
+                         f"   sources skipped: {m['n_sources_skipped']}"
+                         + (f"   unchanged by their probe (not read): {len(m['sources_not_read'])}"
+                            if m.get("sources_not_read") else ""))
         if "n_checks_passed" in m:
             lines.append(f"  checks passed: {m['n_checks_passed']}   failed: {m['n_checks_failed']}"
                          f"   rows quarantined: {m.get('n_rows_quarantined', 0):,}")
@@ -60,7 +62,11 @@ class RunReport:
         elif "tables" in m and "transform" not in idle:
             lines.append(f"  tables built: {len(m['tables'])}")
         if "n_models_trained" in m and "train" not in idle:
-            lines.append(f"  models trained: {m['n_models_trained']}")
+            lines.append(f"  models trained: {m['n_models_trained']}"
+                         + (f"   kept and scored: {len(m['models_scored'])}" if m.get("models_scored") else "")
+                         + (f"   kept: {len(m['models_kept'])}" if m.get("models_kept") else ""))
+            # the retraining policy (models/retrain.py): refit and why, or the version kept and why not refit
+            lines += [f"  model {name}: {what}" for name, what in m.get("model_decisions", {}).items()]
             lines += [f"  model {name} FAILED: {why}" for name, why in m.get("models_failed", {}).items()]
             lines += [f"  model {name} {why}" for name, why in m.get("models_skipped", {}).items()]
         if "snapshot" in m and "publish" not in idle:

@@ -64,6 +64,10 @@ def extract_load(ctx: RunContext) -> StepResult:
         "n_rows_rejected": sum(r.n_rows_rejected for r in results),
         "n_sources_skipped": sum(r.status == "skipped" for r in results),
         "errors": [r.error for r in results if r.error],
+        # cost follows change: sources opened vs found unchanged by their probe alone (pipelines/sources/probe.py)
+        "sources_read": sorted(r.source for r in results if r.read and r.status != "skipped"),
+        "sources_not_read": sorted(r.source for r in results if not r.read),
+        "seconds_per_source": {r.source: round(r.seconds, 2) for r in results},
     })
 
 
@@ -283,22 +287,31 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, restrict
 
 
 def train(ctx: RunContext) -> StepResult:
+    """Fit, keep or score each model as the retraining policy says (models/retrain.py), or nothing at all when
+    nothing it reads changed. Forced (`tonghop train`, the retraining DAG): every model goes through its fit,
+    which keeps a version already fitted on the same data (content-addressed) — the run then changes nothing."""
     from models import train_models
+    from models.retrain import is_forced, policy_versions
     from pipelines.incremental import read_state, train_key, write_state
 
     with connect(ctx.paths.warehouse) as con:
         # Cost follows change: the models already fit the tables as they are (same build, code and config).
         key, last = train_key(con, ctx.tenant), read_state(con, "train")
-        if key is not None and last is not None and last["input_key"] == key:
+        unchanged = key is not None and last is not None and last["input_key"] == key
+        if unchanged and not is_forced():
             reason = f"data, models and configuration unchanged since run {last['run_id']} trained them"
             log.info("[%s] train: nothing to do — %s", ctx.tenant.tenant_id, reason)
             return StepResult("train", {"models": {}, "n_models_trained": 0, "models_failed": {},
                                         "models_skipped": {}, "model_order": [], "build": "skipped",
                                         "reason": reason})
+        before = policy_versions(con)
         report = train_models(con, ctx.tenant, ctx.paths, ctx.run_id)
-        if key is not None and not report.failed:  # a model without usable data stays so until the data moves
+        same = unchanged and policy_versions(con) == before  # forced on unchanged inputs: every version kept
+        if key is not None and not report.failed and not same:  # a model without usable data stays so until the data moves
             write_state(con, "train", ctx.run_id, key, {"skipped": sorted(report.skipped)})
-    return StepResult("train", {**report.metrics(), "build": "trained", "reason": ""})
+    return StepResult("train", {**report.metrics(), "build": "trained",
+                                "reason": "forced: every version kept (same data, code and parameters)" if same
+                                else ""})
 
 
 def publish(ctx: RunContext) -> StepResult:

@@ -18,9 +18,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["site_zip", "swap_in"]
+__all__ = ["SITE_STATE", "site_zip", "swap_in"]
 
 _STAMP = ".built"  # bookkeeping file of the former static copy: never zipped
+SITE_STATE = ".tonghop_site.json"  # what the site was built from (suites.py, incremental build): never zipped
 
 
 def swap_in(fresh: Path, target: Path) -> None:
@@ -43,6 +44,6 @@ def site_zip(site: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(Path(site).rglob("*")):
-            if path.is_file() and path.name != _STAMP:
+            if path.is_file() and path.name not in (_STAMP, SITE_STATE):
                 zf.write(path, f"data_docs/{path.relative_to(site).as_posix()}")
     return buffer.getvalue()

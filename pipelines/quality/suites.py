@@ -526,11 +526,24 @@ def build_data_docs(expectations_dir: Path, *, results_dir: Path | None = None, 
 
 
 def _build_site(expectations_dir: Path, site_dir: Path, results_dir: Path | None, max_results: int | None) -> Path:
+    """Build the site in a fresh folder and swap it in.
+
+    Incremental (cost follows change): when the site already holds the pages of the same suites
+    (`SITE_STATE` records a digest of the suite files and the result files rendered), it is copied and only the
+    validation results not rendered yet get a page; the index is rebuilt (and drops the pages of results that
+    left the newest `max_results`). Nothing new to render: the site is left as it is. Suites changed, or no
+    usable record: everything is rebuilt."""
     import shutil
     import tempfile
 
-    from pipelines.quality.data_docs import swap_in
+    from pipelines.quality.data_docs import SITE_STATE, swap_in
     from pipelines.quality.gx_duckdb import quiet_gx
+
+    suites = _suites_digest(expectations_dir)
+    wanted = _result_files(results_dir, max_results) if results_dir is not None else []
+    rendered = _rendered(site_dir, suites)
+    if rendered is not None and {_file_id(p) for p in wanted} == rendered and (site_dir / "index.html").is_file():
+        return site_dir / "index.html"  # every result shown is rendered already, suites unchanged
 
     quiet_gx()
     import great_expectations as gx
@@ -559,16 +572,57 @@ def _build_site(expectations_dir: Path, site_dir: Path, results_dir: Path | None
             progress_bars=ProgressBarsConfig(globally=False),
         )
         context = gx.get_context(mode="ephemeral", project_config=config)
-        if results_dir is not None:
-            _import_results(context, Path(results_dir), max_results)
-        context.build_data_docs()
+        keys = _import_results(context, wanted) if results_dir is not None else {}
+        todo = [key for path, key in keys.items() if _file_id(path) not in (rendered or set())]
+        if rendered is not None and todo:
+            shutil.copytree(site_dir, building / "site", ignore=shutil.ignore_patterns(SITE_STATE))
+            context.build_data_docs(resource_identifiers=todo)  # the new results' pages, and the index
+        else:
+            context.build_data_docs()
+        (building / "site" / SITE_STATE).write_text(json.dumps(
+            {"suites": suites, "results": sorted(_file_id(p) for p in wanted)}), encoding="utf-8")
         swap_in(building / "site", site_dir)  # readers see the old site or the new one
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return site_dir / "index.html"
 
 
-def _import_results(context: Any, results_dir: Path, max_results: int | None = None) -> None:
+def _suites_digest(expectations_dir: Path) -> str:
+    """What the suite pages are rendered from: every suite file's name and content."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((_gx_root(expectations_dir) / "expectations").rglob("*.json")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _file_id(path: Path) -> str:
+    """A result file as rendered: its name and modification time (a retry rewrites the file, same name)."""
+    return f"{path.name}:{path.stat().st_mtime_ns}"
+
+
+def _result_files(results_dir: Path, max_results: int | None) -> list[Path]:
+    paths = sorted(Path(results_dir).glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return paths[-max_results:] if max_results else paths
+
+
+def _rendered(site_dir: Path, suites: str) -> set[str] | None:
+    """The result files the site at `site_dir` has pages for, if it was built from the same suites."""
+    from pipelines.quality.data_docs import SITE_STATE
+
+    try:
+        state = json.loads((site_dir / SITE_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("suites") != suites or not isinstance(state.get("results"), list):
+        return None
+    return set(state["results"])
+
+
+def _import_results(context: Any, results: Path | list[Path], max_results: int | None = None) -> dict[Path, Any]:
+    """Copy result files into the context's validation store (a folder: its newest `max_results` files);
+    returns each file's store key."""
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResultSchema,
     )
@@ -579,8 +633,9 @@ def _import_results(context: Any, results_dir: Path, max_results: int | None = N
     )
 
     schema = ExpectationSuiteValidationResultSchema()
-    paths = sorted(results_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    for path in paths[-max_results:] if max_results else paths:
+    paths = _result_files(results, max_results) if isinstance(results, Path) else results
+    keys: dict[Path, Any] = {}
+    for path in paths:
         result = schema.load(json.loads(path.read_text(encoding="utf-8")))
         validated_at = result.meta.get("validated_at")
         key = ValidationResultIdentifier(
@@ -592,3 +647,5 @@ def _import_results(context: Any, results_dir: Path, max_results: int | None = N
             batch_identifier="duckdb_query",
         )
         context.validation_results_store.set(key, result)
+        keys[path] = key
+    return keys

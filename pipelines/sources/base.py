@@ -10,7 +10,9 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -146,6 +148,18 @@ def resolve_files(source: SourceConfig, paths: TenantPaths, tenant_id: str | Non
 
 
 _FINGERPRINT_CACHE = "meta.file_fingerprints"
+_REHASH: ContextVar[bool] = ContextVar("tonghop_rehash", default=False)
+
+
+@contextmanager
+def rehashing() -> Iterator[None]:
+    """Inside: file fingerprints are computed from the bytes, never taken from the (path, size, mtime) cache —
+    the periodic full check of a source its `stat` probe skipped (`pipelines.sources.probe`)."""
+    token = _REHASH.set(True)
+    try:
+        yield
+    finally:
+        _REHASH.reset(token)
 
 
 def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -164,8 +178,8 @@ def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -
     if cache:
         con.execute(f"CREATE TABLE IF NOT EXISTS {_FINGERPRINT_CACHE} (path VARCHAR, size BIGINT, "
                     "mtime_ns BIGINT, fingerprint VARCHAR, PRIMARY KEY (path, size, mtime_ns))")
-        hit = con.execute(f"SELECT fingerprint FROM {_FINGERPRINT_CACHE} WHERE path = ? AND size = ? "
-                          "AND mtime_ns = ?", key).fetchall()
+        hit = [] if _REHASH.get() else con.execute(f"SELECT fingerprint FROM {_FINGERPRINT_CACHE} WHERE path = ? "
+                                                   "AND size = ? AND mtime_ns = ?", key).fetchall()
         if hit:
             return hit[0][0]
     import xxhash
