@@ -15,6 +15,12 @@ says ready, and all writers start together; the time is first start → last fin
 - reads: one aggregate query in DuckDB over the table registered as Arrow from a pinned snapshot
   (pipelines.lakehouse.reader.pinned_dataset; Delta: `DeltaTable(version=…).to_pyarrow_dataset()`) vs the
   same query on the same rows in a DuckDB file; and the same query on the previous snapshot (time travel).
+Each writer process is capped to --threads threads (default 1): pyarrow's CPU and I/O pools
+(`pa.set_cpu_count`, `pa.set_io_thread_count`), pyiceberg's worker pool (PYICEBERG_MAX_WORKERS), deltalake's
+Rust runtime (TOKIO_WORKER_THREADS, RAYON_NUM_THREADS) and OpenMP — in the one-writer, the two-writer and the
+bare-Parquet runs alike. In a cluster each writer process has cores of its own; on this shared 2-core machine
+an uncapped writer spreads over both cores and a second writer then has nothing left to gain. (DuckDB is not
+on the timed write path here: it makes the input and runs the read queries.) `--threads 0`: libraries' defaults.
 Prints BENCHROW lines (benchmarks/report.py). Not collected by pytest.
 """
 
@@ -65,9 +71,23 @@ def make_input(path: Path, rows: int, seed: int) -> None:
 
 # --- one writer process -----------------------------------------------------------------------------------
 
+def cap_env(threads: int) -> dict[str, str]:
+    """The environment of a writer process capped to `threads` threads (0: the libraries' own defaults)."""
+    if threads <= 0:
+        return dict(os.environ)
+    n = str(threads)
+    return {**os.environ, "PYICEBERG_MAX_WORKERS": n, "TOKIO_WORKER_THREADS": n, "RAYON_NUM_THREADS": n,
+            "OMP_NUM_THREADS": n, "TONGHOP_WRITER_THREADS": n}
+
+
 def worker(args: argparse.Namespace) -> None:
     """Read the input, say ready, wait for 'go', write, print timings as JSON."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    if threads := int(os.environ.get("TONGHOP_WRITER_THREADS", "0")):
+        pa.set_cpu_count(threads)
+        pa.set_io_thread_count(threads)
 
     data = pq.read_table(args.input)
     if args.batches:
@@ -146,6 +166,9 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+THREADS = 1  # per writer process (--threads)
+
+
 def best_of(repeat: int, fmt: str, n: int, inp: Path, target: Path, catalog: str, prefix: str) -> dict:
     """The fastest of `repeat` runs, each on fresh tables (a busy shared machine only ever slows a run down)."""
     runs = [run_writers(fmt, n, inp, target, catalog, prefix=f"{prefix}r{i}_") for i in range(repeat)]
@@ -159,7 +182,8 @@ def run_writers(fmt: str, n: int, inp: Path, target: Path, catalog: str, mode: s
         tenant = prefix if mode == "append" else f"{prefix}{i}"  # appends: every writer on one table
         cmd = [sys.executable, __file__, "--worker", "--format", fmt, "--input", str(inp), "--target", str(target),
                "--catalog", catalog, "--tenant", tenant, "--mode", mode, "--batches", str(batches)]
-        procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      env=cap_env(THREADS)))
     for p in procs:
         line = p.stdout.readline()
         if line.strip() != "ready":
@@ -177,7 +201,7 @@ def run_writers(fmt: str, n: int, inp: Path, target: Path, catalog: str, mode: s
     rows = sum(r["rows"] for r in results)
     return {"seconds": seconds, "rows": rows, "rows_per_s": rows / seconds,
             "conflicts": sum(r["conflicts"] for r in results), "cpu": [round(r["cpu"], 2) for r in results],
-            "load": round(os.getloadavg()[0], 1)}
+            "load": round(os.getloadavg()[0], 1), "threads": THREADS}
 
 
 # --- reads ------------------------------------------------------------------------------------------------
@@ -197,6 +221,7 @@ def main() -> None:
     p.add_argument("--formats", default="iceberg,delta")
     p.add_argument("--repeat", type=int, default=2, help="writer runs per figure, the fastest kept")
     p.add_argument("--no-conflicts", action="store_true", help="leave out the one-table conflict run")
+    p.add_argument("--threads", type=int, default=1, help="threads per writer process (0: libraries' defaults)")
     p.add_argument("--worker", action="store_true")
     p.add_argument("--format")
     p.add_argument("--input")
@@ -208,6 +233,8 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    global THREADS
+    THREADS = args.threads
     from tests.fixtures.postgres import running_postgres
 
     cmd = command_line()
@@ -221,7 +248,8 @@ def main() -> None:
             bare = best_of(args.repeat, "parquet", 1, inp, work / f"bare_{rows}", "", "b")
             bare2 = best_of(args.repeat, "parquet", 2, inp, work / f"bare2_{rows}", "", "b")
             row(f"lakehouse: bare Parquet, two writers vs one ({label})", "one writer rows/s", bare["rows_per_s"],
-                bare2["rows_per_s"], "rows/s", cmd, note="what the machine gives two processes, same run")
+                bare2["rows_per_s"], "rows/s", cmd, note=f"what the machine gives two processes, same run; "
+                f"{THREADS or 'default'} thread(s) per writer; load {bare2['load']}")
             for fmt in formats:
                 catalog = pg.dsn.replace("postgresql://", "postgresql+psycopg2://")
                 target = work / f"{fmt}_{rows}"
@@ -233,7 +261,8 @@ def main() -> None:
                 row(f"lakehouse {fmt}: two writers (different tenants) vs one, {label}", "one writer rows/s",
                     one["rows_per_s"], two["rows_per_s"], "rows/s", cmd, target="≥ 1.6×",
                     note=f"bare Parquet two/one on this run: {bare2['rows_per_s'] / bare['rows_per_s']:.2f}×; CPU s "
-                         f"per writer {two['cpu']} vs one {one['cpu']}; load {two['load']}")
+                         f"per writer {two['cpu']} vs one {one['cpu']}; {THREADS or 'default'} thread(s) per "
+                         f"writer; load {two['load']}")
                 # a second overwrite of one table: reads pin the latest snapshot, time travel reads the first
                 run_writers(fmt, 1, inp, target, catalog, prefix=f"{fmt}{rows}_twor0_")
                 tenant = f"{fmt}{rows}_twor0_0"
