@@ -36,7 +36,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, task
 
-from pipelines.airflow_admin import tenant_queue
+from pipelines.airflow_admin import executor_config, tenant_queue
 from pipelines.config import load_tenant_file, tenant_files
 from pipelines.errors import ConfigError
 from pipelines.orchestration import DEFAULT_ARGS, START, tenant_asset, tenant_schedule, tenant_start
@@ -137,19 +137,19 @@ def _tenant_dag(cfg, dag_id: str, description: str, cron: str | None, tag: str) 
 def _pipeline(cfg) -> DAG:
     with _tenant_dag(cfg, f"tonghop_{cfg.tenant_id}", f"Pipeline of {cfg.display_name}", cfg.schedule,
                      cfg.kind) as dag:
-        previous, queue = None, tenant_queue(cfg.tenant_id)
+        previous, queue, pod = None, tenant_queue(cfg.tenant_id), executor_config(cfg.tenant_id)
         for step in STEPS:
             outlets = {"publish": [tenant_asset(cfg.tenant_id, "serving")],
                        "transform": [tenant_asset(cfg.tenant_id, "marts")]}.get(step, [])
             # Every step retries infrastructure failures; a failed expectation fails at once (run_step_failing_fast).
             current = run_pipeline_step.override(task_id=step, pool=cfg.pool, queue=queue, outlets=outlets,
-                                                 weight_rule=WEIGHT_RULE)(cfg.tenant_id, step)
+                                                 weight_rule=WEIGHT_RULE, executor_config=pod)(cfg.tenant_id, step)
             if previous is not None:
                 previous >> current
             previous = current
         if cfg.open_data is not None:  # reads the snapshot only; the pool keeps it behind this tenant's writers
             previous >> publish_open_data.override(task_id="open_data", pool=cfg.pool, queue=queue,
-                                                   weight_rule=WEIGHT_RULE,
+                                                   weight_rule=WEIGHT_RULE, executor_config=pod,
                                                    outlets=[tenant_asset(cfg.tenant_id, "open_data")])(cfg.tenant_id)
     return dag
 
@@ -158,10 +158,11 @@ def _retrain(cfg) -> DAG:
     with _tenant_dag(cfg, f"tonghop_retrain_{cfg.tenant_id}",
                      f"Retrain the models of {cfg.display_name} (by hand or on its retrain_schedule)",
                      cfg.retrain_schedule, "retrain") as dag:
-        queue = tenant_queue(cfg.tenant_id)
-        train = run_retrain_step.override(task_id="train", pool=cfg.pool, queue=queue,
-                                          weight_rule=WEIGHT_RULE)(cfg.tenant_id, "train")
+        queue, pod = tenant_queue(cfg.tenant_id), executor_config(cfg.tenant_id)
+        train = run_retrain_step.override(task_id="train", pool=cfg.pool, queue=queue, weight_rule=WEIGHT_RULE,
+                                          executor_config=pod)(cfg.tenant_id, "train")
         publish = run_retrain_step.override(task_id="publish", pool=cfg.pool, queue=queue, weight_rule=WEIGHT_RULE,
+                                            executor_config=pod,
                                             outlets=[tenant_asset(cfg.tenant_id, "serving")])(cfg.tenant_id, "publish")
         train >> publish
     return dag

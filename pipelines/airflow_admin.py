@@ -30,6 +30,64 @@ def tenant_queue(tenant_id: str) -> str:
     return f"{QUEUE_PREFIX}{tenant_id.replace('-', '_')}"
 
 
+# KubernetesExecutor: each task runs in a pod of the chart's pod template, sized by `workers.resources`
+# (deploy/helm/values-kubernetes.yaml). A tenant that needs more (or less) gets its own size from the
+# operator's TONGHOP_POD_RESOURCES — JSON, tenant id (or "default") → {"cpu": "2", "memory": "12Gi"} —
+# turned into the task's `pod_override` for the pod's `base` container. An installation setting, never the
+# tenant file: a province cannot size its own pods.
+POD_RESOURCES_ENV = "TONGHOP_POD_RESOURCES"
+_QUANTITY = {"cpu": r"^[0-9]+(\.[0-9]+)?m?$", "memory": r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"}
+
+
+def pod_resources(tenant_id: str, setting: str | None = None) -> dict[str, dict[str, str]] | None:
+    """The `resources` of the tenant's task pods ({"requests": …, "limits": …}), None to keep the template's.
+
+    Requests and limits are equal for memory (a task's memory is its DuckDB limit plus Python: no overcommit);
+    CPU is requested, not limited (a task may use idle cores). A malformed setting is one readable error."""
+    import json
+    import os
+    import re
+
+    raw = os.environ.get(POD_RESOURCES_ENV, "") if setting is None else setting
+    if not raw.strip():
+        return None
+    try:
+        table = json.loads(raw)
+        if not isinstance(table, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise TonghopError(f"{POD_RESOURCES_ENV} is not valid JSON ({exc}) — give e.g. "
+                           '{"default": {"cpu": "1", "memory": "4Gi"}, "ho-chi-minh": {"cpu": "2", "memory": "12Gi"}}'
+                           ) from None
+    size = table.get(tenant_id, table.get("default"))
+    if size is None:
+        return None
+    if not isinstance(size, dict) or set(size) - set(_QUANTITY) or not size:
+        raise TonghopError(f"{POD_RESOURCES_ENV}: the size of '{tenant_id}' must be an object with cpu and/or "
+                           'memory, e.g. {"cpu": "2", "memory": "12Gi"}')
+    for key, value in size.items():
+        if not isinstance(value, str) or not re.match(_QUANTITY[key], value):
+            raise TonghopError(f"{POD_RESOURCES_ENV}: {key} of '{tenant_id}' is {str(value)[:20]!r}, not a "
+                               f"Kubernetes quantity (e.g. {'2 or 500m' if key == 'cpu' else '12Gi'})")
+    requests = dict(size)
+    limits = {"memory": size["memory"]} if "memory" in size else {}
+    return {"requests": requests, "limits": limits}
+
+
+def executor_config(tenant_id: str) -> dict:
+    """A task's `executor_config`: the KubernetesExecutor's `pod_override` with the tenant's pod resources when
+    the operator set some; empty otherwise (and for every other executor, which ignores it)."""
+    resources = pod_resources(tenant_id)
+    if resources is None:
+        return {}
+    try:
+        from kubernetes.client import models as k8s
+    except ImportError:  # no Kubernetes client: not a KubernetesExecutor deployment
+        return {}
+    container = k8s.V1Container(name="base", resources=k8s.V1ResourceRequirements(**resources))
+    return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
+
+
 @dataclass(frozen=True)
 class TenantSlot:
     """A tenant's share of the cluster: its one-slot pool and its queue."""

@@ -15,6 +15,7 @@ from pipelines.config import load_all
 from tests.conftest import project_path
 
 VALUES = project_path("deploy", "helm", "values.yaml")
+VALUES_K8S = project_path("deploy", "helm", "values-kubernetes.yaml")
 SCHEMA = project_path("deploy", "helm", "values.schema.subset.json")
 
 
@@ -27,18 +28,55 @@ def _errors(values: dict) -> list[str]:
             for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
 
 
-def _values() -> dict:
+def _values(path=VALUES) -> dict:
     import yaml
 
-    return yaml.safe_load(VALUES.read_text(encoding="utf-8"))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def test_helm_values_match_the_charts_schema():
-    values = _values()
+@pytest.mark.parametrize(("path", "executor"), [(VALUES, "CeleryExecutor"), (VALUES_K8S, "KubernetesExecutor")])
+def test_helm_values_match_the_charts_schema(path, executor):
+    values = _values(path)
     assert _errors(values) == []
-    assert values["executor"] == "CeleryExecutor" and values["postgresql"]["enabled"] is False
+    assert values["executor"] == executor and values["postgresql"]["enabled"] is False
+    # both: the pools made by the deployment before the scheduler starts, tokens outliving the queue
+    assert "tonghop airflow sync-pools" in " ".join(values["scheduler"]["extraInitContainers"][0]["args"])
+    assert float(values["config"]["scheduler"]["task_queued_timeout"]) >= 3600
     if shutil.which("helm"):  # where the chart tool exists, its own lint too (not on these machines)
-        subprocess.run(["helm", "lint", "--strict", "-f", str(VALUES)], check=True)
+        subprocess.run(["helm", "lint", "--strict", "-f", str(path)], check=True)
+
+
+def test_kubernetes_values_size_task_pods_per_tenant():
+    """KubernetesExecutor: no Celery, `workers.resources` sizes every task pod; TONGHOP_POD_RESOURCES gives
+    named tenants their own size, turned into the task's pod_override (pipelines/airflow_admin.py)."""
+    from pipelines.airflow_admin import pod_resources
+    from pipelines.config import TENANT_ID_RE
+
+    values = _values(VALUES_K8S)
+    assert values["redis"]["enabled"] is False and "celery" not in values["config"] and "args" not in values["workers"]
+    assert values["workers"]["resources"]["limits"]["memory"] == values["workers"]["resources"]["requests"]["memory"]
+    setting = next(e["value"] for e in values["env"] if e["name"] == "TONGHOP_POD_RESOURCES")
+    sized = json.loads(setting)
+    assert sized and all(TENANT_ID_RE.fullmatch(t) or t == "default" for t in sized)
+    assert pod_resources("ho-chi-minh", setting) == {"requests": {"cpu": "2", "memory": "12Gi"},
+                                                     "limits": {"memory": "12Gi"}}
+    assert pod_resources("ninh-binh", setting) is None  # not listed: the pod template's size
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("{not json", "not valid JSON"),
+    ('{"default": {"cpu": "2", "gpu": "1"}}', "must be an object with cpu and/or memory"),
+    ('{"default": {"memory": "12 GB"}}', "not a Kubernetes quantity"),
+    ('{"default": {"cpu": 2}}', "not a Kubernetes quantity"),
+])
+def test_a_bad_pod_size_setting_is_one_readable_line(setting, says):
+    from pipelines.airflow_admin import pod_resources
+    from pipelines.errors import TonghopError
+
+    with pytest.raises(TonghopError, match=says) as err:
+        pod_resources("ninh-binh", setting)
+    assert "TONGHOP_POD_RESOURCES" in str(err.value) and "\n" not in str(err.value)
+    assert pod_resources("ninh-binh", '{"default": {"cpu": "500m"}}') == {"requests": {"cpu": "500m"}, "limits": {}}
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), [
@@ -57,13 +95,14 @@ def test_the_schema_check_catches_mistakes(path, value, expected):
     assert any(expected in e for e in _errors(values)), _errors(values)
 
 
-def test_no_secret_value_in_the_helm_values():
+@pytest.mark.parametrize("path", [VALUES, VALUES_K8S])
+def test_no_secret_value_in_the_helm_values(path):
     """Secrets come from Kubernetes Secrets by name: no literal password, token or key in the file."""
     from pipelines.redact import redact
 
-    text = VALUES.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
     assert [line for line in text.splitlines() if redact(line) != line] == []  # nothing that looks like a secret
-    values = _values()
+    values = _values(path)
     assert not re.search(r"(?i)^\s*(password|token|fernetKey|jwt_?secret)\s*:", text, re.MULTILINE)
     assert {s["envName"] for s in values["secret"]} >= {"AIRFLOW__API_AUTH__JWT_SECRET", "TONGHOP_PII_KEY"}
 
@@ -73,7 +112,6 @@ def test_workers_subscribe_to_every_tenants_queue(capsys):
     factory's side: tests/test_dags.py::test_every_dag_has_tags_retries_pool_and_asset)."""
     args = _values()["workers"]["args"]
     assert "airflow celery worker --queues" in args[-1] and "$$(tonghop airflow queues)" in args[-1]
-    assert "tonghop airflow sync-pools" in " ".join(_values()["scheduler"]["extraInitContainers"][0]["args"])
     assert main(["airflow", "queues"]) == 0
     queues = capsys.readouterr().out.strip().split(",")
     assert queues == [f"tonghop_{cfg.tenant_id.replace('-', '_')}" for cfg in load_all()]

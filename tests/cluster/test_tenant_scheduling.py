@@ -105,3 +105,31 @@ def test_an_expectation_failure_fails_at_once_anything_else_retries(tonghop_dags
         assert type(info.value) is exc_type
     else:
         assert isinstance(info.value, AirflowFailException) and raised in str(info.value)
+
+
+def test_kubernetes_pod_size_reaches_every_task_of_the_tenant(tonghop_dags, monkeypatch):
+    """TONGHOP_POD_RESOURCES → each task's executor_config pod_override (`base` container's resources). The
+    Kubernetes client is not installed here (the official image has it): a stand-in module with its four
+    model classes records what the DAG factory builds."""
+    import types
+
+    from pipelines.config import tenant_files
+
+    models = types.ModuleType("kubernetes.client.models")
+    for name in ("V1Pod", "V1PodSpec", "V1Container", "V1ResourceRequirements"):
+        setattr(models, name, lambda _name=name, **kw: SimpleNamespace(kind=_name, **kw))
+    client = types.ModuleType("kubernetes.client")
+    client.models = models
+    monkeypatch.setitem(sys.modules, "kubernetes", types.ModuleType("kubernetes"))
+    monkeypatch.setitem(sys.modules, "kubernetes.client", client)
+    monkeypatch.setitem(sys.modules, "kubernetes.client.models", models)
+    path = tenant_files()[0]
+    monkeypatch.setenv("TONGHOP_POD_RESOURCES", f'{{"{path.stem}": {{"cpu": "2", "memory": "12Gi"}}}}')
+    for dag in tonghop_dags.build_dags(path):
+        for task in dag.tasks:
+            pod = task.executor_config["pod_override"]
+            (base,) = pod.spec.containers
+            assert base.name == "base" and base.resources.requests == {"cpu": "2", "memory": "12Gi"}
+            assert base.resources.limits == {"memory": "12Gi"}
+    monkeypatch.setenv("TONGHOP_POD_RESOURCES", '{"another-tenant": {"cpu": "2"}}')
+    assert all(t.executor_config == {} for t in tonghop_dags.build_dags(path)[0].tasks)
