@@ -5,8 +5,11 @@
 For each N of --tenants, in a fresh temp folder: N real provinces (in code order: 1 Hà Nội, 4 Cao Bằng, …;
 each with its own communes and generated data, `pipelines/demo/provinces.py`, tenant files in the temp folder
 via TONGHOP_TENANTS_DIR) — then a throwaway PostgreSQL for Airflow's metadata, `airflow db migrate`, the
-scheduler (LocalExecutor, --parallelism slots), API server and DAG processor as separate processes
-(tests/cluster/airflow_cluster.py), `tonghop airflow sync-pools --unpause`, every tenant's DAG triggered at
+scheduler (the LocalExecutor that counts its running tasks, pipelines/airflow_executor.py; --parallelism
+slots; task_queued_timeout 2 h), API server and DAG processor as separate processes
+(tests/cluster/airflow_cluster.py; --airflow-env overrides any setting, e.g. the stock
+`AIRFLOW__CORE__EXECUTOR=LocalExecutor` and a 60 s `AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT` reproduce the
+expired-token failures with 8 provinces on 1 slot in minutes), `tonghop airflow sync-pools --unpause`, every tenant's DAG triggered at
 once, and the time until the last run ends. The national data map's DAG is paused: the figures are the
 tenants' pipelines (extract_load → validate → transform → train → publish; the generated provinces list no
 models, so `train` fits nothing).
