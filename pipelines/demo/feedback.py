@@ -1,7 +1,8 @@
 """Citizen feedback (phản ánh, kiến nghị) as the province's LGSP service returns it: one record per submission.
 
-The applicant's name and phone come with each record, as they do in the real service (personal data:
-pseudonymised in staging). Records are text/number JSON values; timestamps are `YYYY-MM-DD HH:MM:SS`.
+The sender's name, phone and address come with each record, as they do in the real service (personal data:
+staging keeps the phone as a pseudonym only, and neither the name nor the address). Records are text/number
+JSON values; timestamps are `YYYY-MM-DD HH:MM:SS`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def feedback(n: int, as_of: date, rng: np.random.Generator) -> list[dict]:
     channel = rng.choice(len(CHANNELS), n, p=np.array(list(CHANNELS.values())))
     days = np.ceil(rng.gamma(2.0, 6.0, n)).astype(int)  # days to an answer (the legal limit is 10-30)
     people = applicants(n, as_of, rng)
+    # drawn last, so every value above stays what it was before addresses were added
+    house, hamlet = rng.integers(1, 250, n), rng.integers(1, 16, n)
     channels = list(CHANNELS)
     now = datetime.combine(as_of, datetime.min.time())
     out = []
@@ -65,6 +68,7 @@ def feedback(n: int, as_of: date, rng: np.random.Generator) -> list[dict]:
             "ngay_cap_nhat": updated.replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S"),
             "ho_ten": people["ho_ten"][i],
             "so_dien_thoai": people["so_dien_thoai"][i],
+            "dia_chi": f"Số {house[i]}, xóm {hamlet[i]}, {units[commune[i]].name}",
         })
     return out
 
@@ -90,7 +94,8 @@ def feedback_changes(records: list[dict], *, n_new: int, n_late: int, when: date
         out.append({**base, "ma_phan_anh": f"PAKN-{sent.year}-{tag}-{i + 1:04d}",
                     "ngay_gui": sent.strftime("%Y-%m-%d %H:%M:%S"), "trang_thai": "moi_tiep_nhan",
                     "so_ngay_xu_ly": None, "ngay_cap_nhat": (sent + timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S"),
-                    "ho_ten": people["ho_ten"][i], "so_dien_thoai": people["so_dien_thoai"][i]})
+                    "ho_ten": people["ho_ten"][i], "so_dien_thoai": people["so_dien_thoai"][i],
+                    "dia_chi": f"Số {100 + i}, xóm {1 + i % 9}, {base.get('dia_chi', '').rsplit(', ', 1)[-1]}"})
     fields = sorted({t[0] for t in TOPICS})
     step_late = max(1, len(records) // max(n_late, 1))
     n_changed = 0
