@@ -66,7 +66,7 @@ def run_retrain_step(tenant_id: str, step: str, run_id: str) -> dict:
 #   1. forced: `tonghop train` or the retraining DAG (`forced_fit()`);
 #   2. no usable fit: never fitted here, or its recorded version, output or artefact is gone;
 #   3. its recipe changed: the model's code (its module and the models/ modules it imports), the libraries
-#      that fit it (scikit-learn, numpy, scipy, duckdb, polars), the tenant's model list or time zone;
+#      that fit it (scikit-learn, numpy, scipy, duckdb, polars), the tenant's time zone;
 #   4. a model it reads (REQUIRES_MODELS) was refitted in this run;
 #   5. a new complete ISO week closed since its fit, on the data's clock (the week of the newest
 #      `data_as_of` of the dossiers; the calendar date for a tenant without dossiers);
@@ -125,7 +125,7 @@ class DataState:
 
 
 def recipe(name: str, tenant: TenantConfig) -> str:
-    """The model's code (its module + the models/ modules it imports), library versions and tenant settings."""
+    """The model's code (its module + the models/ modules it imports), library versions, the tenant's time zone."""
     import hashlib
     import importlib.util
     import re
@@ -146,7 +146,8 @@ def recipe(name: str, tenant: TenantConfig) -> str:
         source = Path(spec.origin).read_text(encoding="utf-8")
         h.update(module.encode() + b"\0" + source.encode())
         pending += [f"models.{m}" for m in re.findall(r"\bmodels\.(\w+)", source) if m != "retrain"]
-    h.update(json.dumps([library_versions(), list(tenant.models), tenant.timezone], sort_keys=True).encode())
+    # Not the tenant's model list: `tonghop train --model X` narrows it, and must not make the next run refit X.
+    h.update(json.dumps([library_versions(), tenant.timezone], sort_keys=True).encode())
     return h.hexdigest()
 
 
