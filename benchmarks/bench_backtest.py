@@ -60,24 +60,54 @@ def backtest_figures(warehouse: Path, rows: int) -> dict:
     con.close()
     panel = panel_from_weekly(weekly, last_week)
     oracle = oracle_matrix(panel, n_dossiers)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     bt = backtest(panel, PARAMS, oracle, daily)
     bt["agency"] = panel.keys["co_quan"].to_numpy()[bt["s"]]
     metrics = evaluate(bt, PARAMS)
-    metrics["backtest_s"] = time.perf_counter() - started
+    metrics["backtest_s"], metrics["backtest_cpu_s"] = time.perf_counter() - started, time.process_time() - cpu
+    metrics["loadavg"] = open("/proc/loadavg").read().split()[:3]
     # The oracle also knows the one-off dip of the 1 July 2025 reorganisation (pipelines/demo/workdays.py
-    # REFORM_DIP), which no forecast from history can: the ratio without the weeks it touches, reported beside.
+    # REFORM_DIP). The model knows the date (models/calendar.py EVENTS) but learns the effect only from days
+    # after it, so at origins before 1 July no history can tell its size: the ratio without those origins,
+    # and without the weeks the dip touches, reported beside.
     import numpy as np
 
+    from models.calendar import EVENTS
     from pipelines.demo.workdays import REFORM_DIP
 
+    keys = ("mape_model", "mape_oracle", "ratio_to_oracle", "agency_mape_model", "agency_mape_oracle",
+            "agency_ratio_to_oracle")
     target = panel.weeks[bt["origin"].to_numpy() + bt["h"].to_numpy()]
     touched = (target + 6 >= REFORM_DIP[0].astype("datetime64[D]")) & (target <= REFORM_DIP[1].astype("datetime64[D]"))
     rest = evaluate(bt[~touched], PARAMS)
-    metrics["without_reform_weeks"] = {k: rest[k] for k in ("mape_model", "mape_oracle", "ratio_to_oracle",
-                                                            "agency_mape_model", "agency_mape_oracle",
-                                                            "agency_ratio_to_oracle")}
+    metrics["without_reform_weeks"] = {k: rest[k] for k in keys}
     metrics["reform_weeks_share_of_points"] = float(np.mean(touched))
+    event = EVENTS[0].start
+    origin_end = panel.weeks[bt["origin"].to_numpy()] + 6
+    blind = (origin_end < event) & (target + 6 >= event)  # forecast across the event before any day of it
+    metrics["origins_blind_to_the_event"] = sorted(str(panel.weeks[o]) for o in bt.loc[blind, "origin"].unique())
+    others = evaluate(bt[~blind], PARAMS)
+    metrics["without_blind_origins"] = {k: others[k] for k in keys}
+    # What a forecaster knowing every other parameter of the generator, but not the dip before it happens,
+    # would get: the oracle without the dip at those origins (a floor for any honest model).
+    workdays = sys.modules["pipelines.demo.workdays"]
+    saved = workdays.REFORM_DIP
+    workdays.REFORM_DIP = (saved[0], saved[1], 1.0)
+    try:
+        no_dip = oracle_matrix(panel, n_dossiers)
+    finally:
+        workdays.REFORM_DIP = saved
+    floor = bt.assign(oracle=np.where(blind, no_dip[bt["s"], bt["origin"] + bt["h"]], bt["oracle"]))
+    floor = floor.assign(model=floor["oracle"], oracle=bt["oracle"])
+    f = evaluate(floor, PARAMS)
+    metrics["floor_ratio_to_oracle"], metrics["floor_agency_ratio_to_oracle"] = f["ratio_to_oracle"], f["agency_ratio_to_oracle"]
+    per_origin = []
+    for origin, rows in bt.groupby("origin"):
+        agency = rows.groupby(["h", "agency"])[["actual", "model", "oracle"]].sum()
+        per_origin.append({"origin": str(panel.weeks[origin]),
+                           **{f"{g}{m}": float((part[m] - part["actual"]).abs().sum() / part["actual"].sum())
+                              for g, part in (("", rows), ("agency_", agency)) for m in ("model", "oracle")}})
+    metrics["per_origin"] = per_origin
     weeks = panel.weeks
     metrics["origins"] = [str(weeks[o]) for o in sorted(bt["origin"].unique())]
     metrics["n_series"], metrics["n_weeks"] = int(len(panel.keys)), int(weeks.size)
@@ -90,11 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[5_000_000])
     parser.add_argument("--home", type=Path, default=Path("/tmp/tonghop-bench-models"))  # shared with bench_models
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the warehouse already built under --home as it is (no extract/transform run)")
     args = parser.parse_args()
     if not os.environ.get("TONGHOP_PII_KEY"):
         sys.exit("set TONGHOP_PII_KEY (any long secret) to build the benchmark warehouse")
     for rows in args.rows:
-        warehouse = bench_models.build(rows, args.home / f"h{rows}")
+        warehouse = (bench_models.built(rows, args.home / f"h{rows}") if args.reuse
+                     else bench_models.build(rows, args.home / f"h{rows}"))
         m = backtest_figures(warehouse, rows)
         print("RESULT " + json.dumps(m, default=str), flush=True)
         label = f"{rows:,} dossiers, {m['n_folds']} origins {m['origins'][0]}…{m['origins'][-1]}"
@@ -103,8 +136,9 @@ def main() -> None:
             row(f"forecast wMAPE per {name}, {label}", "seasonal-naive wMAPE", m[f"{grain}mape_seasonal_naive"],
                 m[f"{grain}mape_model"], "wMAPE", cmd, target="≤ 0.90× seasonal-naive",
                 note=f"oracle {m[f'{grain}mape_oracle']:.3f}; model/oracle {m[f'{grain}ratio_to_oracle']:.2f} "
-                     f"(target ≤ 1.15); without the reform-dip weeks "
-                     f"{m['without_reform_weeks'][f'{grain}ratio_to_oracle']:.2f}")
+                     f"(target ≤ 1.15); without the origins blind to the 1 July 2025 event "
+                     f"{m['without_blind_origins'][f'{grain}ratio_to_oracle']:.2f}; floor of a model blind to "
+                     f"its size {m[f'floor_{grain}ratio_to_oracle']:.2f}")
         deciles = m.get("interval_coverage_by_size_decile", [])
         row(f"forecast 80 % interval coverage, {label}", "nominal", 0.8, m.get("interval_coverage", float("nan")),
             "share", cmd, target="0.75–0.85 overall and per size decile",
@@ -116,6 +150,14 @@ def main() -> None:
                   f"{m[f'{grain}ratio_to_oracle']:.3f} |")
         print(f"\ncoverage {m.get('interval_coverage')}, by decile {deciles}")
         print(f"without the reform-dip weeks: {m['without_reform_weeks']}")
+        print(f"without the origins blind to the event {m['origins_blind_to_the_event']}: {m['without_blind_origins']}")
+        print(f"floor (oracle without the dip at those origins): {m['floor_ratio_to_oracle']:.3f} per series, "
+              f"{m['floor_agency_ratio_to_oracle']:.3f} per agency")
+        print("\n| origin | per series model / oracle | per agency model / oracle |\n|---|---:|---:|")
+        for r in m["per_origin"]:
+            print(f"| {r['origin']} | {r['model']:.1%} / {r['oracle']:.1%} | {r['agency_model']:.1%} / "
+                  f"{r['agency_oracle']:.1%} |")
+        print(f"\nbacktest {m['backtest_s']:.1f} s wall, {m['backtest_cpu_s']:.1f} s CPU, load {m['loadavg']}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""Week-level calendar features that know Vietnamese public holidays and Tết (from the `holidays` package).
+"""Calendar features that know Vietnamese public holidays, Tết and declared national events.
 
 Offices receive dossiers Monday to Friday; a week with a holiday has fewer working days, and the weeks
 around the Lunar New Year (Tết) move by up to three weeks from one year to the next, which is exactly what
-a "same week last year" forecast gets wrong.
+a "same week last year" forecast gets wrong. National events that change how citizens file (a
+reorganisation of local government) are declared here with their date, like a holiday: a model knows the
+date in advance but learns the effect only from days after it (see `EVENTS`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -47,3 +51,43 @@ def week_calendar(week_starts: np.ndarray) -> pd.DataFrame:
         "month": (stamps + pd.Timedelta(days=3)).month.to_numpy(dtype=float),  # the month of the Thursday
         "n_month_end_days": n_month_end.astype(float),
     })
+
+
+@dataclass(frozen=True)
+class Event:
+    """A publicly known national calendar event whose first days may change arrivals (a regime change).
+
+    `days` is the transition window the forecast gives its own effect, from `start` on; the effect's size is
+    not declared (nobody knows it beforehand): a model learns it from the window's days once they are in the
+    data, and assumes no effect until then.
+    """
+
+    name: str
+    start: np.datetime64
+    days: int
+    description: str
+
+
+EVENTS: tuple[Event, ...] = (
+    Event("reorganisation_2025", np.datetime64("2025-07-01"), 14,
+          "two-tier local government from 1 July 2025 (district level abolished, communes merged): the first "
+          "two weeks, while one-stop-shop counters moved to the new communes"),
+)
+
+
+def tet_offsets(days: np.ndarray) -> np.ndarray:
+    """Signed days from each day to the nearest first day of Tết (0 = Tết itself, −1 = the eve)."""
+    days = np.asarray(days, dtype="datetime64[D]")
+    years = days.astype("datetime64[Y]").astype(int) + 1970
+    tet = tet_days(int(years.min()) - 1, int(years.max()) + 1)
+    offset = (days[:, None] - tet[None, :]).astype(int)
+    return offset[np.arange(days.size), np.abs(offset).argmin(axis=1)]
+
+
+def event_windows(days: np.ndarray, events: tuple[Event, ...] = EVENTS) -> np.ndarray:
+    """(days × events) indicators: 1 on the days of each event's transition window."""
+    days = np.asarray(days, dtype="datetime64[D]")
+    out = np.zeros((days.size, len(events)))
+    for j, e in enumerate(events):
+        out[:, j] = (days >= e.start) & (days < e.start + e.days)
+    return out

@@ -1,21 +1,24 @@
 """Dossier inflow forecast: dossiers per agency (cơ quan) and procedure field (lĩnh vực) per week, 1–8 weeks ahead.
 
-A Poisson GLM (scikit-learn `PoissonRegressor`, log link) on each field's province-wide weekly total, fitted on
-the full history (a field × week table: a few thousand rows however many dossiers): field × month (working
-days' share of each month in the week), log working days, weeks before/after Tết, the month-end rush and a
-trend. Each agency × field series is then its field's profile times the series' own level (its share of
-the field over the last year: the Poisson fixed-effect estimate), so big and small counters share one
-seasonal shape. Shorter histories fall back to simpler models, named in the model card:
-- ≥ 52 weeks: the full GLM above (`poisson_glm`);
-- 26–51 weeks: the GLM without month effects or trend, which cannot be told apart yet (`poisson_glm_calendar`);
+Each agency × field series is its field's daily profile times the series' own level (its share of the field
+over the last year), so big and small counters share one seasonal shape. The field profile is
+e^(a_f + s_f,month) × a daily profile shared by every field, from two small penalised Poisson fits (see
+`Design`): the fields' composition (levels and each field's own months, empirical-Bayes shrunk by that
+field's spread) from field × month totals in which whatever hits every field alike cancels, and the shared
+daily profile (weekday, month-end, one smoothed effect per day around Tết, declared national events such
+as the 1 July 2025 reorganisation, trend, and with two years a shared month effect) from the province's
+daily totals, weighted by their measured dispersion. Shorter histories fall back to simpler models, named
+in the model card:
+- ≥ 52 weeks: the full model above (`poisson_glm`);
+- 26–51 weeks: the same without month effects or trend, which cannot be told apart yet (`poisson_glm_calendar`);
 - fewer: each series' level per working day over its last 13 weeks × the target week's working days (`level`).
 
 Judged by a rolling-origin backtest (12 origins, 3 weeks apart, 8 weeks ahead each) against the
 seasonal-naive rule ("same week last year") and a 4-week moving average. 80 % intervals: the spread of a
-count with a shock shared by every series (variance μ + φμ², φ from the backtest), widened per series-size
-decile by split-conformal quantiles of the backtest's scaled residuals; coverage is checked on origins
-later than the residuals it was calibrated on. Nothing asserts that the model wins: the metrics carry
-`beats_baseline`, and the model card says so plainly when it does not.
+count with a shock shared by every series (variance μ + φμ², φ from the backtest, larger in weeks with
+fewer open days), widened per series-size decile by split-conformal quantiles of the backtest's scaled
+residuals; coverage is checked on origins later than the residuals it was calibrated on. Nothing asserts
+that the model wins: the metrics carry `beats_baseline`, and the model card says so plainly when it does not.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from models.calendar import EVENTS, event_windows, tet_offsets
 from models.registry import (
     ModelRun,
     data_fingerprint,
@@ -36,7 +40,7 @@ from models.registry import (
     training_window,
     version_for,
 )
-from pipelines.reference.calendar import WEEKMASK, holiday_days, tet_days
+from pipelines.reference.calendar import WEEKMASK, holiday_days
 from pipelines.warehouse import table_exists, transaction
 
 if TYPE_CHECKING:
@@ -53,11 +57,16 @@ OUTPUT_TABLE = "marts.du_bao_ho_so_tuan"
 BACKTEST_TABLE = "marts.du_bao_kiem_dinh"
 SEASON = 52
 PARAMS = {
-    "horizon_weeks": 8, "n_folds": 12, "fold_step_weeks": 3, "interval": 0.8, "alpha": 1e-4, "month_scale": 0.1,
+    "horizon_weeks": 8, "n_folds": 12, "fold_step_weeks": 3, "interval": 0.8,
     "level_weeks": 52, "short_level_weeks": 13, "min_weeks_glm": 26, "min_weeks_season": 52,
     "min_origin_weeks": 4, "n_size_bins": 10, "min_calibration_points": 200,
+    # Prior SDs (log scale) of the penalised fits: vague for the calendar, Tết's day-to-day step (a starting
+    # value, then learnt by empirical Bayes), its overall size, a declared event's effect and the trend per
+    # year; month effects start at `month_sd_start` and are learnt the same way (per field, and shared).
+    "prior_sd_calendar": 10.0, "tet_step_sd": 0.1, "tet_step_eb": True, "tet_sd": 1.0, "event_sd": 1.0,
+    "trend_sd": 0.5, "month_sd_start": 0.5, "eb_iterations": 6, "min_weeks_common_months": 104,
 }
-TIERS = {"poisson_glm": "Poisson GLM: field × month, working days, Tết weeks, month-end, trend",
+TIERS = {"poisson_glm": "Poisson GLM: each field's months, weekday, Tết days, month-end, national events, trend",
          "poisson_glm_calendar": "Poisson GLM without month effects or trend (under a year of history)",
          "level": "each series' recent level per working day × working days (under 26 weeks of history)"}
 Z80 = 1.2815515655446004
@@ -113,17 +122,66 @@ def tier_for(n_weeks: int, params: dict = PARAMS) -> str:
     return "poisson_glm_calendar" if n_weeks >= params["min_weeks_glm"] else "level"
 
 
-TET_BINS = np.arange(-35, 49, 7)  # days from the first day of Tết, in weekly bins aligned on Tết itself
+TET_DAYS = (-35, 49)  # days from the first day of Tết the model learns an effect for (one per day, smoothed)
+
+
+def penalised_poisson(X: np.ndarray, y: np.ndarray, offset: np.ndarray, weight: np.ndarray, penalty: np.ndarray,
+                      beta: np.ndarray | None = None, max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson log-link fit by penalised Newton steps: maximises Σ w·(y·η − e^η) − ½ βᵀPβ, η = offset + Xβ.
+
+    `penalty` is the precision matrix P of a Gaussian prior centred on 0. Returns (β, inverse Hessian: the
+    posterior covariance, in units of the weighted likelihood).
+    """
+    beta = np.zeros(X.shape[1]) if beta is None else beta.copy()
+    hessian = penalty
+    for _ in range(max_iter):
+        mu = np.exp(np.clip(offset + X @ beta, -30.0, 30.0))
+        grad = X.T @ (weight * (y - mu)) - penalty @ beta
+        hessian = (X * (weight * mu)[:, None]).T @ X + penalty
+        step = np.linalg.solve(hessian, grad)
+        biggest = np.max(np.abs(step)) if step.size else 0.0
+        beta = beta + (step if biggest <= 2.0 else step * (2.0 / biggest))
+        if biggest < 1e-7:
+            break
+    return beta, np.linalg.inv(hessian)
+
+
+@dataclass
+class Fitted:
+    """One origin's fitted profile: log e^(a_f + s_f,month) × the common daily profile (see Design.fit)."""
+
+    field_level: np.ndarray   # a_f (n_fields)
+    field_month: np.ndarray   # s_f,m (n_fields × 12): each field's own months, shrunk by its own spread
+    common: np.ndarray        # β of the common daily design (Design.common_columns)
+    columns: list[str]
+    origin_day: int
+    tier: str
+    dispersion: float
+
+    def as_artefact(self) -> dict:
+        return {"field_level": self.field_level, "field_month": self.field_month, "common": self.common,
+                "columns": list(self.columns), "origin_day": int(self.origin_day), "tier": self.tier,
+                "dispersion": float(self.dispersion)}
 
 
 class Design:
-    """Every office day of the panel plus the horizon, and the field × day design of the Poisson GLM.
+    """Every day of the panel plus the horizon, and the two fits behind each origin's forecast.
 
-    Fitting per office day (not per week) puts each effect where it happens: the weekday, the last working
-    days of a month, the days before and after Tết counted from Tết itself (a week holding Tết on a Saturday
-    differs from one holding it on a Wednesday), and public holidays (closed: forecast 0). A week's forecast is
-    the sum of its days. Without daily counts (`daily` None), each week's count is spread evenly over its
-    working days, and the weekday effects are then flat.
+    Counts per field and office day are modelled as e^(a_f + s_f,month) × a daily profile shared by every
+    field. Two fits, each where its information is:
+    - the fields' composition (a_f, s_f,m) from month × field totals with a free effect per month of the
+      history, so whatever hits every field alike that month (Tết, holidays, a busy week) cancels out; each
+      field's month effects are shrunk by an empirical-Bayes prior whose spread is learnt from that field
+      (a field without seasonality gets ~0, a school-transfer field keeps its summer);
+    - the shared daily profile from the province's daily totals (offset by the composition): weekday, the
+      last 3 working days of a month and its last Saturday, each day from 35 before to 48 after Tết (one
+      effect per day, smoothed as a random walk, so one past Tết teaches every offset whatever weekday it
+      fell on), declared national events (models/calendar.py EVENTS, learnt once days after them exist), a
+      common month effect (empirical-Bayes shrunk) and a trend. Day-to-day swings shared by every field are
+      far larger than Poisson noise at the province level, so this fit is weighted by its estimated
+      dispersion: the priors then weigh against the real noise.
+    Public holidays are closed days (forecast 0). Without daily counts (`daily` None), each week's count is
+    spread evenly over its working days and the weekday effects are then flat.
     """
 
     def __init__(self, panel: Panel, horizon: int, params: dict = PARAMS, daily: pd.DataFrame | None = None):
@@ -140,13 +198,18 @@ class Design:
         self.wd = np.bincount(self.day_week, weights=self.workday, minlength=self.all_weeks.size)
         next_month = (self.days.astype("datetime64[M]") + 1).astype("datetime64[D]")
         left = np.busday_count(self.days, next_month, weekmask=WEEKMASK, holidays=hol)
-        self.calendar = np.hstack([
-            np.eye(6)[np.minimum(weekday, 5)],                                   # weekday (Monday … Saturday)
+        self.month = self.days.astype("datetime64[M]").astype(int) % 12
+        self.month_index = self.days.astype("datetime64[M]").astype(int)
+        self.month_index -= self.month_index.min()
+        self.tet_offset = tet_offsets(self.days)
+        self.events = event_windows(self.days)
+        self.base = np.hstack([
+            np.ones((self.days.size, 1)),
+            np.eye(6)[np.minimum(weekday, 5)][:, 1:],                           # Tuesday … Saturday vs Monday
             (self.workday & (left <= 3))[:, None],                               # last 3 working days of a month
             ((weekday == 5) & (next_month - self.days <= 7))[:, None],           # last Saturday of a month
-            self._tet_bins(years),
         ]).astype(float)
-        self.month = self.days.astype("datetime64[M]").astype(int) % 12
+        self.base_names = ["intercept", "tue", "wed", "thu", "fri", "sat", "month_end", "last_saturday"]
         self.codes = panel.field_codes
         self.n_fields = int(self.codes.max()) + 1 if self.codes.size else 0
         self.field_y = np.zeros((self.n_fields, n_w))
@@ -154,16 +217,6 @@ class Design:
         self.field_alive = np.zeros((self.n_fields, n_w), dtype=bool)
         np.logical_or.at(self.field_alive, self.codes, ~np.isnan(panel.y))
         self.field_day = self._daily(daily)
-
-    def _tet_bins(self, years: np.ndarray) -> np.ndarray:
-        tet = tet_days(int(years.min()) - 1, int(years.max()) + 1)
-        offset = (self.days[:, None] - tet[None, :]).astype(int)
-        nearest = offset[np.arange(self.days.size), np.abs(offset).argmin(axis=1)]
-        bins = np.searchsorted(TET_BINS, nearest, side="right") - 1
-        inside = (nearest >= TET_BINS[0]) & (nearest < TET_BINS[-1])
-        out = np.zeros((self.days.size, TET_BINS.size - 1))
-        out[np.flatnonzero(inside), bins[inside]] = 1.0
-        return out
 
     def _daily(self, daily: pd.DataFrame | None) -> np.ndarray:
         """Dossiers per field and day (n_fields × days of the panel's weeks)."""
@@ -179,53 +232,141 @@ class Design:
         per_day = self.field_y / np.maximum(self.wd[: self.panel.weeks.size], 1.0)
         return per_day[:, self.day_week[:n_days]] * self.workday[:n_days]
 
-    def matrix(self, day: np.ndarray, fields: np.ndarray, origin_day: int, tier: str) -> np.ndarray:
-        """GLM features of (field, day) pairs; the trend is in years from the origin."""
-        one_hot = np.zeros((day.size, self.n_fields))
-        one_hot[np.arange(day.size), fields] = 1.0
-        cols = [self.calendar[day]]
-        cols.append(one_hot)
+    def common_columns(self, day: np.ndarray, origin_day: int, tier: str) -> tuple[np.ndarray, list[str]]:
+        """The shared daily design of `day` (indices into self.days); the trend is in years from the origin."""
+        lo, hi = TET_DAYS
+        tet = np.zeros((day.size, hi - lo))
+        off = self.tet_offset[day]
+        inside = (off >= lo) & (off < hi)
+        tet[np.flatnonzero(inside), off[inside] - lo] = 1.0
+        cols = [self.base[day], tet, self.events[day]]
+        names = [*self.base_names, *(f"tet{d:+d}" for d in range(lo, hi)), *(e.name for e in EVENTS)]
         if tier == "poisson_glm":
-            # field × month as deviations from the field's level, shrunk harder than the shared effects (the
-            # column scale): with one year of history a month and the Tết weeks inside it are confounded, and
-            # Tết, shared by every field, is the better-supported explanation.
-            fm = np.zeros((day.size, self.n_fields * 12))
-            fm[np.arange(day.size), fields * 12 + self.month[day]] = self.params["month_scale"]
-            cols += [fm, ((day - origin_day) / 365.25)[:, None]]
-        return np.hstack(cols)
+            cols.append(((day - origin_day) / 365.25)[:, None])
+            names.append("trend")
+            # A month effect shared by every field is told apart from the trend only with two of each month.
+            if origin_day >= 7 * self.params["min_weeks_common_months"]:
+                cols.append(np.eye(12)[self.month[day]])
+                names += [f"month{m + 1}" for m in range(12)]
+        return np.hstack(cols), names
 
-    def fit(self, origin: int, tier: str):
-        """The GLM on every field's daily counts up to the end of week `origin` (closed days left out)."""
-        from sklearn.linear_model import PoissonRegressor
+    def _prior(self, names: list[str], tau_month: float, tet_step: float) -> np.ndarray:
+        """Prior precision of the common design: vague for the calendar, a smooth random walk across Tết days."""
+        p = self.params
+        prior = np.eye(len(names)) / p["prior_sd_calendar"] ** 2
+        idx = {n: i for i, n in enumerate(names)}
+        tet = [idx[n] for n in names if n.startswith("tet")]
+        walk = np.diff(np.eye(len(tet)), axis=0)  # day-to-day changes of the Tết effect
+        prior[np.ix_(tet, tet)] += walk.T @ walk / tet_step ** 2 + np.eye(len(tet)) / p["tet_sd"] ** 2
+        for e in EVENTS:
+            prior[idx[e.name], idx[e.name]] = 1.0 / p["event_sd"] ** 2
+        for m in (n for n in names if n.startswith("month")):
+            prior[idx[m], idx[m]] = 1.0 / tau_month ** 2
+        if "trend" in idx:
+            prior[idx["trend"], idx["trend"]] = 1.0 / p["trend_sd"] ** 2
+        return prior
+
+    def _composition(self, last_day: int, tier: str) -> tuple[np.ndarray, np.ndarray]:
+        """a_f and s_f,m from field × month-of-history totals with a free effect per month of history."""
+        n_f = self.n_fields
+        alive = self.field_alive[:, self.day_week[:last_day]] & self.open[None, :last_day]
+        counts = self.field_day[:, :last_day] * alive
+        mi = self.month_index[:last_day]
+        n_m = int(mi.max()) + 1
+        y = np.zeros((n_f, n_m))
+        exposure = np.zeros((n_f, n_m))
+        np.add.at(y.T, mi, counts.T)
+        np.add.at(exposure.T, mi, alive.T.astype(float))
+        open_days = np.bincount(mi, weights=self.open[:last_day].astype(float), minlength=n_m)
+        f, m = np.nonzero(exposure > 0)
+        if f.size == 0:
+            return np.zeros(n_f), np.zeros((n_f, 12))
+        cal_month = (np.arange(n_m) + self.days[0].astype("datetime64[M]").astype(int)) % 12
+        seasonal = tier == "poisson_glm"
+        n_cols = n_m + n_f + (n_f * 12 if seasonal else 0)
+        X = np.zeros((f.size, n_cols))
+        X[np.arange(f.size), m] = 1.0
+        X[np.arange(f.size), n_m + f] = 1.0
+        if seasonal:
+            X[np.arange(f.size), n_m + n_f + f * 12 + cal_month[m]] = 1.0
+        offset = np.log(exposure[f, m] / np.maximum(open_days[m], 1.0))
+        # The field levels are free up to a shared constant: month-of-history effects carry the total.
+        base_prec = np.r_[np.full(n_m, 1e-6), np.full(n_f, 1e-2)]
+        tau2 = np.full(n_f, self.params["month_sd_start"] ** 2)
+        beta = None
+        for _ in range(self.params["eb_iterations"] if seasonal else 1):
+            prec = np.r_[base_prec, np.repeat(1.0 / tau2, 12)] if seasonal else base_prec
+            beta, cov = penalised_poisson(X, y[f, m], offset, np.ones(f.size), np.diag(prec), beta)
+            if not seasonal:
+                break
+            s = beta[n_m + n_f:].reshape(n_f, 12)
+            v = np.diag(cov)[n_m + n_f:].reshape(n_f, 12)
+            seen = np.zeros((n_f, 12), dtype=bool)
+            seen[f, cal_month[m]] = True
+            # EM update of each field's month-effect variance (months the field was seen in).
+            tau2 = np.array([max(((s[i] ** 2 + v[i])[seen[i]]).mean() if seen[i].any() else 1e-6, 1e-6)
+                             for i in range(n_f)])
+        level = beta[n_m: n_m + n_f]
+        months = beta[n_m + n_f:].reshape(n_f, 12) if seasonal else np.zeros((n_f, 12))
+        return level, months
+
+    def fit(self, origin: int, tier: str) -> Fitted:
+        """Both fits on every day up to the end of week `origin` (closed days left out)."""
         from threadpoolctl import threadpool_limits
 
-        last_day = (origin + 1) * 7
-        alive_day = self.field_alive[:, self.day_week[:last_day]] & self.open[None, :last_day]
-        fields, day = np.nonzero(alive_day)
-        model = PoissonRegressor(alpha=self.params["alpha"], solver="newton-cholesky", max_iter=300)
-        # Each field's counts relative to its mean open day (weighted by it: the same Poisson fit), so the
-        # penalty weighs the same against a commune's field and a department's, at 20k or 5M dossiers.
-        scale = np.maximum(self.field_day[:, :last_day].sum(axis=1) / np.maximum(alive_day.sum(axis=1), 1), 1e-3)
-        # One BLAS thread: a few thousand rows, and threads spinning against a busy machine cost 10× here.
+        # One BLAS thread: the matrices are a few hundred wide, and threads spinning on a busy machine cost 10×.
         with threadpool_limits(limits=1):
-            model.fit(self.matrix(day, fields, last_day, tier), self.field_day[fields, day] / scale[fields],
-                      sample_weight=scale[fields])
-        model.field_scale_ = scale
-        return model
+            return self._fit(origin, tier)
 
-    def weekly_profile(self, model, fields: np.ndarray, weeks: np.ndarray, origin: int, tier: str) -> np.ndarray:
-        """Each (field, week)'s expected total: the sum of its open days' predictions."""
+    def _fit(self, origin: int, tier: str) -> Fitted:
+        p = self.params
+        last_day = (origin + 1) * 7
+        level, months = self._composition(last_day, tier)
+        alive_day = self.field_alive[:, self.day_week[:last_day]] & self.open[None, :last_day]
+        day = np.flatnonzero(alive_day.any(axis=0))
+        y = (self.field_day[:, day] * alive_day[:, day]).sum(axis=0)
+        mix = (np.exp(level[:, None] + months[:, self.month[day]]) * alive_day[:, day]).sum(axis=0)
+        offset = np.log(np.maximum(mix, 1e-12))
+        X, names = self.common_columns(day, last_day, tier)
+        dispersion, tau_month, tet_step, beta = 1.0, p["month_sd_start"], p["tet_step_sd"], None
+        months_at = [i for i, n in enumerate(names) if n.startswith("month")]
+        tet_at = np.array([i for i, n in enumerate(names) if n.startswith("tet")])
+        seen_tet = np.isin(self.tet_offset[day], np.arange(*TET_DAYS)).any()
+        for _ in range(p["eb_iterations"]):
+            beta, cov = penalised_poisson(X, y, offset, np.full(day.size, 1.0 / dispersion),
+                                          self._prior(names, tau_month, tet_step), beta)
+            mu = np.exp(offset + X @ beta)
+            dispersion = max(float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9)) / max(day.size - len(names) / 2, 1)), 1.0)
+            if seen_tet and p.get("tet_step_eb"):
+                # EM update of the random walk's step variance from the fitted steps and their uncertainty.
+                walk = np.diff(np.eye(tet_at.size), axis=0)
+                steps = walk @ beta[tet_at]
+                var = np.einsum("ij,jk,ik->i", walk, cov[np.ix_(tet_at, tet_at)], walk)
+                tet_step = float(np.sqrt(max(np.mean(steps ** 2 + var), 1e-6)))
+            if months_at:
+                tau_month = float(np.sqrt(max(np.mean(beta[months_at] ** 2 + np.diag(cov)[months_at]), 1e-6)))
+        return Fitted(level, months, beta, names, last_day, tier, dispersion)
+
+    def log_rate(self, model: Fitted, fields: np.ndarray, day: np.ndarray) -> np.ndarray:
+        X, _ = self.common_columns(day, model.origin_day, model.tier)
+        return X @ model.common + model.field_level[fields] + model.field_month[fields, self.month[day]]
+
+    def weekly_profile(self, model: Fitted, fields: np.ndarray, weeks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each (field, week)'s expected total (the sum of its open days' predictions) and its effective number
+        of open days, (Σ day)² / Σ day²: 5 for five even days, fewer when holidays close some."""
         day = (weeks[:, None] * 7 + np.arange(7)[None, :]).ravel()
         f = np.repeat(fields, 7)
-        pred = model.predict(self.matrix(day, f, (origin + 1) * 7, tier)) * model.field_scale_[f] * self.open[day]
-        return pred.reshape(-1, 7).sum(axis=1)
+        pred = (np.exp(self.log_rate(model, f, day)) * self.open[day]).reshape(-1, 7)
+        total = pred.sum(axis=1)
+        return total, total ** 2 / np.maximum((pred ** 2).sum(axis=1), 1e-12)
 
 
 def forecast_at(design: Design, origin: int, s: np.ndarray, h: np.ndarray, tier: str | None = None
-                ) -> tuple[np.ndarray, np.ndarray, object]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Fitted | None]:
     """Forecasts of series `s`, `h` weeks after `origin`, from what was known at the origin.
 
-    Returns (forecast, series size: its mean weekly count over the last year, fitted GLM or None).
+    Returns (forecast, series size: its mean weekly count over the last year, the target week's shock factor:
+    5 / its effective number of open days, so a 3-day week's shared swing is larger; the fitted model or None).
     """
     panel, params = design.panel, design.params
     y = panel.y[:, : origin + 1]
@@ -239,19 +380,20 @@ def forecast_at(design: Design, origin: int, s: np.ndarray, h: np.ndarray, tier:
         k = max(0, origin + 1 - params["short_level_weeks"])
         recent, ok = np.nan_to_num(y[:, k:]), ~np.isnan(y[:, k:])
         per_day = recent.sum(axis=1) / np.maximum((ok * design.wd[k: origin + 1]).sum(axis=1), 1.0)
-        return per_day[s] * design.wd[target], size[s], None
+        return per_day[s] * design.wd[target], size[s], 5.0 / np.clip(design.wd[target], 1.0, 5.0), None
     model = design.fit(origin, tier)
     n_f = design.n_fields
     past = np.arange(start, origin + 1)
-    fitted = design.weekly_profile(model, np.repeat(np.arange(n_f), past.size), np.tile(past, n_f), origin, tier)
+    fitted, _ = design.weekly_profile(model, np.repeat(np.arange(n_f), past.size), np.tile(past, n_f))
     fitted = fitted.reshape(n_f, past.size)
     # The series' level: its dossiers over what its field's profile expected in the weeks it was open.
     expected = (valid * fitted[design.codes]).sum(axis=1)
     level = np.where(expected > 0, np.nansum(window, axis=1) / np.maximum(expected, 1e-9), 0.0)
     # One profile per (field, target week), shared by the field's series.
     pairs, inverse = np.unique(np.stack([design.codes[s], target]), axis=1, return_inverse=True)
-    profile = design.weekly_profile(model, pairs[0], pairs[1], origin, tier)[inverse.ravel()]
-    return level[s] * profile, size[s], model
+    profile, open_days = design.weekly_profile(model, pairs[0], pairs[1])
+    inverse = inverse.ravel()
+    return level[s] * profile[inverse], size[s], 5.0 / np.clip(open_days[inverse], 1.0, 5.0), model
 
 
 def seasonal_naive(panel: Panel, s: np.ndarray, t: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -294,10 +436,10 @@ def backtest(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None = No
         alive = np.flatnonzero(~np.isnan(panel.y[:, origin]))
         s, h = np.repeat(alive, hs.size), np.tile(hs, alive.size)
         t = np.full(s.size, origin)
-        pred, size, _ = forecast_at(design, origin, s, h)
+        pred, size, shock, _ = forecast_at(design, origin, s, h)
         frame = pd.DataFrame({
             "fold": k, "origin": origin, "tier": tier_for(origin + 1, params), "s": s, "h": h,
-            "actual": np.nan_to_num(panel.y[s, t + h]), "model": pred, "size": size,
+            "actual": np.nan_to_num(panel.y[s, t + h]), "model": pred, "size": size, "shock": shock,
             "seasonal_naive": seasonal_naive(panel, s, t, h), "moving_avg_4": moving_average(panel, s, t),
         })
         if oracle is not None:
@@ -306,9 +448,11 @@ def backtest(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None = No
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _var_scale(pred: np.ndarray, phi: float) -> np.ndarray:
-    # A count around its forecast: Poisson noise (μ) plus a shock shared by all series that week (φμ²).
-    return np.sqrt(np.maximum(pred, 0.0) + phi * np.maximum(pred, 0.0) ** 2 + 0.25)
+def _var_scale(pred: np.ndarray, phi: float, shock: np.ndarray | float = 1.0) -> np.ndarray:
+    # A count around its forecast: Poisson noise (μ) plus a shock shared by all series that week (φμ², larger
+    # in a week with fewer open days: `shock` = 5 / its effective open days).
+    mu = np.maximum(pred, 0.0)
+    return np.sqrt(mu + phi * shock * mu ** 2 + 0.25)
 
 
 @dataclass
@@ -325,18 +469,19 @@ class Intervals:
         level, n_bins = params["interval"], params["n_size_bins"]
         if len(bt) < params["min_calibration_points"]:
             return cls(0.0, np.array([]), np.array([Z80]), False)
-        mu, y = bt["model"].to_numpy(), bt["actual"].to_numpy()
-        phi = float(max(0.0, np.sum((y - mu) ** 2 - mu) / max(np.sum(mu ** 2), 1e-9)))
+        mu, y, shock = bt["model"].to_numpy(), bt["actual"].to_numpy(), bt["shock"].to_numpy()
+        phi = float(max(0.0, np.sum((y - mu) ** 2 - mu) / max(np.sum(shock * mu ** 2), 1e-9)))
         edges = np.unique(np.quantile(bt["size"], np.linspace(0, 1, n_bins + 1)[1:-1]))
-        z = np.abs(y - mu) / _var_scale(mu, phi)
+        z = np.abs(y - mu) / _var_scale(mu, phi, shock)
         bins = np.searchsorted(edges, bt["size"].to_numpy(), side="right")
         q = np.array([np.quantile(z[bins == b], level) if (bins == b).sum() >= 20 else np.quantile(z, level)
                       for b in range(edges.size + 1)])
         return cls(phi, edges, q, True)
 
-    def bounds(self, pred: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, pred: np.ndarray, size: np.ndarray, shock: np.ndarray | float = 1.0
+               ) -> tuple[np.ndarray, np.ndarray]:
         q = self.q[np.searchsorted(self.edges, size, side="right")] if self.edges.size else self.q[0]
-        half = q * _var_scale(pred, self.phi)
+        half = q * _var_scale(pred, self.phi, shock)
         return np.maximum(pred - half, 0.0), pred + half
 
 
@@ -350,7 +495,8 @@ def honest_coverage(bt: pd.DataFrame, params: dict = PARAMS) -> pd.DataFrame:
         older = bt[bt["origin"] + horizon <= origin]
         if len(older) < params["min_calibration_points"] or older["origin"].nunique() < 2:
             continue
-        lo, hi = Intervals.fit(older, params).bounds(rows["model"].to_numpy(), rows["size"].to_numpy())
+        lo, hi = Intervals.fit(older, params).bounds(rows["model"].to_numpy(), rows["size"].to_numpy(),
+                                                     rows["shock"].to_numpy())
         out.append(rows.assign(covered=(rows["actual"] >= lo) & (rows["actual"] <= hi)))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
@@ -390,7 +536,12 @@ def evaluate(bt: pd.DataFrame, params: dict = PARAMS) -> dict:
         metrics["interval_coverage"] = float(checked["covered"].mean())
         metrics["interval_coverage_n_origins"] = int(checked["origin"].nunique())
         deciles = pd.qcut(checked["size"], 10, labels=False, duplicates="drop")
-        metrics["interval_coverage_by_size_decile"] = [float(v) for v in checked.groupby(deciles)["covered"].mean()]
+        by_decile = checked.groupby(deciles)
+        metrics["interval_coverage_by_size_decile"] = [float(v) for v in by_decile["covered"].mean()]
+        # Each decile's median series size (dossiers a week) and share of weeks with none: where most weeks are
+        # 0, any range holding 0 holds that share of them, so 80 % cannot be hit exactly on whole counts.
+        metrics["interval_size_by_decile"] = [float(v) for v in by_decile["size"].median()]
+        metrics["interval_zero_share_by_decile"] = [float(v) for v in by_decile["actual"].apply(lambda a: (a == 0).mean())]
     return metrics
 
 
@@ -399,7 +550,7 @@ class ForecastResult:
     forecast: pd.DataFrame  # co_quan, linh_vuc, tuan_bat_dau, tuan_truoc, n_du_bao, n_du_bao_thap, n_du_bao_cao
     backtest: pd.DataFrame
     metrics: dict
-    model: object
+    model: dict | None  # the fitted profile's parameters (Fitted.as_artefact), None for the `level` tier
     tier: str
 
 
@@ -426,8 +577,8 @@ def fit_forecast(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None 
     series = np.flatnonzero(recent & ~np.isnan(panel.y[:, -1]))
     s = np.repeat(series, horizon)
     h = np.tile(np.arange(1, horizon + 1), series.size)
-    pred, size, model = forecast_at(design, n_w - 1, s, h, tier)
-    low, high = intervals.bounds(pred, size)
+    pred, size, shock, model = forecast_at(design, n_w - 1, s, h, tier)
+    low, high = intervals.bounds(pred, size, shock)
     forecast = pd.DataFrame({
         "co_quan": panel.keys["co_quan"].to_numpy()[s],
         "linh_vuc": panel.keys["linh_vuc"].to_numpy()[s],
@@ -440,7 +591,7 @@ def fit_forecast(panel: Panel, params: dict = PARAMS, oracle: np.ndarray | None 
     metrics.update({"tier": tier, "interval_phi": intervals.phi, "interval_calibrated": intervals.calibrated,
                     "interval_q_by_size_bin": [float(q) for q in intervals.q]})
     metrics.setdefault("beats_baseline", False)
-    return ForecastResult(forecast, bt, metrics, model, tier)
+    return ForecastResult(forecast, bt, metrics, model.as_artefact() if model is not None else None, tier)
 
 
 def backtest_summary(bt: pd.DataFrame) -> pd.DataFrame:
@@ -490,9 +641,11 @@ def _card(version: str, m: dict, n_series: int, window: str) -> str:
         f"({TIERS[m['tier']]}); the full model needs {PARAMS['min_weeks_season']} weeks.")
     return (f"Inflow forecast ({version}): dossiers per agency and field for each of the next "
             f"{PARAMS['horizon_weeks']} weeks, {n_series:,} series, trained on {window}. Model: {TIERS[m['tier']]}."
-            f"{fallback} {check} Limitations: knows public holidays and Tết but not one-off events (a "
-            "reorganisation, a new procedure, an outage) until they show in the data; a series' level is its "
-            "share of the field over the last year, so a counter that changes fast is followed with a lag.")
+            f"{fallback} {check} Limitations: knows public holidays, Tết (learnt day by day from past Tết) and the "
+            "national events declared in models/calendar.py, whose effect it learns only once their first days are "
+            "in the data (before that it assumes none); it does not know undeclared one-off events (a new "
+            "procedure, an outage) until they show in the data; a series' level is its share of the field over "
+            "the last year, so a counter that changes fast is followed with a lag.")
 
 
 def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPaths, run_id: str) -> ModelRun | None:

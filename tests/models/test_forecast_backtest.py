@@ -57,14 +57,24 @@ def test_beats_seasonal_naive_by_10_percent_per_series_and_per_agency(metrics):
 
 def test_close_to_what_the_generator_itself_allows(metrics):
     m, _ = metrics
-    # Within 15 % of the generator's own expectation (at 150k dossiers Poisson noise is most of both errors).
-    assert m["ratio_to_oracle"] <= 1.15, m
-    assert m["agency_ratio_to_oracle"] <= 1.15, m
+    # Within 10 % of the generator's own expectation at 150k dossiers, where Poisson noise is most of both errors
+    # (1.03 per series, 1.06 per agency now; the 15 % target is checked at 5M by bench_backtest.py).
+    assert m["ratio_to_oracle"] <= 1.10, m
+    assert m["agency_ratio_to_oracle"] <= 1.10, m
 
 
 def test_80_percent_ranges_hold_75_to_85_percent_of_later_values(metrics):
     m, _ = metrics
     assert 0.75 <= m["interval_coverage"] <= 0.85, m
-    deciles = m["interval_coverage_by_size_decile"]
+    deciles, sizes = m["interval_coverage_by_size_decile"], m["interval_size_by_decile"]
     assert len(deciles) == 10
-    assert all(0.75 <= c <= 0.85 for c in deciles), deciles
+    # Never too narrow, in any decile.
+    assert all(c >= 0.75 for c in deciles), deciles
+    # 75–85 % wherever a series gets at least a dossier a week. At 150k dossiers the smaller half of the
+    # series get 0.1–0.6 a week: 55–90 % of their weeks are 0, and on whole counts a range either holds
+    # 0 only (55–90 % of weeks) or 0 and 1 (88–99 %), so exactly 80 % is out of reach there; those deciles
+    # are only kept from being absurdly wide (at 5M every decile is checked: benchmarks/bench_backtest.py).
+    checked = [c for c, size in zip(deciles, sizes, strict=True) if size >= 1.0]
+    assert len(checked) >= 3, sizes
+    assert all(c <= 0.85 for c in checked), (deciles, sizes)
+    assert all(c <= 0.95 for c in deciles), (deciles, m["interval_zero_share_by_decile"])
