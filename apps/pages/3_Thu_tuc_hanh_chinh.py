@@ -5,7 +5,8 @@ Drill-down: province (every agency or commune) → one agency/commune (select it
 so the URL carries it) → its procedures (national procedure code with its field, marts.ho_so_ma_thu_tuc_tuan)
 → one procedure's weeks (select its row).
 Reads pre-aggregated marts only: ho_so_thu_tuc_tuan (or ho_so_tuan), ho_so_ma_thu_tuc_tuan, du_bao_ho_so_tuan,
-du_bao_kiem_dinh, ho_so_ton_dong_tuan, ho_so_nguy_co_qua_han, can_bo_de_xuat / can_bo_nang_suat; each part asks
+du_bao_kiem_dinh, ho_so_ton_dong_tuan, ho_so_nguy_co_qua_han, can_bo_de_xuat / can_bo_qua_han_du_kien,
+can_bo_mo_phong (the last quarter replayed with the staffing plan vs the roster); each part asks
 `has_data`. Each part that follows the filters is an `st.fragment`: a filter change reruns only the parts that
 depend on it (a period change: performance and backlog), never the forecast table or the staffing plan.
 """
@@ -179,7 +180,7 @@ at_risk()
 def staffing() -> None:
     """The slider lives in this fragment: moving it reruns only the what-if."""
     st.subheader(t("tthc_staffing", lang))
-    if has_data(version, lang, ["marts.can_bo_de_xuat", "marts.can_bo_nang_suat", "marts.du_bao_ho_so_tuan"],
+    if has_data(version, lang, ["marts.can_bo_de_xuat", "marts.can_bo_qua_han_du_kien", "marts.du_bao_ho_so_tuan"],
                 "tthc_staffing"):
         _staffing(ui.current_filters(version))
 
@@ -253,3 +254,49 @@ def reliability() -> None:
 
 
 reliability()
+
+
+# --- Staffing: the last quarter replayed with the plan vs the roster (models/staffing.py, marts.can_bo_mo_phong) --
+TEXT.update({
+    "tthc_staff_sim": {"vi": "Bố trí cán bộ: mô phỏng quý vừa qua", "en": "Staffing: the last quarter replayed"},
+    "staff_sim_actual": {"vi": "Hồ sơ quá hạn với số cán bộ thực tế", "en": "Late dossiers with the actual roster"},
+    "staff_sim_plan": {"vi": "Hồ sơ quá hạn với kế hoạch của mô hình", "en": "Late dossiers with the model's plan"},
+    "staff_sim_officers": {"vi": "Cán bộ: thực tế / kế hoạch", "en": "Officers: actual / plan"},
+    "staff_sim_help": {
+        "vi": "Quý {start} – {end}: {n} hồ sơ, mô phỏng lại với cùng các hồ sơ và cùng tổng biên chế, chỉ khác cách "
+              "bố trí cán bộ giữa các cơ quan (kế hoạch lập đầu quý). Số liệu ghi nhận: {recorded} hồ sơ quá hạn.",
+        "en": "Quarter {start} – {end}: {n} dossiers replayed, the same dossiers and the same total headcount, only "
+              "the officers placed differently (the plan made at the quarter's start). Recorded: {recorded} late."},
+})
+
+
+@st.cache_data(show_spinner=False)
+def _staff_replay(version: str | None) -> pd.DataFrame:
+    return data.query("""SELECT tu_ngay, den_ngay, co_quan, n_ho_so, so_can_bo_thuc_te, so_can_bo_ke_hoach,
+                                n_qua_han_ghi_nhan, n_qua_han_thuc_te, n_qua_han_ke_hoach, la_tong
+                         FROM marts.can_bo_mo_phong ORDER BY la_tong DESC, co_quan""")
+
+
+def staffing_replay() -> None:
+    st.subheader(t("tthc_staff_sim", lang))
+    if not has_data(version, lang, ["marts.can_bo_mo_phong"], "tthc_staff_sim"):
+        return
+    table = _staff_replay(version)
+    total = table[table["la_tong"]].iloc[0]
+    a, b, c = st.columns(3)
+    a.metric(t("staff_sim_actual", lang), fmt.number(int(total["n_qua_han_thuc_te"]), lang=lang))
+    b.metric(t("staff_sim_plan", lang), fmt.number(int(total["n_qua_han_ke_hoach"]), lang=lang),
+             fmt.number(int(total["n_qua_han_ke_hoach"] - total["n_qua_han_thuc_te"]), lang=lang),
+             delta_color="inverse")
+    c.metric(t("staff_sim_officers", lang), f"{fmt.number(int(total['so_can_bo_thuc_te']), lang=lang)} / "
+             f"{fmt.number(int(total['so_can_bo_ke_hoach']), lang=lang)}")
+    st.caption(t("staff_sim_help", lang).format(start=fmt.day(total["tu_ngay"], lang), end=fmt.day(total["den_ngay"], lang),
+                                                n=fmt.number(int(total["n_ho_so"]), lang=lang),
+                                                recorded=fmt.number(int(total["n_qua_han_ghi_nhan"]), lang=lang)))
+    changed = table[~table["la_tong"] & ((table["so_can_bo_ke_hoach"] != table["so_can_bo_thuc_te"])
+                                         | (table["n_qua_han_ke_hoach"] != table["n_qua_han_thuc_te"]))]
+    ui.table(changed.drop(columns=["tu_ngay", "den_ngay", "la_tong"]), "mo_phong_can_bo", lang, version,
+             key="tthc_staff_sim")
+
+
+staffing_replay()

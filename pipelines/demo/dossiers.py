@@ -19,15 +19,26 @@ from pipelines.demo.catalogue import (
 )
 from pipelines.demo.people import applicants
 from pipelines.demo.places import communes
+from pipelines.demo.workdays import TREND_PER_YEAR as ARRIVAL_TREND
 from pipelines.demo.workdays import add_working_days, arrival_weights
-from pipelines.reference.calendar import holiday_days
+from pipelines.reference.calendar import WEEKMASK, holiday_days
 
 FIRST_DAY = date(2024, 1, 1)
-OVERDUE_TARGET = 0.115  # mean probability of returning late; the realised share lands in 8-15 %
+OVERDUE_TARGET = 0.115  # mean probability of returning late by the dossier's own work (waiting adds to it)
 WARD_SIZE = 3.0  # an urban ward (phường) files about three times a rural commune's dossiers
 OTHER_COMMUNE_SHARE = 0.04  # commune procedures filed away from home ("không phụ thuộc địa giới hành chính")
-LOAD_EFFECT = 1.2  # log-odds per unit of log relative weekly load at the agency
+LOAD_EFFECT = 1.2  # log-odds per unit of log relative weekly load at the agency (a rushed week, more errors)
 TREND_PER_YEAR = -0.3  # agencies get a little faster each year (log-odds)
+# Officers and waiting (the staffing link): each agency's officers on duty (its roster, pipelines/demo/staffing.py)
+# take up the dossiers first come, first served, OFFICER_CAPACITY dossiers per officer per working day between
+# them; a dossier arriving when the dossiers ahead exceed that capacity waits (working days) before its own
+# processing starts. The capacity is set so that the province's officers run at UTILISATION on an average day
+# (it grows with the arrivals' trend: more online filing, faster tools), never below MIN_OFFICER_CAPACITY (a small
+# demo's counters are simply idle). Waiting days add to the processing days, so an agency with more load per
+# officer in a week returns later. The own work (late or on time, its days) is drawn exactly as without the link;
+# the wait is added on top (at the demo's default UTILISATION it makes ~1-3 % more dossiers late).
+UTILISATION = 0.3
+MIN_OFFICER_CAPACITY = 1.0
 OFFICE_OPEN_S = 7 * 3600 + 1800  # 07:30
 OFFICE_DAY_S = 9 * 3600 + 1800  # until 17:00
 COLUMNS = ("ma_ho_so", "ma_thu_tuc", "linh_vuc", "co_quan", "ma_xa", "ngay_nhan", "ngay_hen_tra", "ngay_tra",
@@ -67,16 +78,23 @@ def dossiers(rows: int, seed: int, as_of: date) -> pl.DataFrame:
     legal = np.array([p.legal_days for p in PROCEDURES])[proc]
     due = add_working_days(received, legal, holidays)
 
+    seq = _sequence_in_day(agency, received, _stream(seed, 5))
+    officers = officers_on_duty(seed)
+    capacity = officer_capacity(rows, as_of, holidays)
+    wait = queue_wait(agency, received, seq, officers, capacity, holidays)
+
     rng = _stream(seed, 4)
     field_names = list(FIELDS)
     field = np.array([field_names.index(p.field) for p in PROCEDURES])[proc]
     years = (received - np.datetime64(FIRST_DAY, "D")).astype(float) / 365.25
     logit = (np.array(list(FIELDS.values()))[field] + agency_effect[agency]
              + LOAD_EFFECT * _weekly_load(agency, received, n_dept + len(units)) + TREND_PER_YEAR * years)
+    # The dossier's own work (unchanged by the officers link): late by it with probability ~OVERDUE_TARGET.
     late = rng.random(rows) < _sigmoid(logit + _intercept(logit, OVERDUE_TARGET))
     on_time_days = np.minimum(np.floor(rng.beta(2.0, 2.2, rows) * (legal + 1)), legal)
     late_days = legal + rng.geometric(1.0 / np.maximum(1.0, 0.4 * legal))
-    returned_on = add_working_days(received, np.where(late, late_days, on_time_days).astype(np.int64), holidays)
+    own_days = np.where(late, late_days, on_time_days).astype(np.int64)
+    returned_on = add_working_days(received, own_days + wait, holidays)
     is_returned = returned_on < np.datetime64(as_of, "D")
 
     # Last update: the return itself, or some working moment between arrival and the export for pending ones.
@@ -86,7 +104,6 @@ def dossiers(rows: int, seed: int, as_of: date) -> pl.DataFrame:
     update_s = update_day.astype("datetime64[s]") + (OFFICE_OPEN_S + rng.integers(0, OFFICE_DAY_S, rows)
                                                       ).astype("timedelta64[s]")
 
-    seq = _sequence_in_day(agency, received, _stream(seed, 5))
     dept_names = list(DEPARTMENTS)
     agency_names = pl.Series([*dept_names, *(commune_agency_name(c.name) for c in units)], dtype=pl.String)
     agency_codes = pl.Series([*(department_code(i) for i in range(n_dept)),
@@ -144,6 +161,69 @@ def _weekly_load(agency: np.ndarray, received: np.ndarray, n_agencies: int) -> n
     counts = np.bincount(agency * n_weeks + week, minlength=n_agencies * n_weeks)
     mean = np.bincount(agency, minlength=n_agencies) / n_weeks
     return np.log((counts[agency * n_weeks + week] + 2.0) / (mean[agency] + 2.0))
+
+
+def agency_shares(seed: int) -> np.ndarray:
+    """Each receiving agency's expected share of the dossiers (departments, then communes, as in `dossiers`)."""
+    units = communes()
+    rng = _stream(seed, 1)
+    commune_w = np.where([c.is_ward for c in units], WARD_SIZE, 1.0) * rng.lognormal(0.0, 0.6, len(units))
+    volume = np.array([p.volume for p in PROCEDURES], dtype=float)
+    proc_p = volume / volume.sum()
+    dept = [sum(proc_p[i] for i, p in enumerate(PROCEDURES) if p.agency == name) for name in DEPARTMENTS]
+    at_commune = sum(proc_p[i] for i, p in enumerate(PROCEDURES) if p.agency == XA)
+    return np.concatenate([dept, at_commune * commune_w / commune_w.sum()])
+
+
+def officers_on_duty(seed: int) -> np.ndarray:
+    """Officers on duty per agency (the order of `agency_shares`), every week: the demo's roster file's values."""
+    from pipelines.demo.staffing import roster
+
+    return roster(seed)["so_can_bo"].to_numpy()
+
+
+def officer_capacity(rows: int, as_of: date, holidays: np.ndarray) -> float:
+    """Dossiers one officer takes up per working day at the start of the history: a balanced roster
+    (`OFFICER_UNITS` officers, each agency after its share) would run at UTILISATION on an average day."""
+    from pipelines.demo.staffing import OFFICER_UNITS
+
+    days = np.busday_count(np.datetime64(FIRST_DAY, "D"), np.datetime64(as_of, "D"), weekmask=WEEKMASK,
+                           holidays=holidays)
+    trend_mean = 1 + ARRIVAL_TREND * (as_of - FIRST_DAY).days / 365.25 / 2
+    return max(MIN_OFFICER_CAPACITY, rows / max(int(days), 1) / trend_mean / (OFFICER_UNITS * UTILISATION))
+
+
+def queue_wait(agency: np.ndarray, received: np.ndarray, seq: np.ndarray, officers: np.ndarray,
+               capacity: float, holidays: np.ndarray) -> np.ndarray:
+    """Working days each dossier waits before an officer takes it up (first come, first served per agency).
+
+    Agency g's officers take up `capacity × officers[g]` dossiers a working day (× the arrivals' trend); what
+    they cannot take up waits for the next working day. Served by day t: S[t] = min(S[t−1] + c[t], arrived by t)
+    (Lindley's recursion for a fluid counter); the p-th dossier of an agency (in arrival order, then running
+    number) is taken up on the first day with S[t] ≥ p.
+    """
+    start = np.datetime64(FIRST_DAY, "D")
+    day = np.busday_count(start, np.busday_offset(received, 0, roll="forward", weekmask=WEEKMASK,
+                                                  holidays=holidays), weekmask=WEEKMASK, holidays=holidays)
+    # The counters work on after the last arrival (up to a year) so every waiting dossier is taken up.
+    n_days, n_agencies = int(day.max()) + 1 + 260, officers.size
+    calendar = np.busday_offset(start, np.arange(n_days), roll="forward", weekmask=WEEKMASK, holidays=holidays)
+    trend = 1 + ARRIVAL_TREND * (calendar - start).astype(float) / 365.25
+    arrived = np.cumsum(np.bincount(agency * n_days + day, minlength=n_agencies * n_days)
+                        .reshape(n_agencies, n_days), axis=1).astype(float)
+    served = np.empty_like(arrived)
+    level = np.zeros(n_agencies)
+    per_day = capacity * officers.astype(float)
+    for t in range(n_days):
+        level = np.minimum(level + per_day * trend[t], arrived[:, t])
+        served[:, t] = level
+    order = np.lexsort((seq, day, agency))
+    first = np.r_[0, np.cumsum(np.bincount(agency, minlength=n_agencies))[:-1]]
+    position = np.empty(agency.size, dtype=float)
+    position[order] = np.arange(agency.size) - first[agency[order]] + 1
+    offset = np.arange(n_agencies)[:, None] * (float(agency.size) + 1.0)
+    taken = np.searchsorted((served + offset).ravel(), position + offset[agency, 0] - 1e-3) - agency * n_days
+    return np.maximum(taken - day, 0).astype(np.int64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

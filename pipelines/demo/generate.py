@@ -39,7 +39,7 @@ def generate(out_dir: Path, *, rows: int = 20_000, seed: int = 37, as_of: date =
     if postgres_dsn:
         load_postgres(postgres_dsn, frame)
     chi_so = write_workbook(out_dir / CHI_SO_FILE, np.random.default_rng([seed, 8]))
-    return {"ho_so": ho_so, "chi_so_xa_hoi_so": chi_so, "can_bo": write_roster(out_dir, np.random.default_rng([seed, 9])),
+    return {"ho_so": ho_so, "chi_so_xa_hoi_so": chi_so, "can_bo": write_roster(out_dir, seed),
             "chi_so_cds_tinh": write_indicators(out_dir), "mot_cua": mot_cua,
             # one enterprise per ~20 dossiers: dang_ky_kinh_doanh (Windows-1258) and _cu (TCVN3)
             **write_business_registry(out_dir, max(200, rows // 20), as_of, np.random.default_rng([seed, 10]))}
