@@ -65,7 +65,8 @@ ALLOWED_TYPES = frozenset({
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 })
-LIBRARIES = ("sklearn", "numpy", "scipy", "duckdb", "polars")
+# The libraries that fit the models (as imported) and their installed distributions.
+LIBRARIES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy", "duckdb": "duckdb", "polars": "polars"}
 
 
 class ArtefactError(ValueError):
@@ -73,9 +74,17 @@ class ArtefactError(ValueError):
 
 
 def library_versions() -> dict[str, str]:
-    import importlib
+    """Installed versions of the libraries that fit the models, from the package metadata (importing them to
+    read `__version__` cost a model that does not use scikit-learn seconds of import)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {lib: getattr(importlib.import_module(lib), "__version__", "?") for lib in LIBRARIES}
+    def _version(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "?"
+
+    return {lib: _version(dist) for lib, dist in LIBRARIES.items()}
 
 
 def code_hash(module: str | None, sql: str = "") -> str:

@@ -33,6 +33,9 @@ def test_versions_depend_on_data_parameters_code_sql_and_libraries(monkeypatch):
     assert base != version_for("m", "fp", {}, module="models.anomalies", sql="select 1")  # model code
     real = registry.library_versions()
     assert set(real) == {"sklearn", "numpy", "scipy", "duckdb", "polars"}
+    import sklearn
+
+    assert real["sklearn"] == sklearn.__version__  # read from the package metadata, without importing it
     monkeypatch.setattr(registry, "library_versions", lambda: {**real, "sklearn": "0.0.1"})
     assert base != version_for("m", "fp", {}, module="models.staffing", sql="select 1")  # a library upgrade
 
