@@ -658,7 +658,10 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
         return None
     query = f"select * from ({WEEKLY_SQL}) where tuan_bat_dau <= '{last_week}'::date"
     fp = data_fingerprint(con, query)
-    version = version_for(NAME, fp, PARAMS, module=__name__, sql=WEEKLY_SQL + DAILY_SQL)
+    # The calendar (holidays, Tết, declared events) is part of the model: a new event or a `holidays` upgrade
+    # that moves a holiday retrains it on unchanged data.
+    version = version_for(NAME, fp, PARAMS, module=__name__, sql=WEEKLY_SQL + DAILY_SQL,
+                          uses=("models.calendar", "pipelines.reference.calendar"), libraries=("holidays",))
     if (done := recorded_run(con, NAME, version, OUTPUT_TABLE)) is not None:
         log.info("inflow_forecast %s already trained on this data: kept", version)
         return done

@@ -87,24 +87,35 @@ def library_versions() -> dict[str, str]:
     return {lib: _version(dist) for lib, dist in LIBRARIES.items()}
 
 
-def code_hash(module: str | None, sql: str = "") -> str:
-    """sha256 of the model's module source plus its feature SQL ('' when no module is given)."""
+def _source(module: str) -> str:
     import importlib.util
 
-    source = ""
-    if module:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"cannot find the source of model module '{module}' to version it")
-        source = Path(spec.origin).read_text(encoding="utf-8")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"cannot find the source of model module '{module}' to version it")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def code_hash(module: str | None, sql: str = "", uses: tuple[str, ...] = ()) -> str:
+    """sha256 of the model's module source, the sources of the project modules it `uses` (its calendar, say),
+    plus its feature SQL ('' when no module is given)."""
+    source = _source(module) if module else ""
+    for used in uses:
+        source += f"\n-- uses {used} --\n" + _source(used)
     return _digest(source + "\n-- feature SQL --\n" + sql)
 
 
 def version_for(name: str, fingerprint: str, params: dict[str, Any], module: str | None = None,
-                sql: str = "") -> str:
-    """Content-addressed version: same data, parameters, code (module + feature SQL) and library versions give
-    the same version (retries stay idempotent); any of them changing gives a new one."""
-    parts = [fingerprint, params, code_hash(module, sql), library_versions()]
+                sql: str = "", uses: tuple[str, ...] = (), libraries: tuple[str, ...] = ()) -> str:
+    """Content-addressed version: same data, parameters, code (module, the project modules it `uses`, feature
+    SQL) and library versions (LIBRARIES plus the model's own `libraries`, distribution names) give the same
+    version (retries stay idempotent); any of them changing gives a new one."""
+    versions = library_versions()
+    if libraries:
+        from importlib.metadata import version
+
+        versions = {**versions, **{lib: version(lib) for lib in libraries}}
+    parts = [fingerprint, params, code_hash(module, sql, uses), versions]
     return f"{name}-{_digest(json.dumps(parts, sort_keys=True, default=str))[:12]}"
 
 

@@ -27,10 +27,18 @@ def test_versions_depend_on_data_parameters_code_sql_and_libraries(monkeypatch):
     assert version_for("m", "fp", {"a": 1, "b": 2}) == version_for("m", "fp", {"b": 2, "a": 1})
     assert version_for("m", "fp", {"a": 1}) != version_for("m", "fp", {"a": 2})
     assert version_for("m", "fp", {"a": 1}) != version_for("m", "fp2", {"a": 1})
+    real_source = registry._source
     base = version_for("m", "fp", {}, module="models.staffing", sql="select 1")
     assert base == version_for("m", "fp", {}, module="models.staffing", sql="select 1")
     assert base != version_for("m", "fp", {}, module="models.staffing", sql="select 2")  # feature SQL
     assert base != version_for("m", "fp", {}, module="models.anomalies", sql="select 1")  # model code
+    # A module the model uses (the forecast's calendar of holidays and national events) and its own libraries.
+    uses = version_for("m", "fp", {}, module="models.staffing", sql="select 1", uses=("models.calendar",))
+    assert uses != base
+    monkeypatch.setattr(registry, "_source", lambda m: "changed" if m == "models.calendar" else real_source(m))
+    assert version_for("m", "fp", {}, module="models.staffing", sql="select 1", uses=("models.calendar",)) != uses
+    monkeypatch.undo()
+    assert version_for("m", "fp", {}, module="models.staffing", sql="select 1", libraries=("holidays",)) != base
     real = registry.library_versions()
     assert set(real) == {"sklearn", "numpy", "scipy", "duckdb", "polars"}
     import sklearn
