@@ -259,7 +259,7 @@ def candidates(current: int, min_each: int, limit: int) -> np.ndarray:
     top = max(2 * current + 3, min_each + 1)
     near = np.arange(max(min_each, current - 5), min(current + 5, top) + 1)
     far = np.unique(np.round(np.geomspace(min_each, top, max(limit - near.size, 2))).astype(int))
-    return np.unique(np.concatenate([[min_each], near, far, [current]]).clip(min_each))[:limit + 12]
+    return np.unique(np.concatenate([[min_each], near, far, [current]]))
 
 
 def late_curves(d: Dossiers, officers: np.ndarray, per_officer_day: float, window: tuple[int, int],
@@ -323,6 +323,8 @@ def plan_headcount(curves: pd.DataFrame, current: pd.Series, total_headcount: in
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
 
+    at_now = curves.merge(current.rename("now"), left_on="co_quan", right_index=True)
+    at_now = at_now[at_now["so_can_bo"] == at_now["now"]].set_index("co_quan")["n_qua_han_du_kien"]
     options = curves[curves["so_can_bo"] >= min_per_agency].sort_values(["co_quan", "so_can_bo"])
     options = options.reset_index(drop=True)
     agencies = sorted(options["co_quan"].unique())
@@ -342,8 +344,6 @@ def plan_headcount(curves: pd.DataFrame, current: pd.Series, total_headcount: in
     if not result.success:
         raise RuntimeError(f"the staffing programme found no plan: {result.message}")
     chosen = options[np.round(result.x) == 1].set_index("co_quan")
-    at_now = options.merge(now.rename("now"), left_on="co_quan", right_index=True)
-    at_now = at_now[at_now["so_can_bo"] == at_now["now"]].set_index("co_quan")["n_qua_han_du_kien"]
     plan = pd.DataFrame({"co_quan": agencies, "so_can_bo_hien_tai": now.to_numpy(),
                          "so_can_bo_de_xuat": chosen["so_can_bo"].reindex(agencies).to_numpy().astype(int)})
     plan["thay_doi"] = plan["so_can_bo_de_xuat"] - plan["so_can_bo_hien_tai"]
@@ -386,6 +386,9 @@ def evaluate_quarter(frame: pd.DataFrame, roster: pd.DataFrame, as_of: date, par
     roster = roster[roster["so_can_bo"].notna()]
     agencies = sorted(roster["co_quan"].unique())
     d = prepare(frame, agencies, start, as_of, hol)
+    if (unrostered := int((~frame["co_quan"].isin(agencies)).sum())):
+        log.warning("%d dossier(s) of agencies missing from the roster (staging.can_bo) are left out of the "
+                    "staffing replay: add those agencies to the roster source", unrostered)
     officers = roster.groupby("co_quan")["so_can_bo"].sum().reindex(agencies).to_numpy(np.int64)
 
     def day(x: date) -> int:
