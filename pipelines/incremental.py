@@ -323,6 +323,10 @@ class Delta:
     as_of_after: Any = None
     n_deleted: int = 0
     n_inserted: int = 0
+    update: str | None = None         # the as_of UPDATE template applied after the rows were replaced
+    key: list[str] = field(default_factory=list)   # the columns the rows were replaced by (key or grain)
+    keys: str | None = None           # temp table of the values of `key` replaced
+    rows: str | None = None           # temp table of the rows inserted for those values (after: the as_of UPDATE)
 
     @property
     def as_of_moved(self) -> bool:
@@ -372,6 +376,28 @@ def source_key_filters(con: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, 
     return filters
 
 
+def _extends_keys(spec: dict) -> bool:
+    """A keyed spec whose moved `as_of` rebuilds rows by key (`as_of.rows` without `as_of.set`)."""
+    as_of = spec.get("as_of") or {}
+    return bool(as_of) and "set" not in as_of
+
+
+def changed_raw_rows(con: duckdb.DuckDBPyConnection, plan: Plan, filters: dict[str, str]) -> dict[str, str]:
+    """Copy once the raw rows (every batch) of the changed keys of each restricted source into a temp table the
+    `src_` view reads instead of the raw table: the view is read several times (contract checks, `as_of`, the
+    model), the raw table is scanned once. Not when a key set grows after the views are made (`_extends_keys`)."""
+    growing = {source for spec in plan.incremental.values() if "contract" in spec and _extends_keys(spec)
+               for source in spec["_source_keys"]}
+    read_from = {}
+    for source, condition in filters.items():
+        if source in growing:
+            continue
+        name = "_inc_raw_" + re.sub(r"\W", "_", source)
+        _x(con, f'CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM raw."{source}" AS "{source}" WHERE {condition}')
+        read_from[source] = name
+    return read_from
+
+
 def _null_safe(a: str, b: str, cols: list[str]) -> str:
     return " AND ".join(f'{a}."{c}" IS NOT DISTINCT FROM {b}."{c}"' for c in cols)
 
@@ -399,13 +425,15 @@ def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> 
         fresh = con.execute(f"SELECT {as_of['source_value']} FROM {as_of['source_view']}").fetchall()[0][0]
         values = [v for v in (kept, fresh) if v is not None]
         delta.as_of_after = max(values) if values else None
-        if delta.as_of_moved:
+        if delta.as_of_moved and _extends_keys(spec):
             _x(con, f"INSERT INTO {keys} SELECT {', '.join(chr(34) + k + chr(34) for k in key)} "
                         f"FROM {model.qualified} t WHERE ({as_of['rows']}) AND NOT {_in_keys('t', key, keys)}")
         if delta.as_of_after is not None:
             _x(con, f"SET VARIABLE {var} = ?", [delta.as_of_after])
     try:
         _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.new} AS\n{sql}")
+        delta.rows = f"_inc_ins_{tag}"  # the rows inserted by key (the snapshot inserts them too)
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.rows} AS SELECT * FROM {delta.new}")
     finally:
         if as_of:
             _x(con, f"RESET VARIABLE {as_of['variable']}")
@@ -415,14 +443,120 @@ def apply_keyed(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict) -> 
                                   ).fetchall()[0][0]
     delta.n_inserted = con.execute(f"INSERT INTO {model.qualified} BY NAME SELECT * FROM {delta.new}").fetchall()[0][0]
     if as_of and delta.as_of_moved:
-        _x(con, f'UPDATE {model.qualified} SET "{as_of["column"]}" = ? '
-                    f'WHERE "{as_of["column"]}" IS DISTINCT FROM ?', [delta.as_of_after, delta.as_of_after])
+        if _extends_keys(spec):
+            lit = _literal(con, delta.as_of_after)
+            delta.update = (f'UPDATE {{table}} SET "{as_of["column"]}" = {lit} '
+                            f'WHERE "{as_of["column"]}" IS DISTINCT FROM {lit}')
+            _x(con, delta.update.format(table=model.qualified))
+        else:
+            # The columns depending on as_of are updated in place. The rows whose values move with it
+            # (`as_of.rows`) are passed on as changed (old and new versions) to the marts built from this one.
+            moved = f"_inc_moved_{tag}"
+            _x(con, f"CREATE OR REPLACE TEMP TABLE {moved} AS SELECT * FROM {model.qualified} t "
+                    f"WHERE ({as_of['rows']}) AND NOT {_in_keys('t', key, keys)}")
+            _x(con, f"INSERT INTO {delta.old} BY NAME SELECT * FROM {moved}")
+            sets = _as_of_sets(as_of, _literal(con, delta.as_of_after))
+            delta.update = as_of_update(as_of, delta.as_of_after, con)
+            _x(con, delta.update.format(table=model.qualified))
+            # their new versions: the same expressions over the old ones (no second pass over the table)
+            _x(con, f"INSERT INTO {delta.new} BY NAME SELECT * REPLACE ("
+                    + ", ".join(f'{expr} AS "{c}"' for c, expr in sets) + f") FROM {moved}")
+            _x(con, f"DROP TABLE {moved}")
+    delta.key = key
+    delta.keys = keys
+    return delta
+
+
+def _as_of_sets(as_of: dict, lit: str) -> list[tuple[str, str]]:
+    return [(as_of["column"], lit)] + [(c, f"({expr.replace('{as_of}', lit)})") for c, expr in as_of["set"].items()]
+
+
+def _literal(con: duckdb.DuckDBPyConnection, value: Any) -> str:
+    """A value as an SQL literal of its DuckDB type (a date, a timestamp, a number)."""
+    if value is None:
+        return "NULL"
+    typ = con.execute("SELECT typeof(?)", [value]).fetchall()[0][0]
+    text = str(value)
+    if "'" in text or "\\" in text:
+        raise ValueError(f"as_of value {text!r} cannot be written as a literal")
+    return f"CAST('{text}' AS {typ})"
+
+
+def as_of_update(as_of: dict, value: Any, con: duckdb.DuckDBPyConnection) -> str:
+    """The UPDATE (a template on `{table}`) that moves a keyed model's `as_of` column and the columns computed
+    from it (`as_of.set`: column → expression, `{as_of}` its new value) to `value`, for every row not there yet.
+    Replayed as it is on the snapshot's copy of the table (`apply_snapshot_deltas`)."""
+    lit = _literal(con, value)
+    col, *computed = _as_of_sets(as_of, lit)
+    moving = f'({as_of["rows"]}) AND "{col[0]}" IS DISTINCT FROM {lit}'
+    # two statements: the computed columns move only in `as_of.rows` (a few rows), the column itself in all
+    sql = ("UPDATE \0 SET " + ", ".join(f'"{c}" = {expr}' for c, expr in computed) + f" WHERE {moving};\n"
+           if computed else "")
+    sql += f'UPDATE \0 SET "{col[0]}" = {col[1]} WHERE "{col[0]}" IS DISTINCT FROM {lit}'
+    return sql.replace("{", "{{").replace("}", "}}").replace("\0", "{table}")
+
+
+
+def _exists_in(table: str, alias: str, grain: list[str]) -> str:
+    return f"EXISTS (SELECT 1 FROM {table} a WHERE {_null_safe('a', alias, grain)})"
+
+
+def _as_of_extra(spec: dict, delta: Delta) -> tuple[str, str]:
+    """The groups (a condition on `{alias}`) and upstream rows (on `u`) a moved as_of reaches, or ('', '')."""
+    as_of = spec.get("as_of")
+    if not (as_of and delta.as_of_moved):
+        return "", ""
+    # e.g. the last weeks of a backlog: `{as_of_min}` is the earlier of the two values
+    low = min(v for v in (delta.as_of_before, delta.as_of_after) if v is not None)
+    return (as_of["groups"].replace("{as_of_min}", f"DATE '{low}'"),
+            as_of["rows"].replace("{as_of_min}", f"DATE '{low}'"))
+
+
+def _over(model: SqlModel, upstream: str, table: str) -> str:
+    """The model's SQL reading `table` instead of `upstream`."""
+    return re.sub(rf"\b{re.escape(upstream)}\b", table, model.sql)
+
+
+def _upstream_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, upstream: str, name: str, where: str) -> None:
+    """Temp table `name`: the upstream rows (`u`) matching `where`, with only the columns the model's SQL names
+    (a large share of a wide table can match); all of them if the model then gives other columns than its table."""
+    from pipelines.warehouse import _without_comments
+
+    sql = _without_comments(model.sql)
+    every = [c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {upstream})").fetchall()]
+    # a superset of the columns it reads: every name found as a word (identifiers are case-insensitive); a
+    # binding error would abort the transaction, so only plain names are pruned
+    cols = [c for c in every if re.search(rf"\b{c}\b", sql, re.IGNORECASE)]
+    if cols and len(cols) < len(every) and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c) for c in every):
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT " + ", ".join(f'u."{c}"' for c in cols)
+                + f" FROM {upstream} u WHERE {where}")
+        if (con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {_over(model, upstream, name)})").fetchall()
+                == con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {model.qualified})").fetchall()):
+            return
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {upstream} u WHERE {where}")
+
+
+def _replaced(con: duckdb.DuckDBPyConnection, model: SqlModel, grain: list[str], tag: str, touched,
+              change) -> Delta:
+    """Run `change()` (which deletes and inserts rows of the groups `touched(alias)` selects) and return what it
+    replaced: the rows of those groups before and after, and the groups themselves (for the marts built from
+    this one and for the snapshot)."""
+    delta = Delta(old=f"_inc_old_{tag}", new=f"_inc_new_{tag}", key=grain, keys=f"_inc_grp_{tag}")
+    delta.rows = delta.new
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.old} AS SELECT * FROM {model.qualified} m WHERE {touched('m')}")
+    change()
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.new} AS SELECT * FROM {model.qualified} m WHERE {touched('m')}")
+    cols = ", ".join(f'"{c}"' for c in grain)
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {delta.keys} AS SELECT DISTINCT {cols} FROM "
+            f"(SELECT {cols} FROM {delta.old} UNION ALL SELECT {cols} FROM {delta.new})")
+    delta.n_deleted = con.execute(f"SELECT count(*) FROM {delta.old}").fetchall()[0][0]
+    delta.n_inserted = con.execute(f"SELECT count(*) FROM {delta.new}").fetchall()[0][0]
     return delta
 
 
 def apply_grouped(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict, delta: Delta,
-                  upstream: str) -> int:
-    """Recompute the groups of `model` that the changed rows of `upstream` fall in; returns rows replaced."""
+                  upstream: str) -> Delta:
+    """Recompute the groups of `model` that the changed rows of `upstream` fall in."""
     grain = list(spec["grain"])
     tag = re.sub(r"\W", "_", model.qualified)
     changed = f"(SELECT * FROM {delta.old} UNION ALL BY NAME SELECT * FROM {delta.new})"
@@ -430,29 +564,159 @@ def apply_grouped(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict, d
     fmt = {"changed": changed, "affected": affected, "upstream": upstream}
     _x(con, f"CREATE OR REPLACE TEMP TABLE {affected} AS SELECT DISTINCT * FROM ("
                 + spec["groups"].format(**fmt) + ")")
-    extra_groups, extra_rows = "", ""
-    as_of = spec.get("as_of")
-    if as_of and delta.as_of_moved:
-        # the groups and rows a moved as_of reaches (e.g. the last weeks of a backlog): `{as_of_min}` is the
-        # earlier of the two values, `{alias}` the table whose groups are tested, `u` the upstream row
-        low = min(v for v in (delta.as_of_before, delta.as_of_after) if v is not None)
-        extra_groups = " OR (" + as_of["groups"].replace("{as_of_min}", f"DATE '{low}'") + ")"
-        extra_rows = " OR (" + as_of["rows"].replace("{as_of_min}", f"DATE '{low}'") + ")"
+    extra_groups, extra_rows = _as_of_extra(spec, delta)
     # a superset of the upstream rows contributing to the affected groups (`rows`: a condition on `u`)
-    _x(con, f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {upstream} u WHERE ("
-                + spec["rows"].format(**fmt) + ")" + extra_rows)
-    sql = re.sub(rf"\b{re.escape(upstream)}\b", rows, model.sql)
+    _upstream_rows(con, model, upstream, rows,
+                   "(" + spec["rows"].format(**fmt) + ")" + (f" OR ({extra_rows})" if extra_rows else ""))
 
     def cond(alias: str) -> str:
-        return (f"(EXISTS (SELECT 1 FROM {affected} a WHERE {_null_safe('a', alias, grain)})"
-                + extra_groups.replace("{alias}", alias) + ")")
+        return (f"({_exists_in(affected, alias, grain)}"
+                + (" OR (" + extra_groups.replace("{alias}", alias) + ")" if extra_groups else "") + ")")
 
-    n_deleted = con.execute(f"DELETE FROM {model.qualified} m WHERE {cond('m')}").fetchall()[0][0]
-    n_inserted = con.execute(f"INSERT INTO {model.qualified} BY NAME SELECT * FROM ({sql}) o "
-                             f"WHERE {cond('o')}").fetchall()[0][0]
-    for t in (affected, rows):
-        _x(con, f"DROP TABLE IF EXISTS {t}")
-    return n_deleted + n_inserted
+    def change() -> None:
+        _x(con, f"DELETE FROM {model.qualified} m WHERE {cond('m')}")
+        _x(con, f"INSERT INTO {model.qualified} BY NAME SELECT * FROM ({_over(model, upstream, rows)}) o "
+                f"WHERE {cond('o')}")
+
+    out = _replaced(con, model, grain, tag, cond, change)
+    drop_temp(con, [affected, rows])
+    return out
+
+
+def apply_additive(con: duckdb.DuckDBPyConnection, model: SqlModel, spec: dict, delta: Delta,
+                   upstream: str) -> Delta:
+    """Maintain a mart whose measures are sums over the upstream rows (`additive`: those columns) from the
+    changed rows alone: the model's SQL over the new versions minus the same over the old versions, added to
+    the groups it reaches; a group left without rows (`exists` false) is deleted, a new one inserted. The other
+    columns are functions of the group (kept, or taken from the new versions). A moved as_of (`as_of`, as for a
+    grouped model) recomputes the groups it reaches from the upstream rows it names."""
+    grain, measures = list(spec["grain"]), list(spec["additive"])
+    tag = re.sub(r"\W", "_", model.qualified)
+    part_new, part_old, sums = f"_inc_pnew_{tag}", f"_inc_pold_{tag}", f"_inc_sum_{tag}"
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {part_new} AS {_over(model, upstream, delta.new)}")
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {part_old} AS {_over(model, upstream, delta.old)}")
+    g = ", ".join(f'"{c}"' for c in grain)
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {model.qualified})").fetchall())
+    others = [c for c in types if c not in grain and c not in measures]
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {sums} AS SELECT {g}, "
+            + ", ".join(f'sum("{m}") AS "{m}"' for m in measures)
+            + f" FROM (SELECT {g}, " + ", ".join(f'"{m}"' for m in measures) + f" FROM {part_new} UNION ALL "
+            + f"SELECT {g}, " + ", ".join(f'-"{m}"' for m in measures) + f" FROM {part_old}) GROUP BY ALL "
+            + "HAVING " + " OR ".join(f'sum("{m}") <> 0' for m in measures))
+    extra_groups, extra_rows = _as_of_extra(spec, delta)
+
+    def touched(alias: str) -> str:
+        return (f"({_exists_in(sums, alias, grain)}"
+                + (" OR (" + extra_groups.replace("{alias}", alias) + ")" if extra_groups else "") + ")")
+
+    def change() -> None:
+        merged = f"_inc_merged_{tag}"
+        _x(con, f"CREATE OR REPLACE TEMP TABLE {merged} AS SELECT "
+                + ", ".join(f'd."{c}"' for c in grain) + ", "
+                + ", ".join(f'CAST(coalesce(o."{m}", 0) + d."{m}" AS {types[m]}) AS "{m}"' for m in measures)
+                + "".join(f', coalesce(o."{c}", n."{c}") AS "{c}"' for c in others)
+                + f" FROM {sums} d LEFT JOIN {model.qualified} o ON {_null_safe('d', 'o', grain)}"
+                + f" LEFT JOIN {part_new} n ON {_null_safe('d', 'n', grain)}")
+        _x(con, f"DELETE FROM {model.qualified} m WHERE {_exists_in(sums, 'm', grain)}")
+        _x(con, f"INSERT INTO {model.qualified} BY NAME SELECT * FROM {merged} WHERE {spec['exists']}")
+        _x(con, f"DROP TABLE {merged}")
+        if extra_groups:
+            rows = f"_inc_rows_{tag}"
+            _upstream_rows(con, model, upstream, rows, extra_rows)
+            cond = "(" + extra_groups.replace("{alias}", "{a}") + ")"
+            _x(con, f"DELETE FROM {model.qualified} m WHERE {cond.format(a='m')}")
+            _x(con, f"INSERT INTO {model.qualified} BY NAME SELECT * FROM ({_over(model, upstream, rows)}) o "
+                    f"WHERE {cond.format(a='o')}")
+            _x(con, f"DROP TABLE {rows}")
+
+    out = _replaced(con, model, grain, tag, touched, change)
+    drop_temp(con, [part_new, part_old, sums])
+    return out
+
+
+# --- the change, kept for the snapshot ------------------------------------------------------------------
+# An incremental build records, per table it changed from the change, the keys (or groups) whose rows it
+# replaced and the as_of UPDATE it ran, in schema `delta` of the warehouse (never published). `publish`
+# brings the snapshot's copy of the table from the version it holds to the warehouse's by replaying the
+# chain of those records (delete the keys, insert their rows, run the last UPDATE) instead of rewriting it.
+
+DELTA_SCHEMA = "delta"
+
+
+def record_delta(con: duckdb.DuckDBPyConnection, table: str, from_version: str, to_version: str, delta: Delta,
+                 run_id: str) -> None:
+    _x(con, f"CREATE SCHEMA IF NOT EXISTS {DELTA_SCHEMA}")
+    _x(con, f"CREATE TABLE IF NOT EXISTS {DELTA_SCHEMA}.log (table_name VARCHAR, from_version VARCHAR, "
+            "to_version VARCHAR, key_columns VARCHAR[], keys_table VARCHAR, rows_table VARCHAR, update_sql VARCHAR, "
+            "run_id VARCHAR, n_keys BIGINT)")
+    name = "k_" + digest(table, to_version)
+    cols = ", ".join(f'"{c}"' for c in delta.key)
+    n = con.execute(f"CREATE OR REPLACE TABLE {DELTA_SCHEMA}.{name} AS SELECT DISTINCT {cols} FROM {delta.keys}"
+                    ).fetchall()[0][0]
+    rows = None
+    if delta.rows:
+        rows = "r_" + digest(table, to_version)
+        _x(con, f"CREATE OR REPLACE TABLE {DELTA_SCHEMA}.{rows} AS SELECT * FROM {delta.rows}")
+    _x(con, f"INSERT INTO {DELTA_SCHEMA}.log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+       [table, from_version, to_version, list(delta.key), name, rows, delta.update, run_id, n])
+
+
+def forget_deltas(con: duckdb.DuckDBPyConnection, table: str | None = None) -> None:
+    """Drop the recorded changes of `table` (all of them when None): its snapshot copy will be rewritten."""
+    from pipelines.warehouse import table_exists
+
+    if not table_exists(con, DELTA_SCHEMA, "log"):
+        return
+    if table is None:
+        _x(con, f"DROP SCHEMA {DELTA_SCHEMA} CASCADE")
+        return
+    for names in con.execute(f"SELECT keys_table, rows_table FROM {DELTA_SCHEMA}.log WHERE table_name = ?",
+                             [table]).fetchall():
+        for name in filter(None, names):
+            _x(con, f"DROP TABLE IF EXISTS {DELTA_SCHEMA}.{name}")
+    _x(con, f"DELETE FROM {DELTA_SCHEMA}.log WHERE table_name = ?", [table])
+
+
+def delta_chain(con: duckdb.DuckDBPyConnection, table: str, from_version: str, to_version: str) -> list[tuple] | None:
+    """The recorded changes leading `table` from `from_version` to `to_version`, in order; None if there is no
+    such chain (a full rebuild in between, or records already dropped)."""
+    from pipelines.warehouse import table_exists
+
+    if from_version == to_version or not table_exists(con, DELTA_SCHEMA, "log"):
+        return None
+    rows = con.execute(f"SELECT from_version, to_version, key_columns, keys_table, update_sql, rows_table "
+                       f"FROM {DELTA_SCHEMA}.log WHERE table_name = ?", [table]).fetchall()
+    by_from = {r[0]: r for r in rows}
+    chain, v = [], from_version
+    while v != to_version:
+        step = by_from.get(v)
+        if step is None or len(chain) > len(rows):
+            return None
+        chain.append(step)
+        v = step[1]
+    if len({tuple(step[2]) for step in chain}) != 1:
+        return None
+    return chain
+
+
+def apply_delta_chain(con: duckdb.DuckDBPyConnection, source: str, target: str, chain: list[tuple]) -> None:
+    """Bring `target` (the snapshot's copy) to `source`'s version: delete the rows of every key the chain
+    replaced, insert `source`'s rows of those keys (the recorded rows when the chain is one build long), then
+    run the chain's last as_of UPDATE."""
+    key = list(chain[0][2])
+    cols = ", ".join(f'"{c}"' for c in key)
+    keys = "_pub_keys"
+    _x(con, f"CREATE OR REPLACE TEMP TABLE {keys} AS SELECT DISTINCT {cols} FROM ("
+            + " UNION ALL ".join(f"SELECT {cols} FROM {DELTA_SCHEMA}.{step[3]}" for step in chain) + ")")
+    _x(con, f"DELETE FROM {target} t WHERE {_exists_in(keys, 't', key)}")
+    if len(chain) == 1 and chain[0][5]:
+        _x(con, f"INSERT INTO {target} BY NAME SELECT * FROM {DELTA_SCHEMA}.{chain[0][5]}")
+    else:
+        _x(con, f"INSERT INTO {target} BY NAME SELECT * FROM {source} t WHERE {_exists_in(keys, 't', key)}")
+    updates = [step[4] for step in chain if step[4]]
+    if updates:
+        _x(con, updates[-1].format(table=target))
+    _x(con, f"DROP TABLE {keys}")
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
@@ -483,6 +747,17 @@ def _reads_meta(model: SqlModel) -> bool:
     return bool(re.search(r"\b(meta|raw)\.[a-z_]", _without_comments(model.sql)))
 
 
+_REFERENCE = re.compile(r"\b(ref|seed)_[a-z]")
+
+
+def _reads_reference(model: SqlModel) -> bool:
+    """A model reading the reference tables (`ref_*`, `seed_*`), registered only when such a model is built;
+    a tenant's own model may read anything."""
+    from pipelines.warehouse import _without_comments
+
+    return bool(model.tenant) or bool(_REFERENCE.search(_without_comments(model.sql)))
+
+
 def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: list[SqlModel], plan: Plan,
                  run_id: str, source_views, contract_views, build_model) -> Outcome:
     """Build every model in dependency order, each in full or from the change (see the module docstring).
@@ -490,12 +765,15 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
     `source_views`, `contract_views`, `build_model` are the transform step's own functions
     (`pipelines.steps`), passed in so that both paths build views and models the same way.
     """
+    from pipelines.reference.register import register_reference
     from pipelines.tenant_models import check_built_columns
     from pipelines.warehouse import table_exists
 
     out = Outcome()
     filters = source_key_filters(con, plan)
-    names = source_views(con, tenant, restrict=filters)
+    read_from = changed_raw_rows(con, plan, filters)
+    names = source_views(con, tenant, restrict=filters, read_from=read_from, reference=False)
+    referenced = False
     feeding: dict[str, set[str]] = {}  # contract → the sources (with raw data) feeding it
     for s in tenant.sources:
         if s.contract and s.name in names:
@@ -517,8 +795,10 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
     restricted_views = {f"src_{s}" for s in restricted} | {
         f"contract_{s.contract}" for s in tenant.sources if s.name in restricted and s.contract}
     prev = (plan.previous or {}).get("tables", {})
+    if plan.mode != "incremental":
+        forget_deltas(con)  # every table rebuilt: the snapshot's copies are rewritten
     deltas: dict[str, Delta] = {}
-    temps: list[str] = [keys_table(q) for q, s in plan.incremental.items() if "contract" in s]
+    temps: list[str] = [keys_table(q) for q, s in plan.incremental.items() if "contract" in s] + list(read_from.values())
     for model in models:
         q = model.qualified
         started = time.perf_counter()
@@ -528,20 +808,23 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
         spec = plan.incremental.get(q)
         others_same = all(out.versions.get(r) == prev.get(r) for r in model.refs - deltas.keys())
         version = None
+        delta = None
         if spec and "contract" in spec and others_same and restricted:
             ensure_contracts(model)
             delta = apply_keyed(con, model, spec)
-            deltas[q] = delta
-            temps += [delta.old, delta.new]
             out.incremental[q] = (f"{delta.n_deleted:,} row(s) replaced by {delta.n_inserted:,} for the changed keys"
                                   + (f"; as of {delta.as_of_before} → {delta.as_of_after}" if delta.as_of_moved
                                      else ""))
             version = prev[q] if delta.empty else digest(prev[q], plan.input_key)
         elif spec and "grain" in spec and others_same and len(model.refs & deltas.keys()) == 1:
             upstream = next(iter(model.refs & deltas.keys()))
-            n = apply_grouped(con, model, spec, deltas[upstream], upstream)
-            out.incremental[q] = f"{n:,} row(s) deleted or inserted in the affected groups"
-            version = prev[q] if not n and not deltas[upstream].as_of_moved else digest(prev[q], plan.input_key)
+            apply = apply_additive if "additive" in spec else apply_grouped
+            delta = apply(con, model, spec, deltas[upstream], upstream)
+            out.incremental[q] = (f"{delta.n_deleted:,} row(s) replaced by {delta.n_inserted:,} in the groups "
+                                  "the change reaches" + (" (sums of the changed rows)" if "additive" in spec else ""))
+            delta.as_of_before, delta.as_of_after = deltas[upstream].as_of_before, deltas[upstream].as_of_after
+            unchanged = not delta.n_deleted and not delta.n_inserted
+            version = prev[q] if unchanged and not deltas[upstream].as_of_moved else digest(prev[q], plan.input_key)
         elif (plan.mode == "incremental" and q in prev and not _reads_meta(model)
               and table_exists(con, model.layer, model.name)
               and not any(behind(v) & changed_sources for v in model.sources)
@@ -551,14 +834,21 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
             ensure_contracts(model)
             if restricted and (model.sources & restricted_views):
                 # a full build of a model reading a restricted view: the views over every row again
-                names_again = source_views(con, tenant, only=restricted)
+                names_again = source_views(con, tenant, only=restricted, reference=False)
                 contract_views(con, tenant, names_again)
                 restricted.clear()
+            if not referenced and _reads_reference(model):
+                register_reference(con, tenant)
+                referenced = True
             build_model(con, model)
             if model.tenant and (mismatch := check_built_columns(con, model)):
                 from pipelines.errors import ConfigError
 
                 raise ConfigError(mismatch)  # rolls the whole transform back: a tenant table ships documented
+        if delta is not None:
+            deltas[q] = delta
+            temps += [delta.old, delta.new] + [t for t in (delta.keys, delta.rows)
+                                               if t and t.startswith(("_inc_grp", "_inc_ins"))]
         if version is None:
             version = content_version(con, q)
         else:
@@ -566,6 +856,10 @@ def build_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models: l
         out.versions[q] = version
         if prev.get(q) != version:
             out.changed.append(q)
+            if delta is not None and q in prev:
+                record_delta(con, q, prev[q], version, delta, run_id)
+            elif plan.mode == "incremental":
+                forget_deltas(con, q)
         out.built[q] = con.execute(f"SELECT count(*) FROM {q}").fetchall()[0][0]
         log.info("built %s: %s rows in %.1f s%s", q, f"{out.built[q]:,}", time.perf_counter() - started,
                  f" ({out.incremental[q]})" if q in out.incremental else "")

@@ -242,22 +242,29 @@ def _build_model(con: duckdb.DuckDBPyConnection, model) -> None:
 
 
 def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, restrict: dict[str, str] | None = None,
-                  only: set[str] | None = None) -> set[str]:
+                  only: set[str] | None = None, read_from: dict[str, str] | None = None,
+                  reference: bool = True) -> set[str]:
     """Temp views `src_<source>`: latest row per key over promoted batches, personal columns pseudonymised.
 
     A personal column is normalised before it is pseudonymised ('+84 912 345 678' and '0912345678' give one
     token) and its validity flag (`is_<column>_valid`) is computed from the raw value and kept; the raw
     value itself never leaves this view. A source feeding a contract also has every column a personal contract
     column is mapped from pseudonymised, with the contract's kind, declared in `personal_columns` or not.
-    Reference tables (`ref_*`, `seed_*`) are registered alongside.
+    Reference tables (`ref_*`, `seed_*`) are registered alongside (`reference=False`: only the variables they
+    set; `pipelines.incremental` registers them when a model reading them is rebuilt). `restrict` adds a condition
+    per source, `read_from` reads a source's rows from another relation than its raw table (the raw rows of the
+    changed keys, copied once by an incremental build).
     """
     from pipelines.contracts import load_contracts, personal_kinds, personal_sql
     from pipelines.quality.rowchecks import exclusion_sql  # quarantined rows are never promoted
     from pipelines.reference.identifiers import personal_column_sql
-    from pipelines.reference.register import register_reference
+    from pipelines.reference.register import register_reference, set_reference_variables
     from pipelines.warehouse import columns_of
 
-    register_reference(con, tenant)
+    if reference:
+        register_reference(con, tenant)
+    else:
+        set_reference_variables(con, tenant)
     available: set[str] = set()
     for source in tenant.sources:
         if (only is not None and source.name not in only) or not table_exists(con, "raw", source.name):
@@ -275,7 +282,7 @@ def _source_views(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, restrict
         con.execute(f"""
             CREATE OR REPLACE TEMP VIEW src_{source.name} AS
             SELECT * {f'REPLACE ({replace})' if replace else ''}{''.join(', ' + f for f in flags)}
-            FROM raw."{source.name}" AS "{source.name}"
+            FROM {(read_from or {}).get(source.name) or f'raw."{source.name}"'} AS "{source.name}"
             WHERE _batch_id IN ({promoted})
               AND {exclusion_sql(source.name, source.primary_key, source.personal_columns)}
               {f"AND {restrict[source.name]}" if restrict and source.name in restrict else ""}
@@ -327,12 +334,15 @@ def publish(ctx: RunContext) -> StepResult:
             log.info("[%s] publish: nothing to do — %s", ctx.tenant.tenant_id, reason)
             return StepResult("publish", _lakehouse(ctx, {"snapshot": str(ctx.paths.snapshot), "n_tables": n_serving,
                                                           "build": "skipped", "reason": reason,
-                                                          "n_tables_rewritten": 0}))
+                                                          "n_tables_rewritten": 0, "n_tables_patched": 0,
+                                                          "tables_patched": []}))
         refreshed = refresh_snapshot(con, ctx.paths.snapshot, ctx.run_id, ctx.tenant, versions, key)
     counts = refreshed.counts
     metrics = {"snapshot": str(ctx.paths.snapshot), "n_tables": len(counts), "build": refreshed.method,
-               "reason": f"{len(refreshed.rewritten)} table(s) rewritten, {len(refreshed.kept)} unchanged kept",
-               "n_tables_rewritten": len(refreshed.rewritten)}
+               "reason": f"{len(refreshed.rewritten)} table(s) rewritten, {len(refreshed.patched)} patched with the "
+                         f"build's changes, {len(refreshed.kept)} unchanged kept",
+               "n_tables_rewritten": len(refreshed.rewritten), "n_tables_patched": len(refreshed.patched),
+               "tables_patched": refreshed.patched}
     return StepResult("publish", _lakehouse(ctx, metrics))
 
 

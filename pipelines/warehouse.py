@@ -11,7 +11,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -246,6 +246,7 @@ class SnapshotRefresh:
     rewritten: list[str]
     kept: list[str]
     method: str            # new file | copy + replace (reflink | copy_file_range | copy)
+    patched: list[str] = field(default_factory=list)   # brought up to date by the build's recorded changes
 
 
 def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str,
@@ -257,7 +258,11 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     blocks, else an in-kernel `copy_file_range`), and only the tables whose *version* differs from the one
     recorded in its `meta.snapshot_tables` are replaced: `versions` gives the versions `transform` recorded
     (`meta.build_state`), every other table (meta, model outputs) is versioned by a hash of its rows here.
-    Without a previous snapshot (or one without versions) every table is written into a new file.
+    A table `transform` maintained from the change is not rewritten but *patched*: the rows of the keys (or
+    groups) it replaced since the version the snapshot holds are deleted from the copy and inserted again from
+    the warehouse, and its last as_of UPDATE replayed (`pipelines.incremental.delta_chain`); the records are
+    dropped once the new snapshot is in place. Without a previous snapshot (or one without versions) every table
+    is written into a new file.
 
     Readers holding the old file keep reading it (the rename swaps the directory entry, not the inode);
     new readers open the new file. A crash before the rename leaves the old snapshot serving; its temp
@@ -265,8 +270,8 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     The data dictionary is written again inside the snapshot, so it covers exactly the tables published
     (model outputs of the train step and `meta.snapshot` included); `tenant` adds its own models' docs.
     """
-    from pipelines.dictionary import CONTRACTS_TABLE, TABLE, write_dictionary_table
-    from pipelines.incremental import content_version
+    from pipelines.dictionary import CONTRACTS_TABLE, TABLE, insert_rows, write_dictionary_table
+    from pipelines.incremental import apply_delta_chain, content_version, delta_chain, forget_deltas
     from pipelines.runcontrol import remove_dead_temp_files
 
     tmp = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.tmp")
@@ -288,7 +293,7 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     else:
         previous = {}
     counts: dict[str, int] = {}
-    rewritten, kept = [], []
+    rewritten, kept, patched = [], [], []
     con.execute(f"ATTACH '{tmp}' AS snap")
     try:
         present = {f"{s}.{t}" for s, t in con.execute(
@@ -308,16 +313,20 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
                 counts[q], written_by[q] = old[1], old[2]
                 kept.append(q)
                 continue
-            con.execute(f'CREATE OR REPLACE TABLE snap.{schema}."{table}" AS SELECT * FROM {schema}."{table}"')
+            chain = delta_chain(con, q, old[0], wanted[q]) if old is not None and q in present else None
+            if chain:
+                apply_delta_chain(con, f'{schema}."{table}"', f'snap.{schema}."{table}"', chain)
+                patched.append(q)
+            else:
+                con.execute(f'CREATE OR REPLACE TABLE snap.{schema}."{table}" AS SELECT * FROM {schema}."{table}"')
+                rewritten.append(q)
             counts[q] = con.execute(f'SELECT count(*) FROM snap.{schema}."{table}"').fetchone()[0]
             written_by[q] = run_id
-            rewritten.append(q)
         con.execute("CREATE OR REPLACE TABLE snap.meta.snapshot AS SELECT ? AS run_id, "
                     "?::TIMESTAMPTZ AS published_at, ?::VARCHAR AS build_key", [run_id, now(), build_key])
         con.execute("CREATE OR REPLACE TABLE snap.meta.snapshot_tables (table_name VARCHAR, version VARCHAR, "
                     "n_rows BIGINT, written_by VARCHAR)")
-        con.executemany("INSERT INTO snap.meta.snapshot_tables VALUES (?, ?, ?, ?)",
-                        [[q, wanted[q], counts[q], written_by[q]] for q in sorted(wanted)])
+        insert_rows(con, "snap.meta.snapshot_tables", [(q, wanted[q], counts[q], written_by[q]) for q in sorted(wanted)])
         write_dictionary_table(con, tenant, catalog="snap")
         for table in (TABLE, CONTRACTS_TABLE):
             counts[table] = con.execute(f"SELECT count(*) FROM snap.{table}").fetchone()[0]
@@ -329,7 +338,8 @@ def refresh_snapshot(con: duckdb.DuckDBPyConnection, snapshot: Path, run_id: str
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, snapshot)
-    return SnapshotRefresh(counts, rewritten, kept, method)
+    forget_deltas(con)  # the snapshot holds the warehouse's versions now: the next changes start from them
+    return SnapshotRefresh(counts, rewritten, kept, method, patched)
 
 
 def _snapshot_versions(snapshot: Path) -> dict[str, tuple[str, int, str]] | None:

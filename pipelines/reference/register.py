@@ -35,13 +35,18 @@ def register_reference(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> 
     from pipelines.reference import admin_units
 
     admin_units.register(con)
-    # Free-text unit names are matched within the tenant's own province; a ministry matches nationally.
-    con.execute("SET VARIABLE tonghop_ma_tinh = ?", [tenant.admin_code if tenant.kind == "province" else "*"])
+    set_reference_variables(con, tenant)
     for seed in sorted(SEEDS_DIR.glob("*.csv")):
         con.execute(f"CREATE OR REPLACE TEMP TABLE seed_{seed.stem} AS "
                     "SELECT * FROM read_csv(?, header = true, auto_detect = true)", [str(seed)])
     _register_catalogue(con, tenant)
     _register_tables(con, tenant)
+
+
+def set_reference_variables(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> None:
+    """The variables models read besides the reference tables (cheap: set on every transform)."""
+    # Free-text unit names are matched within the tenant's own province; a ministry matches nationally.
+    con.execute("SET VARIABLE tonghop_ma_tinh = ?", [tenant.admin_code if tenant.kind == "province" else "*"])
 
 
 def _register_catalogue(con: duckdb.DuckDBPyConnection, tenant: TenantConfig) -> None:

@@ -25,8 +25,10 @@ from pipelines.settings import TenantPaths
 from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT, file_digest
 
 STEPS = ["extract_load", "validate", "transform", "publish"]
-INCREMENTAL = {"staging.ho_so", "marts.ho_so_tuan", "marts.ho_so_thu_tuc_tuan", "marts.ho_so_thoi_gian_xu_ly",
-               "marts.ho_so_ton_dong_tuan"}
+INCREMENTAL = {"staging.ho_so", "marts.ho_so_tuan", "marts.ho_so_ma_thu_tuc_tuan", "marts.ho_so_thu_tuc_tuan",
+               "marts.ho_so_thoi_gian_xu_ly", "marts.ho_so_ton_dong_tuan"}
+# maintained from the changed dossiers alone (sums of their new versions minus their old ones)
+ADDITIVE = {"marts.ho_so_ma_thu_tuc_tuan", "marts.ho_so_thu_tuc_tuan", "marts.ho_so_ton_dong_tuan"}
 N_NEW, N_LATE = 40, 40
 
 
@@ -97,6 +99,8 @@ def test_incremental_build_equals_a_full_rebuild_table_by_table(changed, tmp_pat
     transform = _step(report, "transform")
     assert transform["build"] == "incremental", transform["reason"]
     assert set(transform["incremental"]) == INCREMENTAL
+    assert {t for t, how in transform["incremental"].items() if "sums of the changed rows" in how} == ADDITIVE
+    assert "as of " in transform["incremental"]["staging.ho_so"]  # data_as_of moved: pending dossiers' flags too
     assert counts == {"n_new": N_NEW, "n_late": N_LATE}
     # The batch really changed the dossier tables (so that the comparison below means something): new rows,
     # and old rows whose groups moved (the previous snapshot's weekly mart is not the new one).
@@ -126,13 +130,19 @@ def test_snapshot_refresh_replaces_only_the_changed_tables(changed):
     publish = _step(report, "publish")
     assert publish["build"].startswith("copy + replace (")
     assert 0 < publish["n_tables_rewritten"] < publish["n_tables"] - 2
+    # the tables maintained from the change are patched in the snapshot's copy, not rewritten (the first test
+    # compares the refreshed snapshot with a full rebuild, table by table)
+    assert set(publish["tables_patched"]) == INCREMENTAL
     with duckdb.connect(str(paths.snapshot), read_only=True) as con:
         written = dict(con.execute("SELECT table_name, written_by FROM meta.snapshot_tables").fetchall())
         assert con.execute("SELECT run_id FROM meta.snapshot").fetchone()[0] == "inc"
     assert {t: written[t] for t in INCREMENTAL} == dict.fromkeys(INCREMENTAL, "inc")
     # reference tables and marts not fed by the dossiers were kept as the previous run wrote them
     assert written["staging.dm_xa"] == written["marts.xa_hoi_so_tinh"] == "opendata"
-    assert sum(w == "inc" for w in written.values()) == publish["n_tables_rewritten"]
+    assert sum(w == "inc" for w in written.values()) == publish["n_tables_rewritten"] + publish["n_tables_patched"]
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:  # the records are dropped once published
+        assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'delta'"
+                           ).fetchone()[0] == 0
     # versions and build keys are hashes written in letters: nothing in them looks like a CCCD or a phone
     from pipelines.reference.pii import scan_database
 
@@ -192,6 +202,11 @@ def test_a_failed_transform_or_a_changed_config_still_rebuilds(changed, tmp_path
     cfg = cfg.model_copy(update={"retention": cfg.retention.model_copy(update={"raw_days": 91})})
     result = steps.transform(steps.RunContext(cfg, "config"))
     assert result.metrics["build"] == "full" and "configuration" in result.metrics["reason"]
+    # the changes recorded for the snapshot by the incremental build are dropped: nothing to patch from
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'delta'"
+                           ).fetchone()[0] == 0
+    assert steps.publish(steps.RunContext(cfg, "config")).metrics["n_tables_patched"] == 0
 
 
 def test_a_batch_reloaded_or_scored_without_a_new_promotion_is_still_built(changed, tmp_path, monkeypatch,
@@ -220,3 +235,23 @@ def test_a_batch_reloaded_or_scored_without_a_new_promotion_is_still_built(chang
     result = steps.transform(steps.RunContext(cfg, "scored"))
     assert result.metrics["build"] != "skipped", result.metrics
     assert steps.publish(steps.RunContext(cfg, "scored")).metrics["build"] != "skipped"
+
+
+def test_two_builds_before_one_publish_patch_the_snapshot_through_both(changed, tmp_path, monkeypatch,
+                                                                        demo_portals):
+    """Two incremental transforms, then one publish (a failed or skipped publish in between): the snapshot's copy
+    is brought through both recorded changes, and equals the warehouse."""
+    from pipelines.demo.increment import add_dossier_changes
+
+    home, _, _, _ = changed
+    paths = _copy_tenant(home, tmp_path)
+    _env(monkeypatch, tmp_path, demo_portals)
+    for i, day in enumerate((4, 5), 2):
+        add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=6, n_late=6, when=datetime(2025, 11, day, 9),
+                            tag=f"n{i}")
+        built = run(DEMO_TENANT, steps=["extract_load", "validate", "transform"], run_id=f"b{i}")
+        assert _step(built, "transform")["build"] == "incremental", built.summary()
+    published = run(DEMO_TENANT, steps=["publish"], run_id="pub")
+    assert published.ok, published.summary()
+    assert set(_step(published, "publish")["tables_patched"]) == INCREMENTAL
+    assert {t: d for t, d in _differences(paths.snapshot, paths.warehouse).items() if d != (0, 0)} == {}
