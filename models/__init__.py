@@ -116,7 +116,13 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                 log.warning("[%s] model '%s' %s", tenant.tenant_id, name, report.skipped[name])
                 continue
             try:
-                decision = decide(con, tenant, name, set(report.trained))
+                try:
+                    decision = decide(con, tenant, name, set(report.trained))
+                except Exception as exc:  # noqa: BLE001 — the policy only saves work: without it, fit as before
+                    log.warning("[%s] retraining policy unavailable for '%s' (%s): fitted", tenant.tenant_id,
+                                name, one_line(exc))
+                    _reset(con)
+                    decision = Decision("refit", f"retraining policy unavailable ({one_line(exc)})")
                 module = importlib.import_module(REGISTRY[name])
                 if decision.action == "keep":
                     report.kept[name] = decision.version
@@ -128,7 +134,7 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                              decision.version, decision.reason)
                     kept = module.score(con, tenant, paths, run_id, decision.version)
                     if kept is not None:
-                        record_score(con, tenant, name, run_id)
+                        _remember(record_score, con, tenant, name, run_id)
                         report.scored[name] = decision.version
                         n = kept.metrics.get("n_open_scored")
                         report.decisions[name] = (f"scored with version {decision.version}"
@@ -139,7 +145,7 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
                 log.info("[%s] training model '%s' (%s)", tenant.tenant_id, name, decision.reason)
                 result = module.train(con, tenant, paths, run_id)
                 if result is not None:
-                    record_fit(con, tenant, name, result.version, run_id)
+                    _remember(record_fit, con, tenant, name, result.version, run_id)
                     report.decisions[name] = f"refit ({decision.reason}): version {result.version}"
             except Exception as exc:  # noqa: BLE001 — any model's failure is reported, the next model still trains
                 report.failed[name] = one_line(exc)
@@ -153,6 +159,16 @@ def train_models(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: Te
             else:
                 report.skipped[name] = "not trained: no usable data (the log says which table or how much)"
     return report
+
+
+def _remember(record, con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, *args) -> None:
+    """The policy's record of a fit or a scoring; if it cannot be written the next run simply fits again."""
+    try:
+        record(con, tenant, name, *args)
+    except Exception as exc:  # noqa: BLE001 — the model's own output is written already
+        log.warning("[%s] retraining policy could not record '%s' (%s): the next run fits it again",
+                    tenant.tenant_id, name, one_line(exc))
+        _reset(con)
 
 
 def _reset(con: duckdb.DuckDBPyConnection) -> None:

@@ -334,8 +334,11 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
 
 def _scored(open_now: pd.DataFrame, model, version: str) -> pd.DataFrame:
     """The open dossiers with their probability of being returned late, by `model` (version `version`)."""
+    from threadpoolctl import threadpool_limits
+
     scored = open_now[["ma_ho_so", "co_quan", "linh_vuc", "ngay_nhan", "ngay_hen_tra"]].copy()
-    scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1] if len(open_now) else []
+    with threadpool_limits(limits=1, user_api="openmp"):  # as the fit: OpenMP threads only contend here
+        scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1] if len(open_now) else []
     scored["model_version"] = version
     return scored
 
