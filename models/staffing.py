@@ -59,8 +59,9 @@ PARAMS = {
     "warmup_weeks": 8,              # queue history simulated before any window (its backlog carries over)
     "min_officers_per_agency": 1,
     "move_saves_per_week": 1.0,     # late dossiers per week a moved officer must save
-    "max_fit_sample": 300_000,      # returned dossiers scored when fitting K (waits use every dossier)
+    "max_fit_sample": 100_000,      # returned dossiers scored when fitting K (waits use every dossier)
     "max_candidates": 40,           # headcounts priced per agency (every value near today's, spaced further out)
+    "max_priced": 200_000,          # dossiers scored when pricing headcounts (a uniform sample; waits use all)
 }
 SCENARIO_WEIGHTS = {"n_du_bao_thap": 0.2, "n_du_bao": 0.6, "n_du_bao_cao": 0.2}
 WEEK_DAYS = 5  # a full week's working days: capacity per officer-week = K × 5
@@ -180,7 +181,7 @@ def constant_capacity(d: Dossiers, officers: np.ndarray, per_officer_day: float)
 
 
 def estimate_officer_capacity(d: Dossiers, officers: np.ndarray, window: tuple[int, int],
-                              max_sample: int = 300_000, seed: int = 0) -> tuple[float, bool]:
+                              max_sample: int = 100_000, seed: int = 0) -> tuple[float, bool]:
     """K (dossiers per officer per working day) whose simulated waits best explain the processing days.
 
     Fitted on the dossiers returned that arrived in `window` (working-day indexes [from, to)): their processing
@@ -207,7 +208,7 @@ def estimate_officer_capacity(d: Dossiers, officers: np.ndarray, window: tuple[i
         r = d.done[fit] - agency_waits(d, constant_capacity(d, officers, k), fit)
         return float(np.sum((r - (np.bincount(group, weights=r) / size)[group]) ** 2))
 
-    grid = base * np.geomspace(0.5, 50.0, 24)
+    grid = base * np.geomspace(0.5, 50.0, 16)
     values = np.array([sse(k) for k in grid])
     best = int(np.argmin(values))
     identified = best < len(grid) - 1 and values[best] < values[-1] - 1e-9
@@ -264,19 +265,24 @@ def candidates(current: int, min_each: int, limit: int) -> np.ndarray:
 
 def late_curves(d: Dossiers, officers: np.ndarray, per_officer_day: float, window: tuple[int, int],
                 min_each: int, demand_ratio: dict[str, np.ndarray] | None = None,
-                max_candidates: int = 40) -> pd.DataFrame:
+                max_candidates: int = 40, max_priced: int = 200_000) -> pd.DataFrame:
     """Dossiers expected late per week for every agency and candidate headcount (co_quan, so_can_bo,
     n_qua_han_du_kien), replaying the dossiers that arrived in `window` with that headcount from the window's
     first day (the actual roster before it, so today's backlog carries over).
 
     `demand_ratio`: per scenario, each agency's expected arrivals over the replayed ones (forecast ÷ recent):
     serving f times the dossiers with K per officer is taken as serving them with K / f; scenarios are averaged
-    with SCENARIO_WEIGHTS (a single ratio of 1 when None).
+    with SCENARIO_WEIGHTS (a single ratio of 1 when None). Above `max_priced` dossiers in the window, a uniform
+    sample of them is scored (every dossier still queues) and the counts scaled back up.
     """
     ratios = demand_ratio or {"n_du_bao": np.ones(len(d.agencies))}
     weights = SCENARIO_WEIGHTS if len(ratios) == 3 else dict.fromkeys(ratios, 1.0 / len(ratios))
     which = np.flatnonzero((d.arrival >= window[0]) & (d.arrival < window[1]))
     weeks = (window[1] - window[0]) / WEEK_DAYS
+    sampled = 1.0
+    if which.size > max_priced:
+        sampled = which.size / max_priced
+        which = np.sort(np.random.default_rng(0).choice(which, max_priced, replace=False))
     rows_agency, rows_n, rows_s = [], [], []
     for g in range(len(d.agencies)):
         for n in candidates(int(officers[g]), min_each, max_candidates):
@@ -296,7 +302,7 @@ def late_curves(d: Dossiers, officers: np.ndarray, per_officer_day: float, windo
     for rows, cols, waits in queue_blocks(d, rows_agency, capacity, which):
         n_late[rows] += late_under(d, which[cols], work, full_actual, waits).sum(axis=1)
     # A scenario's dossiers are f times the replayed ones: its late count scales with them.
-    n_late = n_late * scale / weeks
+    n_late = n_late * scale * sampled / weeks
     frame = pd.DataFrame({"g": rows_agency, "so_can_bo": rows_n, "s": rows_s, "late": n_late})
     frame["late"] *= frame["s"].map(weights)
     curves = frame.groupby(["g", "so_can_bo"], as_index=False)["late"].sum()
@@ -359,9 +365,8 @@ class Evaluation:
     per_officer_day: float
     identified: bool
     table: pd.DataFrame        # per agency + total: the quarter replayed
-    curves: pd.DataFrame       # the recent quarter priced per headcount (the published plan's input)
     dossiers: Dossiers
-    recent_window: tuple[int, int]
+    recent_window: tuple[int, int]  # the last plan_weeks weeks: what the coming weeks' plan replays
 
 
 def quarter_bounds(as_of: date, weeks: int = 13) -> tuple[date, date]:
@@ -403,8 +408,8 @@ def evaluate_quarter(frame: pd.DataFrame, roster: pd.DataFrame, as_of: date, par
     current = pd.Series(officers, index=agencies)
     # The plan made at the quarter's start: the 13 weeks before it priced per headcount (a naive forecast: the
     # next quarter like the last one), at most the roster's total.
-    plan = plan_headcount(late_curves(d, officers, k, before, min_each, None, p["max_candidates"]), current,
-                          total, min_each, p["move_saves_per_week"])
+    before_curves = late_curves(d, officers, k, before, min_each, None, p["max_candidates"], p["max_priced"])
+    plan = plan_headcount(before_curves, current, total, min_each, p["move_saves_per_week"])
     planned = plan.set_index("co_quan")["so_can_bo_de_xuat"].reindex(agencies).to_numpy(np.int64)
     which = np.flatnonzero((d.arrival >= quarter[0]) & (d.arrival < quarter[1]))
     actual_all = agency_waits(d, constant_capacity(d, officers, k), np.arange(d.agency.size))
@@ -433,8 +438,7 @@ def evaluate_quarter(frame: pd.DataFrame, roster: pd.DataFrame, as_of: date, par
     table.insert(0, "tu_ngay", q_start)
     table.insert(1, "den_ngay", q_end - timedelta(days=1))
     recent = (day(q_end - timedelta(weeks=p["plan_weeks"])), day(q_end))
-    curves = late_curves(d, officers, k, recent, min_each, None, p["max_candidates"])
-    return Evaluation(k, identified, table, curves, d, recent)
+    return Evaluation(k, identified, table, d, recent)
 
 
 def history_start(as_of: date, params: dict | None = None) -> date:
@@ -528,7 +532,8 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     d, k = ev.dossiers, ev.per_officer_day
     officers = roster.set_index("co_quan")["so_can_bo"].reindex(d.agencies).to_numpy(np.int64)
     ratios = forecast_ratios(d, ev.recent_window, forecast)
-    curves = late_curves(d, officers, k, ev.recent_window, min_each, ratios, PARAMS["max_candidates"])
+    curves = late_curves(d, officers, k, ev.recent_window, min_each, ratios, PARAMS["max_candidates"],
+                         PARAMS["max_priced"])
     plan = plan_headcount(curves, pd.Series(officers, index=d.agencies), headcount, min_each,
                           PARAMS["move_saves_per_week"])
     next_week = forecast[forecast["tuan_truoc"] == 1].groupby("co_quan")["n_du_bao"].sum()
