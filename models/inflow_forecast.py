@@ -455,9 +455,28 @@ def _var_scale(pred: np.ndarray, phi: float, shock: np.ndarray | float = 1.0) ->
     return np.sqrt(mu + phi * shock * mu ** 2 + 0.25)
 
 
+def _conformal_q(z: np.ndarray, cluster: np.ndarray, level: float) -> float:
+    """Split-conformal quantile with the finite-sample correction ⌈(n+1)·level⌉ / n for the effective number
+    of independent residuals: a week's shock is shared by every series, so big series' residuals of one
+    (origin, week) move together (n_eff = n / design effect, from the intra-week correlation of z)."""
+    n = z.size
+    _, inverse, counts = np.unique(cluster, return_inverse=True, return_counts=True)
+    m = float(np.sum(counts ** 2) / n)  # mean cluster size seen by a point
+    means = np.bincount(inverse, weights=z) / counts
+    total = z.var()
+    between = float(np.sum(counts * (means - z.mean()) ** 2) / n)
+    within = total - between
+    # Intra-week correlation (one-way ANOVA estimate): the between-week variance beyond what chance gives.
+    rho = 0.0 if total <= 0 or m <= 1 else float(np.clip((between - within / m) / total, 0.0, 1.0))
+    n_eff = n / (1 + (m - 1) * rho)
+    adjusted = min(1.0, np.ceil((n_eff + 1) * level) / n_eff)
+    return float(np.quantile(z, adjusted))
+
+
 @dataclass
 class Intervals:
-    """80 % ranges: μ ± q_bin · sqrt(μ + φμ² + ¼), q per series-size bin (split-conformal)."""
+    """80 % ranges: μ ± q_bin · sqrt(μ + φ·k·μ² + ¼), q per series-size bin (split-conformal, corrected for the
+    residuals a shared weekly shock makes move together), k = 5 / the week's effective open days."""
 
     phi: float
     edges: np.ndarray  # inner edges of the size bins (n_bins − 1 values)
@@ -474,8 +493,9 @@ class Intervals:
         edges = np.unique(np.quantile(bt["size"], np.linspace(0, 1, n_bins + 1)[1:-1]))
         z = np.abs(y - mu) / _var_scale(mu, phi, shock)
         bins = np.searchsorted(edges, bt["size"].to_numpy(), side="right")
-        q = np.array([np.quantile(z[bins == b], level) if (bins == b).sum() >= 20 else np.quantile(z, level)
-                      for b in range(edges.size + 1)])
+        week = (bt["origin"].to_numpy() + bt["h"].to_numpy()) * 1000 + bt["origin"].to_numpy()
+        q = np.array([_conformal_q(z[bins == b], week[bins == b], level) if (bins == b).sum() >= 20
+                      else np.quantile(z, level) for b in range(edges.size + 1)])
         return cls(phi, edges, q, True)
 
     def bounds(self, pred: np.ndarray, size: np.ndarray, shock: np.ndarray | float = 1.0
