@@ -7,7 +7,7 @@ e^(a_f + s_f,month) × a daily profile shared by every field, from two small pen
 field's spread) from field × month totals in which whatever hits every field alike cancels, and the shared
 daily profile (weekday, month-end, one smoothed effect per day around Tết, declared national events such
 as the 1 July 2025 reorganisation, trend, and with two years a shared month effect) from the province's
-daily totals, weighted by their measured dispersion. Shorter histories fall back to simpler models, named
+daily totals, weighted by their measured day-to-day swing. Shorter histories fall back to simpler models, named
 in the model card:
 - ≥ 52 weeks: the full model above (`poisson_glm`);
 - 26–51 weeks: the same without month effects or trend, which cannot be told apart yet (`poisson_glm_calendar`);
@@ -156,7 +156,7 @@ class Fitted:
     columns: list[str]
     origin_day: int
     tier: str
-    dispersion: float
+    dispersion: float         # κ: a day's total varies as μ + κμ² (the day's shared shock)
 
     def as_artefact(self) -> dict:
         return {"field_level": self.field_level, "field_month": self.field_month, "common": self.common,
@@ -177,9 +177,9 @@ class Design:
       last 3 working days of a month and its last Saturday, each day from 35 before to 48 after Tết (one
       effect per day, smoothed as a random walk, so one past Tết teaches every offset whatever weekday it
       fell on), declared national events (models/calendar.py EVENTS, learnt once days after them exist), a
-      common month effect (empirical-Bayes shrunk) and a trend. Day-to-day swings shared by every field are
-      far larger than Poisson noise at the province level, so this fit is weighted by its estimated
-      dispersion: the priors then weigh against the real noise.
+      common month effect (empirical-Bayes shrunk, with two years of history) and a trend. Day-to-day swings
+      shared by every field are far larger than Poisson noise at the province level, so each day is weighted
+      as a count of variance μ + κμ² (κ measured): the priors then weigh against the real noise.
     Public holidays are closed days (forecast 0). Without daily counts (`daily` None), each week's count is
     spread evenly over its working days and the weekday effects are then flat.
     """
@@ -328,15 +328,19 @@ class Design:
         mix = (np.exp(level[:, None] + months[:, self.month[day]]) * alive_day[:, day]).sum(axis=0)
         offset = np.log(np.maximum(mix, 1e-12))
         X, names = self.common_columns(day, last_day, tier)
-        dispersion, tau_month, tet_step, beta = 1.0, p["month_sd_start"], p["tet_step_sd"], None
+        dispersion, tau_month, tet_step, beta = 0.0, p["month_sd_start"], p["tet_step_sd"], None
+        mu = np.zeros(day.size)
         months_at = [i for i, n in enumerate(names) if n.startswith("month")]
         tet_at = np.array([i for i, n in enumerate(names) if n.startswith("tet")])
         seen_tet = np.isin(self.tet_offset[day], np.arange(*TET_DAYS)).any()
         for _ in range(p["eb_iterations"]):
-            beta, cov = penalised_poisson(X, y, offset, np.full(day.size, 1.0 / dispersion),
+            # A day's total varies as μ + κμ² (a shock shared by the whole day, ~15 % on the demo, on top of
+            # Poisson noise): each day weighs 1 / (1 + κμ), so busy and quiet days count alike and the priors
+            # weigh against the real noise. The first pass is plain Poisson (κ = 0).
+            beta, cov = penalised_poisson(X, y, offset, 1.0 / (1.0 + dispersion * mu),
                                           self._prior(names, tau_month, tet_step), beta)
             mu = np.exp(offset + X @ beta)
-            dispersion = max(float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9)) / max(day.size - len(names) / 2, 1)), 1.0)
+            dispersion = max(float(np.sum((y - mu) ** 2 - mu) / max(np.sum(mu ** 2), 1e-12)), 0.0)
             if seen_tet and p.get("tet_step_eb"):
                 # EM update of the random walk's step variance from the fitted steps and their uncertainty.
                 walk = np.diff(np.eye(tet_at.size), axis=0)
