@@ -31,7 +31,7 @@ from pipelines.sources.base import (
     stage_arrow,
 )
 from pipelines.sources.options import HttpOptions, ParsingOptions, SourceOptions
-from pipelines.sources.web import Client, dig, records_to_arrow
+from pipelines.sources.web import Client, dig, page_frame, records_to_arrow
 
 if TYPE_CHECKING:
     import duckdb
@@ -88,7 +88,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     if opts.get("incremental_param") and watermark is not None:
         params[opts["incremental_param"]] = watermark
     with Client(source, opts) as client:
-        pages = list(fetch_pages(client, source, url, params, opts))
+        pages = [page_frame(p) for p in fetch_pages(client, source, url, params, opts)]
         fingerprint = f"sha256:{client.digest.hexdigest()}"
     return stage_records(source, con, url, pages, opts, watermark, fingerprint)
 
