@@ -1,7 +1,8 @@
 """Dossier inflow forecast: dossiers per agency (cơ quan) and procedure field (lĩnh vực) per week, 1–8 weeks ahead.
 
 Each agency × field series is its field's daily profile times the series' own level (its share of the field
-over the last year), so big and small counters share one seasonal shape. The field profile is
+over the last year, pooled across the agency × field table), so big and small counters share one seasonal
+shape. The field profile is
 e^(a_f + s_f,month) × a daily profile shared by every field, from two small penalised Poisson fits (see
 `Design`): the fields' composition (levels and each field's own months, empirical-Bayes shrunk by that
 field's spread) from field × month totals in which whatever hits every field alike cancels, and the shared
@@ -211,6 +212,7 @@ class Design:
         ]).astype(float)
         self.base_names = ["intercept", "tue", "wed", "thu", "fri", "sat", "month_end", "last_saturday"]
         self.codes = panel.field_codes
+        self.agency_codes = pd.Categorical(panel.keys["co_quan"]).codes.astype(int)
         self.n_fields = int(self.codes.max()) + 1 if self.codes.size else 0
         self.field_y = np.zeros((self.n_fields, n_w))
         np.add.at(self.field_y, self.codes, np.nan_to_num(panel.y))
@@ -365,6 +367,38 @@ class Design:
         return total, total ** 2 / np.maximum((pred ** 2).sum(axis=1), 1e-12)
 
 
+def pooled_levels(counts: np.ndarray, expected: np.ndarray, agency: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Each series' level (dossiers per unit of its field's profile), pooled across the agency × field table.
+
+    A series' level is first predicted as agency effect × field effect (a commune's size shows in all its
+    fields; a Poisson fit on the series totals), then its own count moves it from there as far as its size
+    allows: a gamma prior around the prediction whose spread k is learnt from all series (empirical Bayes),
+    posterior mean (count + k) / (prediction + k) × prediction.
+    """
+    ok = expected > 0
+    level = np.zeros(counts.size)
+    if not ok.any():
+        return level
+    a_codes, a_inv = np.unique(agency[ok], return_inverse=True)
+    f_codes, f_inv = np.unique(field[ok], return_inverse=True)
+    n_a, n_f = a_codes.size, f_codes.size
+    X = np.zeros((int(ok.sum()), n_a + n_f))
+    X[np.arange(X.shape[0]), a_inv] = 1.0
+    X[np.arange(X.shape[0]), n_a + f_inv] = 1.0
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # a 150-wide fit: BLAS threads only spin on a busy machine
+        beta, _ = penalised_poisson(X, counts[ok], np.log(expected[ok]), np.ones(X.shape[0]),
+                                    np.eye(n_a + n_f) * 1e-4)
+    mu0 = expected[ok] * np.exp(X @ beta)
+    y = counts[ok]
+    # Spread of the series around the agency × field prediction beyond Poisson noise (method of moments).
+    tau2 = max(float(np.sum((y - mu0) ** 2 - y) / max(np.sum(mu0 ** 2), 1e-12)), 1e-6)
+    k = 1.0 / tau2
+    level[ok] = (y + k) / (mu0 + k) * mu0 / expected[ok]
+    return level
+
+
 def forecast_at(design: Design, origin: int, s: np.ndarray, h: np.ndarray, tier: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Fitted | None]:
     """Forecasts of series `s`, `h` weeks after `origin`, from what was known at the origin.
@@ -390,9 +424,10 @@ def forecast_at(design: Design, origin: int, s: np.ndarray, h: np.ndarray, tier:
     past = np.arange(start, origin + 1)
     fitted, _ = design.weekly_profile(model, np.repeat(np.arange(n_f), past.size), np.tile(past, n_f))
     fitted = fitted.reshape(n_f, past.size)
-    # The series' level: its dossiers over what its field's profile expected in the weeks it was open.
+    # The series' level: its dossiers over what its field's profile expected in the weeks it was open,
     expected = (valid * fitted[design.codes]).sum(axis=1)
-    level = np.where(expected > 0, np.nansum(window, axis=1) / np.maximum(expected, 1e-9), 0.0)
+    # pooled across the agency × field table (a small series borrows its agency's and its field's size).
+    level = pooled_levels(np.nansum(window, axis=1), expected, design.agency_codes, design.codes)
     # One profile per (field, target week), shared by the field's series.
     pairs, inverse = np.unique(np.stack([design.codes[s], target]), axis=1, return_inverse=True)
     profile, open_days = design.weekly_profile(model, pairs[0], pairs[1])
