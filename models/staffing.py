@@ -59,7 +59,7 @@ PARAMS = {
     "warmup_weeks": 8,              # queue history simulated before any window (its backlog carries over)
     "min_officers_per_agency": 1,
     "move_saves_per_week": 1.0,     # late dossiers per week a moved officer must save
-    "max_fit_sample": 100_000,      # returned dossiers scored when fitting K (waits use every dossier)
+    "max_fit_sample": 250_000,      # returned dossiers scored when fitting K (waits use every dossier)
     "max_candidates": 40,           # headcounts priced per agency (every value near today's, spaced further out)
     "max_priced": 200_000,          # dossiers scored when pricing headcounts (a uniform sample; waits use all)
 }
@@ -181,7 +181,7 @@ def constant_capacity(d: Dossiers, officers: np.ndarray, per_officer_day: float)
 
 
 def estimate_officer_capacity(d: Dossiers, officers: np.ndarray, window: tuple[int, int],
-                              max_sample: int = 100_000, seed: int = 0) -> tuple[float, bool]:
+                              max_sample: int = 250_000, seed: int = 0) -> tuple[float, bool]:
     """K (dossiers per officer per working day) whose simulated waits best explain the processing days.
 
     Fitted on the dossiers returned that arrived in `window` (working-day indexes [from, to)): their processing
