@@ -412,7 +412,8 @@ def evaluate_quarter(frame: pd.DataFrame, roster: pd.DataFrame, as_of: date, par
     plan = plan_headcount(before_curves, current, total, min_each, p["move_saves_per_week"])
     planned = plan.set_index("co_quan")["so_can_bo_de_xuat"].reindex(agencies).to_numpy(np.int64)
     which = np.flatnonzero((d.arrival >= quarter[0]) & (d.arrival < quarter[1]))
-    actual_all = agency_waits(d, constant_capacity(d, officers, k), np.arange(d.agency.size))
+    actual_all = np.zeros(d.agency.size, dtype=np.int64)  # only the quarter's dossiers are scored
+    actual_all[which] = agency_waits(d, constant_capacity(d, officers, k), which)
     capacity = constant_capacity(d, officers, k)
     capacity[:, quarter[0]:] = (k * planned.astype(float))[:, None]
     plan_waits = agency_waits(d, capacity, which)
