@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Layers copied into the serving snapshot. `raw` stays behind: it is the only layer holding personal data.
 SERVING_SCHEMAS = ("staging", "marts", "meta")
 # Pipeline bookkeeping that readers have no use for and that names server paths: never published.
-UNPUBLISHED_TABLES = {("meta", "file_fingerprints"), ("meta", "build_state")}
+UNPUBLISHED_TABLES = {("meta", "file_fingerprints"), ("meta", "build_state"), ("meta", "source_probes")}
 PII_KEY_ENV = "TONGHOP_PII_KEY"
 
 
