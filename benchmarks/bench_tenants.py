@@ -190,7 +190,12 @@ def main() -> None:
     env = {**os.environ, "TONGHOP_HOME": str(root / "home"), "TONGHOP_TENANTS_DIR": str(root / "tenants")}
     os.environ.update(TONGHOP_HOME=env["TONGHOP_HOME"], TONGHOP_TENANTS_DIR=env["TONGHOP_TENANTS_DIR"])
     first = generate(1, root, args.rows)[0]
-    bare_s = bare_run(first, env)
+    try:
+        bare_s = bare_run(first, env)
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
     print(f"[bare] tonghop run --tenant {first}: {bare_s:.1f} s", flush=True)
 
     one = next((r for r in results if r["n"] == 1), None)
