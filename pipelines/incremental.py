@@ -294,7 +294,8 @@ def plan_transform(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, models:
             keys = {}
             for s in feeding:
                 cols = [s.mapping.get(k, k) if s.mapping else k for k in c.key]
-                if not all(re.fullmatch(r"[a-z_][a-z0-9_]*", col or "") for col in cols):
+                # a plain column name (any case: the ministry's `applicationNo`), not a mapping expression
+                if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col or "") for col in cols):
                     break
                 keys[s.name] = cols
             else:

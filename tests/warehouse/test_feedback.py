@@ -183,7 +183,7 @@ def test_no_personal_data_from_the_source_in_the_feedback_tables(changed, portal
 # --------------------------------------------------------------------------- a second tenant, by hand
 
 # Ward 14071 (Xã Minh Thái, Ninh Bình) in the current codes; 99999 resolves to no commune.
-HEADER = ["feedback_id", "subject", "category", "ward_code", "channel", "submitted_at", "status_code", "days_to_answer",
+HEADER = ["feedbackId", "subject", "category", "ward_code", "channel", "submitted_at", "status_code", "days_to_answer",
           "updated_at", "sender_name", "sender_phone", "sender_address"]
 #  id, field, ward, sent (dd/mm/yyyy), status, days, updated
 ITEMS = [
@@ -208,10 +208,10 @@ SECOND_TENANT = {
         "options": {"delimiter": ",", "encoding": "utf-8",
                     "types": {"ward_code": "VARCHAR", "days_to_answer": "INTEGER", "sender_phone": "VARCHAR",
                               "submitted_at": "VARCHAR", "updated_at": "VARCHAR"}},
-        "primary_key": ["feedback_id"], "personal_columns": ["sender_name", "sender_phone", "sender_address"],
+        "primary_key": ["feedbackId"], "personal_columns": ["sender_name", "sender_phone", "sender_address"],
         "contract": "phan_anh",
         "mapping": {
-            "ma_phan_anh": "feedback_id", "tieu_de": "subject", "linh_vuc": "category", "ma_xa": "ward_code",
+            "ma_phan_anh": "feedbackId", "tieu_de": "subject", "linh_vuc": "category", "ma_xa": "ward_code",
             "kenh_tiep_nhan": "channel", "ngay_gui": "try_strptime(submitted_at, '%d/%m/%Y %H:%M')",
             "trang_thai": "CASE status_code WHEN 'ANSWERED' THEN 'da_tra_loi' WHEN 'IN_PROGRESS' THEN 'dang_xu_ly' "
                           "ELSE 'moi_tiep_nhan' END",
@@ -241,7 +241,8 @@ def _write_items(path: Path, items) -> None:
 
 @pytest.fixture(scope="module")
 def second_tenant(tmp_path_factory):
-    """A tenant whose only source is a feedback CSV export, built from two batches (the second: late updates)."""
+    """A tenant whose only source is a feedback CSV export, built from two batches (the second: late updates).
+    Its key column is camelCase (`feedbackId`, like the ministry's `applicationNo`): still built from the change."""
     home = tmp_path_factory.mktemp("second_tenant")
     cfg = TenantConfig.model_validate(SECOND_TENANT)
     with pytest.MonkeyPatch.context() as mp:
