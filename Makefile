@@ -136,9 +136,12 @@ test-deps:
 lint: setup
 	$(BIN)/ruff check .
 
+# The suite runs on both cores (pytest-xdist), a test module per worker: module and session fixtures (a built
+# test warehouse, Airflow's migrated metadata) are built once per worker. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup test-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Every benchmark, then one summary table rewritten in docs/performance.md (`make bench BENCH=quick`: small
 # sizes, a few minutes). Needs the test tools (PostgreSQL from the machine, MariaDB from Debian).
