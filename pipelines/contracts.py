@@ -373,7 +373,9 @@ def personal_kinds(source: SourceConfig, contract_: Contract | None, existing: s
     every (existing) source column a contract personal column is mapped from, so a tenant cannot forget one."""
     from pipelines.reference.identifiers import SQL_NORMALIZER, identifier_kind
 
-    kinds: dict[str, str | None] = {c: identifier_kind(c) for c in source.personal_columns}
+    # a declared column the source has not delivered (yet) is nothing to pseudonymise: REPLACE would fail on it
+    present = {c.lower() for c in existing}
+    kinds: dict[str, str | None] = {c: identifier_kind(c) for c in source.personal_columns if c.lower() in present}
     if contract_ is not None:
         for col in contract_.columns:
             spec = source.mapping.get(col.name, col.name).strip()
