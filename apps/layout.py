@@ -112,6 +112,8 @@ PROVIDERS = {
     "marts.du_bao_kiem_dinh": "model inflow_forecast (contract ho_so)",
     "marts.can_bo_de_xuat": "model staffing (contracts ho_so, can_bo)",
     "marts.can_bo_nang_suat": "model staffing (contracts ho_so, can_bo)",
+    "marts.can_bo_qua_han_du_kien": "model staffing (contracts ho_so, can_bo)",
+    "marts.can_bo_mo_phong": "model staffing (contracts ho_so, can_bo)",
     "marts.bat_thuong": "model anomalies",
     "marts.chuyen_doi_so_chi_tieu": "contract chi_so_cds_tinh",
     "marts.ho_so_thu_tuc_tuan": "contract ho_so (ma_xa)",
