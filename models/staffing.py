@@ -73,11 +73,16 @@ DOSSIERS_SQL = """
     order by co_quan, ngay_nhan, ma_ho_so
 """
 ROSTER_SQL = "select co_quan, sum(so_can_bo)::integer as so_can_bo from staging.can_bo group by all order by co_quan"
+# Summed in a fixed order: a parallel sum of doubles differs in its last bits from run to run, and a re-run on
+# the same data must publish the same plan (the crash trials compare every table bit for bit).
 FORECAST_SQL = """
-    select co_quan, tuan_truoc, sum(n_du_bao_thap) as n_du_bao_thap, sum(n_du_bao) as n_du_bao,
-           sum(n_du_bao_cao) as n_du_bao_cao
+    select co_quan, tuan_truoc,
+           sum(n_du_bao_thap order by tuan_bat_dau, linh_vuc) as n_du_bao_thap,
+           sum(n_du_bao order by tuan_bat_dau, linh_vuc) as n_du_bao,
+           sum(n_du_bao_cao order by tuan_bat_dau, linh_vuc) as n_du_bao_cao
     from marts.du_bao_ho_so_tuan
     group by all
+    order by co_quan, tuan_truoc
 """
 
 
