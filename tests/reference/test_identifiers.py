@@ -145,3 +145,17 @@ def test_scanner_lets_through_valid_tax_codes_only_in_tax_code_columns():
     assert [h.kind for h in scan_values(["0600054254"], "t", "ghi_chu")] == ["phone"]
     # a phone number typed into the tax-code column fails the check digit: still flagged
     assert [h.kind for h in scan_values(["0912345678"], "t", "ma_so_thue")] == ["phone"]
+
+
+def test_scanner_ignores_content_digests_but_not_identifiers_next_to_them():
+    from pipelines.reference.pii import scan_values
+
+    # a real sha256 of a model artefact that holds a 12-digit run (422069153325): a checksum, not a CCCD
+    digest = "cff757edf25b422069153325d68165a6e1f9ca0f4bcafc9f810815b81353062b"
+    assert scan_values([f'{{"artefact_sha256": "{digest}"}}', digest], "meta.models", "metrics") == []
+    # the identifiers themselves are still found, alone or beside a digest
+    found = scan_values(["001234567890", f"{digest} 001234567890", "0912345678 " + digest], "t", "c")
+    assert [h.kind for h in found] == ["cccd", "cccd", "phone"]
+    # a CCCD glued to letters is not a digest (too short, or no hex token at all)
+    assert [h.kind for h in scan_values(["cccd001234567890", "xx001234567890abcdefabcdefabcdefabcdef"],
+                                        "t", "c")] == ["cccd", "cccd"]
