@@ -23,6 +23,7 @@ probability band on the test cut-offs) to `marts.do_tin_cay_rui_ro`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -316,6 +317,7 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     metrics.update({"n_rows": int(len(rows)), "n_cutoffs": len(cuts), "n_open_scored": int(len(open_now)),
                     "training_window": training_window(cuts[0], cuts[-1])})
     artefact = save_artefact(model, paths.models, version)
+    _save_scorer(model, artefact)
     card = _card(version, metrics)
     scored = _scored(open_now, model, version)
     table = table.assign(model_version=version)
@@ -332,13 +334,34 @@ def train(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     return run
 
 
-def _scored(open_now: pd.DataFrame, model, version: str) -> pd.DataFrame:
-    """The open dossiers with their probability of being returned late, by `model` (version `version`)."""
-    from threadpoolctl import threadpool_limits
+def _scorer_path(artefact: Path) -> Path:
+    return artefact.with_name(artefact.name.removesuffix(".skops") + ".scorer.npz")
 
+
+def _save_scorer(model, artefact: Path) -> None:
+    """The fitted model compiled to arrays beside its artefact, so that a run which only scores imports no
+    scikit-learn (models/tree_scorer.py); without it, scoring loads the skops artefact."""
+    from models.tree_scorer import NotCompilable, compile_model, save_scorer
+
+    try:
+        save_scorer(compile_model(model, CATEGORICAL, NUMERIC), _scorer_path(artefact))
+    except NotCompilable as exc:
+        log.info("overdue_risk: no compiled scorer (%s); kept versions are scored through skops", exc)
+
+
+def _scored(open_now: pd.DataFrame, model, version: str) -> pd.DataFrame:
+    """The open dossiers with their probability of being returned late, by `model` (version `version`): a
+    fitted estimator or a compiled `TreeScorer`."""
     scored = open_now[["ma_ho_so", "co_quan", "linh_vuc", "ngay_nhan", "ngay_hen_tra"]].copy()
-    with threadpool_limits(limits=1, user_api="openmp"):  # as the fit: OpenMP threads only contend here
-        scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1] if len(open_now) else []
+    if not len(open_now):
+        scored["xac_suat_qua_han"] = []
+    elif hasattr(model, "predict_proba1"):
+        scored["xac_suat_qua_han"] = model.predict_proba1(open_now)
+    else:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="openmp"):  # as the fit: OpenMP threads only contend here
+            scored["xac_suat_qua_han"] = model.predict_proba(open_now[CATEGORICAL + NUMERIC])[:, 1]
     scored["model_version"] = version
     return scored
 
@@ -367,9 +390,9 @@ def score(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     caller then refits.
     """
     import json
-    from pathlib import Path
 
     from models.registry import ArtefactError, load_artefact
+    from models.tree_scorer import load_scorer
 
     if not table_exists(con, "staging", "ho_so"):
         return None
@@ -378,11 +401,15 @@ def score(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, paths: TenantPat
     if row is None or not row[3]:
         return None
     fp, params, metrics, artefact, card = row
-    try:
-        model = load_artefact(Path(artefact))
-    except (ArtefactError, OSError) as exc:
-        log.warning("overdue_risk %s cannot score: %s", version, exc)
-        return None
+    try:  # the compiled form first (numpy only), else the skops artefact (imports scikit-learn)
+        model = load_scorer(_scorer_path(Path(artefact)))
+    except ArtefactError as exc:
+        log.info("overdue_risk %s: %s", version, exc)
+        try:
+            model = load_artefact(Path(artefact))
+        except (ArtefactError, OSError) as exc:
+            log.warning("overdue_risk %s cannot score: %s", version, exc)
+            return None
     as_of = con.execute("select max(data_as_of) from staging.ho_so where ngay_hen_tra >= ngay_nhan").fetchone()[0]
     if as_of is None:
         return None

@@ -102,8 +102,12 @@ def test_a_nothing_new_run_reads_no_unchanged_source(tenant: TenantPaths):
     assert wm_now is not None and wm_now == wm_promoted
 
 
-def test_a_changed_database_row_is_read_and_only_the_new_batch_is_validated(tenant: TenantPaths):
+def test_a_changed_database_row_is_read_and_only_the_new_batch_is_validated(tenant: TenantPaths, monkeypatch):
     from pipelines.demo.increment import add_dossier_changes
+
+    # by Great Expectations, whose Data Docs this checks (a small batch would be checked by SQL and render no
+    # page: tests/quality/test_sqlcheck.py)
+    monkeypatch.setenv("TONGHOP_SQLCHECK_MAX_ROWS", "0")
 
     db = tenant.sources / "mot_cua.sqlite"
     docs = tenant.data_docs / "validations"
@@ -256,6 +260,8 @@ def test_a_few_new_dossiers_in_the_same_week_keep_the_model_and_score_the_new_op
     assert _query(fitted.warehouse, "SELECT DISTINCT model_version FROM marts.ho_so_nguy_co_qua_han") == \
         [(before["overdue_risk"],)]
     assert _versions(fitted.warehouse) == {**before, "anomalies": t["models"]["anomalies"]}
+    # ... scored by the compiled form saved at the fit, which imports no scikit-learn (models/tree_scorer.py).
+    assert (fitted.models / f"{before['overdue_risk']}.scorer.npz.sha256").is_file()
     # `tonghop train` fits whatever the policy says: a new version, on the data the kept one only scored.
     forced = retrain(DEMO_TENANT, model="overdue_risk", run_id="forced")
     assert forced.ok, forced.summary()
