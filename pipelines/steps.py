@@ -76,43 +76,90 @@ def validate(ctx: RunContext) -> StepResult:
 
     Every batch still `loaded` is validated, this run's or not (e.g. one landed by an Airflow run between two
     of its tasks): a committed batch never stays unpromoted (`pipelines.runcontrol` abandons those of dead runs).
+
+    Engine per batch (expectations/README.md, "Small batches: SQL instead of a GX process"): Great Expectations
+    for a batch of more than `TONGHOP_SQLCHECK_MAX_ROWS` rows (default 200,000), for the first batch of a source
+    checked with a suite (same fingerprint: the merged expectations) and for a suite SQL cannot compute exactly;
+    otherwise `pipelines.quality.sqlcheck` computes the same results in plain DuckDB SQL without importing GX.
+    `meta.validations.engine` says which one checked each batch.
     """
     from pipelines.quality.promotion import mark_unchecked_loads, record_batch
-    from pipelines.quality.suites import source_expectations, validate_expectations
+    from pipelines.quality.sqlcheck import (
+        MAX_ROWS_ENV,
+        SqlCheckUnsupported,
+        max_rows,
+        suite_fingerprint,
+        validate_expectations_sql,
+    )
+    from pipelines.quality.suites import source_expectations
 
+    limit = max_rows()
+    # (source, batch_id, outcome, engine, fingerprint); the GX ones are run once the warehouse is closed
+    outcomes: list[list[Any]] = []
+    gx_pending: list[tuple[int, str, list[dict], str]] = []
     with connect(ctx.paths.warehouse) as con:
-        batches = con.execute("SELECT source, batch_id FROM meta.loads WHERE status = 'loaded' "
+        batches = con.execute("SELECT source, batch_id, n_rows_loaded FROM meta.loads WHERE status = 'loaded' "
                               "ORDER BY source, loaded_at", []).fetchall()
-        others = sorted({b for _, b in batches if b != ctx.run_id})
+        others = sorted({b for _, b, _ in batches if b != ctx.run_id})
         # the raw tables' columns: the contract baseline checks the source columns its mapping reads
         raw_columns = {s: dict(con.execute(f'SELECT column_name, column_type FROM (DESCRIBE raw."{s}")').fetchall())
-                       for s in sorted({s for s, _ in batches})}
-    if others:
-        log.warning("validating batch(es) %s left 'loaded' by other runs as well", ", ".join(others))
-    outcomes = []
-    for source_name, batch_id in batches:
-        # contract baseline + the source's own suite (pipelines/quality/suites.py, expectations/README.md)
-        try:
-            checks = source_expectations(ctx.tenant, ctx.tenant.source(source_name), raw_columns[source_name],
-                                         EXPECTATIONS_DIR)
-        except (LookupError, ValueError) as exc:
-            raise ConfigError(f"tenant '{ctx.tenant.tenant_id}': {first_line(exc)}") from None
-        if checks is None:
-            log.warning("source '%s' has no contract and no expectation suite: promoted unchecked", source_name)
-            outcomes.append((source_name, batch_id, None))
-            continue
-        suite, expectations = checks
-        log.info("validating raw.%s batch %s with suite '%s' (%d checks)", source_name, batch_id, suite,
-                 len(expectations))
-        outcome = validate_expectations(
-            ctx.paths.warehouse, f"SELECT * FROM raw.\"{source_name}\" WHERE _batch_id = '{batch_id}'", suite,
-            expectations, run_name=f"{ctx.run_id}__{source_name}", results_dir=ctx.paths.validations)
-        outcomes.append((source_name, batch_id, outcome))
+                       for s in sorted({s for s, _, _ in batches})}
+        # suites GX has validated for a source: only those may be checked by SQL (GX accepted them, and their
+        # Data Docs page exists)
+        gx_validated = set(con.execute("SELECT DISTINCT source, suite_fingerprint FROM meta.validations "
+                                       "WHERE engine = 'gx' AND suite_fingerprint IS NOT NULL").fetchall())
+        if others:
+            log.warning("validating batch(es) %s left 'loaded' by other runs as well", ", ".join(others))
+        for source_name, batch_id, n_rows in batches:
+            # contract baseline + the source's own suite (pipelines/quality/suites.py, expectations/README.md)
+            try:
+                checks = source_expectations(ctx.tenant, ctx.tenant.source(source_name), raw_columns[source_name],
+                                             EXPECTATIONS_DIR)
+            except (LookupError, ValueError) as exc:
+                raise ConfigError(f"tenant '{ctx.tenant.tenant_id}': {first_line(exc)}") from None
+            if checks is None:
+                log.warning("source '%s' has no contract and no expectation suite: promoted unchecked", source_name)
+                outcomes.append([source_name, batch_id, None, None, None])
+                continue
+            suite, expectations = checks
+            fingerprint = suite_fingerprint(suite, expectations)
+            query = f"SELECT * FROM raw.\"{source_name}\" WHERE _batch_id = '{batch_id}'"
+            why_gx = None
+            if n_rows > limit:
+                why_gx = f"{n_rows:,} rows > {limit:,} ({MAX_ROWS_ENV})"
+            elif (source_name, fingerprint) not in gx_validated:
+                why_gx = "no Great Expectations validation of this suite on record for the source (first batch, " \
+                         "or the suite/contract/columns changed)"
+            else:
+                started = time.perf_counter()
+                try:
+                    outcome = validate_expectations_sql(con, query, suite, expectations,
+                                                        run_name=f"{ctx.run_id}__{source_name}")
+                except SqlCheckUnsupported as exc:
+                    why_gx = f"not computed by SQL: {exc}"
+                else:
+                    log.info("validated raw.%s batch %s with suite '%s' (%d checks) by SQL in DuckDB in %.2f s "
+                             "(%s rows; suite validated by Great Expectations before)", source_name, batch_id, suite,
+                             len(expectations), time.perf_counter() - started, f"{n_rows:,}")
+                    outcomes.append([source_name, batch_id, outcome, "sql", fingerprint])
+                    continue
+            log.info("validating raw.%s batch %s with suite '%s' (%d checks) by Great Expectations: %s", source_name,
+                     batch_id, suite, len(expectations), why_gx)
+            gx_pending.append((len(outcomes), suite, expectations, query))
+            outcomes.append([source_name, batch_id, None, "gx", fingerprint])
+    if gx_pending:
+        from pipelines.quality.suites import validate_expectations
+
+        for i, suite, expectations, query in gx_pending:  # GX opens the file read-only itself
+            source_name = outcomes[i][0]
+            outcomes[i][2] = validate_expectations(
+                ctx.paths.warehouse, query, suite, expectations, run_name=f"{ctx.run_id}__{source_name}",
+                results_dir=ctx.paths.validations)
 
     n_passed = n_failed = n_quarantined = 0
     blocked: list[str] = []
     with connect(ctx.paths.warehouse) as con, transaction(con):
-        for source_name, batch_id, outcome in outcomes:
+        for source_name, batch_id, outcome, engine, fingerprint in outcomes:
             status = "passed"
             # Rows failing `warn` row-level checks go to meta.quarantine and stay out of staging; scores too.
             quality = record_batch(con, ctx.tenant, ctx.tenant.source(source_name), ctx.run_id, batch_id,
@@ -123,11 +170,12 @@ def validate(ctx: RunContext) -> StepResult:
                 for i, o in enumerate(outcome.outcomes):
                     con.execute("INSERT INTO meta.validations (run_id, batch_id, source, suite, expectation, "
                                 "column_name, severity, is_success, n_elements, n_unexpected, unexpected_pct, "
-                                "observed_value, description, validated_at, n_quarantined) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                                "observed_value, description, validated_at, n_quarantined, engine, suite_fingerprint) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                         ctx.run_id, batch_id, source_name, outcome.suite_name, o.expectation_type, o.column,
                         o.severity, o.success, o.element_count, o.unexpected_count, o.unexpected_percent,
-                        o.observed_value, o.description, now(), quality.quarantined_per_check.get(i, 0)])
+                        o.observed_value, o.description, now(), quality.quarantined_per_check.get(i, 0), engine,
+                        fingerprint])
                 n_passed += outcome.n_passed
                 n_failed += outcome.n_failed
                 for o in outcome.warnings:
@@ -139,13 +187,15 @@ def validate(ctx: RunContext) -> StepResult:
             con.execute("UPDATE meta.loads SET status = ? WHERE batch_id = ? AND source = ?",
                         [status, batch_id, source_name])
         mark_unchecked_loads(con, ctx.run_id)
-    if any(outcome is not None for _, _, outcome in outcomes):
-        _build_data_docs(ctx)  # also (above all) when blocked: the docs show why
+    if any(engine == "gx" for *_, engine, _ in outcomes):
+        _build_data_docs(ctx)  # also (above all) when blocked: the docs show why; they show GX validations only
     if blocked:
         raise ValidationBlocked("blocking expectation(s) failed, batch not promoted, previous snapshot keeps "
                                 "serving: " + "; ".join(blocked) + " — fix the source data or the suite, then re-run")
     return StepResult("validate", {"n_checks_passed": n_passed, "n_checks_failed": n_failed,
-                                   "n_batches": len(batches), "n_rows_quarantined": n_quarantined})
+                                   "n_batches": len(batches), "n_rows_quarantined": n_quarantined,
+                                   "n_batches_gx": sum(o[3] == "gx" for o in outcomes),
+                                   "n_batches_sql": sum(o[3] == "sql" for o in outcomes)})
 
 
 DATA_DOCS_MAX_RESULTS = 60  # the newest validation results shown (a result per suite per run)

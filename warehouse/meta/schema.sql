@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS meta.models (
 ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_promoted BIGINT;
 ALTER TABLE meta.loads ADD COLUMN IF NOT EXISTS n_rows_quarantined BIGINT;
 ALTER TABLE meta.validations ADD COLUMN IF NOT EXISTS n_quarantined BIGINT;  -- rows this check held back
+-- which engine checked the batch: gx (Great Expectations) | sql (pipelines/quality/sqlcheck.py, same results); the
+-- suite's fingerprint (pipelines.quality.sqlcheck.suite_fingerprint): SQL only checks suites GX validated before
+ALTER TABLE meta.validations ADD COLUMN IF NOT EXISTS engine VARCHAR;
+ALTER TABLE meta.validations ADD COLUMN IF NOT EXISTS suite_fingerprint VARCHAR;
 
 -- Rows held back from promotion: one row per primary key of a batch with at least one failed row-level
 -- check. Only the key (personal key columns pseudonymised), never the row's other values: those stay in raw.
