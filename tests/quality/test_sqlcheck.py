@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -265,7 +266,7 @@ def _engines(db: Path) -> dict[tuple[str, str], set[str]]:
 
 
 def test_first_batch_by_gx_small_later_one_by_sql_suite_change_by_gx(
-        province_snapshot: Path, demo_portals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        province_snapshot: Path, demo_portals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog):
     home = province_snapshot.parent.parent
     results = {}
     for mode in ("sql", "gx"):
@@ -317,6 +318,19 @@ def test_first_batch_by_gx_small_later_one_by_sql_suite_change_by_gx(
         "GROUP BY ALL").fetchall()
     by_batch = dict(fingerprints)
     assert by_batch["day2"] == by_batch["day3"] != by_batch["day1"] == by_batch["opendata"]
+
+    # A check SQL does not compute (a column mean): GX validates every batch of that suite, and the log says why.
+    suite["expectations"].append({"type": "expect_column_value_lengths_to_be_between",
+                                  "kwargs": {"column": "ma_ho_so", "min_value": 1}, "meta": {"severity": "warn"}})
+    suite_file.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    for day in ("day4", "day5"):
+        _new_dossiers(paths, day.replace("day", "d"))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tonghop.steps"):
+            report = run(DEMO_TENANT, steps=["extract_load", "validate"], run_id=day)
+        assert report.ok, report.summary()
+        assert _engines(paths.warehouse)[(day, "ho_so")] == {"gx"}, day
+    assert "expect_column_value_lengths_to_be_between is not translated to SQL" in caplog.text
 
 
 # --------------------------------------------------------------------------- no GX import on the SQL path
