@@ -31,6 +31,18 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets():
+    """Secrets read at run time are masked process-wide from then on (`pipelines.redact.register_secret`): a
+    test's token (e.g. 'expired') must not mask words in another test run later by the same worker."""
+    from pipelines import redact
+
+    before = set(redact._registered)
+    yield
+    redact._registered.clear()
+    redact._registered.update(before)
+
+
 @pytest.fixture(scope="session")
 def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo province's source files, generated once per session (deterministic)."""
