@@ -37,6 +37,9 @@ def resolve_data_dir(data_dir: str, tenant_id: str | None = None) -> Path:
     folder (`<home>/<other tenant id>`), nor one holding or inside them.
     Raises ValueError with the fix (the config check names the file and field)."""
     home = tonghop_home()
+    if not data_dir.isprintable():
+        raise ValueError(f"{data_dir[:80]!r} holds a control character (a newline, a NUL…) — give a plain folder "
+                         f"name inside the data root {home}")
     if data_dir.startswith("~") or "$" in data_dir or ".." in Path(data_dir).parts:
         raise ValueError(f"'{data_dir}' uses '~', a variable or '..' — give a folder inside the data root "
                          f"{home} (relative to it, e.g. 'ninh-binh-2')")
@@ -61,21 +64,21 @@ def resolve_data_dir(data_dir: str, tenant_id: str | None = None) -> Path:
 
 
 def _other_data_dirs(tenant_id: str) -> list[tuple[str, Path]]:
-    """(tenant id, resolved folder) of every other tenant file that sets `data_dir` (read safely, not checked:
-    that file's own check reports its problems)."""
+    """(tenant id, resolved folder) of every other tenant file whose `data_dir` is a valid one (read safely; a
+    value `resolve_data_dir` refuses — outside the data root, a control character… — is that file's own error,
+    reported by its own check, and claims no folder here)."""
     from pipelines.yamlsafe import load_yaml_file
 
-    home, found = tonghop_home(), []
+    found = []
     for path in sorted(tenants_dir().glob("*.yaml")):
         if path.stem == tenant_id:
             continue
         try:
             value = (load_yaml_file(path) or {}).get("data_dir")
+            if isinstance(value, str) and value:
+                found.append((path.stem, resolve_data_dir(value)))
         except Exception:  # noqa: BLE001 — a broken file fails its own check, not this one's
             continue
-        if isinstance(value, str) and value and not value.startswith("~") and "$" not in value \
-                and ".." not in Path(value).parts:
-            found.append((path.stem, (Path(value) if Path(value).is_absolute() else home / value).resolve()))
     return found
 
 

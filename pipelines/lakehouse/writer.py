@@ -271,6 +271,14 @@ def _latest_publish(catalog: SqlCatalog, ns: str) -> tuple[int, str] | None:
     return int(snap.summary.get(PUBLISH_SEQ, "0")), snap.summary.get(SOURCE)
 
 
+def _segment(name: str) -> str:
+    """A schema or table name as one path segment of the data files' folder, whatever characters it holds: '/'
+    and the rest percent-encoded, and a name of dots only ('.', '..': a tenant SQL model can create one) too, so
+    it never names the folder itself or its parent."""
+    part = quote(name, safe="")
+    return part.replace(".", "%2E") if set(part) <= {"."} else part
+
+
 def serving_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     from pipelines.warehouse import SERVING_SCHEMAS, UNPUBLISHED_TABLES
 
@@ -328,8 +336,7 @@ def publish_tenant(tenant: TenantConfig, snapshot: Path, run_id: str,
                 data = cur.sql(select_sql(cur, schema, table)).to_arrow_table()
             finally:
                 cur.close()
-            # the data files' folder: each name one path segment, whatever characters the table name holds
-            where = f"{root}/{quote(schema, safe='')}/{quote(table, safe='')}"
+            where = f"{root}/{_segment(schema)}/{_segment(table)}"
             commit = commit_table(catalog, (ns, schema, table), where, data, fp, run_id)
             log.info("lakehouse %s.%s.%s: %s (%s rows, snapshot %s)", ns, schema, table,
                      "committed" if commit.written else "unchanged", f"{commit.n_rows:,}", commit.snapshot_id)

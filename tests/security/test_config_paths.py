@@ -132,6 +132,26 @@ def test_separate_custom_data_dirs_are_fine(tmp_path, monkeypatch):
     assert load_tenant_file(_tenant(tenants, "ninh-binh", "data_dir: kho/tinh\n")).data_dir == "kho/tinh"
 
 
+@pytest.mark.parametrize("theirs", ['"/"', '"kho/tinh/x\\n2026-12-02 INFO fake: all checks passed"', '"kho\\0x"'])
+def test_another_files_invalid_data_dir_claims_no_folder(tmp_path, monkeypatch, theirs):
+    """Another file's data_dir outside the data root, or with a control character, is that file's own error:
+    it neither refuses this tenant nor puts its text into this tenant's messages."""
+    tenants = tmp_path / "tenants"
+    monkeypatch.setenv("TONGHOP_TENANTS_DIR", str(tenants))
+    _tenant(tenants, "evil", f"data_dir: {theirs}\n")
+    assert load_tenant_file(_tenant(tenants, "ninh-binh", "data_dir: kho/tinh\n")).data_dir == "kho/tinh"
+    with pytest.raises(ConfigError, match="data_dir"):
+        load_tenant_file(tenants / "evil.yaml")
+
+
+def test_a_data_dir_with_a_control_character_is_refused(tmp_path, monkeypatch):
+    tenants = tmp_path / "tenants"
+    monkeypatch.setenv("TONGHOP_TENANTS_DIR", str(tenants))
+    with pytest.raises(ConfigError, match="control character") as err:
+        load_tenant_file(_tenant(tenants, "ninh-binh", 'data_dir: "kho\\nINFO all fine"\n'))
+    assert "\n" not in str(err.value)
+
+
 # --- table names from the warehouse in lakehouse and backup SQL -------------------------------------------
 
 ODD = 'bang "la"; DROP TABLE marts.x; --'
@@ -164,3 +184,15 @@ def test_lakehouse_sql_quotes_table_and_column_names(odd_warehouse):
         assert con.sql(select_sql(con, "marts", ODD)).fetchall() == [(1, 2)]
         assert fingerprint(con, "marts", ODD)[1] == 1
         assert con.execute("SELECT count(*) FROM marts.x").fetchone()[0] == 1  # nothing was dropped
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../b", "../../etc", ODD])
+def test_lakehouse_data_folder_of_a_table_is_one_segment_inside_its_schema(name):
+    """A table's data files go under <root>/<schema>/<one segment>, never the schema folder itself or above."""
+    from posixpath import normpath
+
+    from pipelines.lakehouse.writer import _segment
+
+    root = "/kho/tinh"
+    where = f"{root}/{_segment('marts')}/{_segment(name)}"
+    assert "/" not in _segment(name) and normpath(where).startswith(f"{root}/marts/") and normpath(where) == where
