@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.reference.pii import NO_DIGITS
 from pipelines.warehouse import now
 
 if TYPE_CHECKING:
@@ -38,13 +39,10 @@ class ModelRun:
     card: str
 
 
-# Hex digits 0-9 spelled as the letters g-p: a 64-character digest then holds no run of digits that a
-# personal-data scan could mistake for a citizen ID (12 digits) or a phone number.
-_NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest().translate(_NO_DIGITS)
+    return hashlib.sha256(text.encode()).hexdigest().translate(NO_DIGITS)
 
 
 def data_fingerprint(con: duckdb.DuckDBPyConnection, query: str) -> str:
@@ -143,8 +141,32 @@ def save_artefact(estimator: Any, directory: Path, version: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{version}.skops"
     sio.dump(estimator, path)
-    _checksum_path(path).write_text(file_sha256(path) + "\n", encoding="ascii")
+    write_checksum(path)
     return path
+
+
+def write_checksum(path: Path) -> None:
+    """The file's sha256 beside it (`<name>.sha256`), checked by `verify_checksum` before it is used."""
+    _checksum_path(path).write_text(file_sha256(path) + "\n", encoding="ascii")
+
+
+RETRAIN = "retrain the model (`tonghop train --tenant <tenant> --model <model>`)"
+
+
+def verify_checksum(path: Path, expected_sha256: str | None = None, remedy: str = RETRAIN) -> None:
+    """ArtefactError (one sentence naming the file and `remedy`) unless `path`'s sha256 is the expected one:
+    by default the one saved beside it at training."""
+    if expected_sha256 is None:
+        sidecar = _checksum_path(path)
+        if not sidecar.is_file():
+            raise ArtefactError(f"{path}: no checksum file {sidecar.name} beside it, so it cannot be verified — "
+                                f"{remedy}")
+        expected_sha256 = sidecar.read_text(encoding="ascii").strip()
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise ArtefactError(f"{path}: checksum {actual[:12]}… differs from the one saved at training "
+                            f"({expected_sha256[:12]}…): the file was changed or corrupted after training and is "
+                            f"not used — {remedy}")
 
 
 def load_artefact(path: Path, expected_sha256: str | None = None) -> Any:
@@ -156,17 +178,7 @@ def load_artefact(path: Path, expected_sha256: str | None = None) -> Any:
     import skops.io as sio
 
     path = Path(path)
-    if expected_sha256 is None:
-        sidecar = _checksum_path(path)
-        if not sidecar.is_file():
-            raise ArtefactError(f"{path}: no checksum file {sidecar.name} beside it, so it cannot be verified — "
-                                "retrain the model (`tonghop train --tenant <tenant> --model <model>`)")
-        expected_sha256 = sidecar.read_text(encoding="ascii").strip()
-    actual = file_sha256(path)
-    if actual != expected_sha256:
-        raise ArtefactError(f"{path}: checksum {actual[:12]}… differs from the one saved at training "
-                            f"({expected_sha256[:12]}…): the file was changed or corrupted after training and is "
-                            "not used — retrain the model (`tonghop train --tenant <tenant> --model <model>`)")
+    verify_checksum(path, expected_sha256)
     untrusted = set(sio.get_untrusted_types(file=path))
     refused = sorted(untrusted - ALLOWED_TYPES)
     if refused:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -98,14 +97,10 @@ def is_forced() -> bool:
 
 
 def refit_share() -> float:
-    try:
-        value = float(os.environ.get(REFIT_SHARE_ENV) or REFIT_SHARE)
-    except ValueError:
-        raise ConfigError(f"{REFIT_SHARE_ENV}={os.environ.get(REFIT_SHARE_ENV)!r} is not a number: set it to the "
-                          "share of changed training rows that refits a model, e.g. 0.05") from None
-    if not 0 < value <= 1:
-        raise ConfigError(f"{REFIT_SHARE_ENV}={value} must be in (0, 1], e.g. 0.05 for 5 %")
-    return value
+    from pipelines.settings import env_number
+
+    return env_number(REFIT_SHARE_ENV, REFIT_SHARE, low=0, high=1, low_open=True,
+                      meaning="the share of changed training rows that refits a model, 0.05 for 5 %")
 
 
 @dataclass
@@ -131,6 +126,7 @@ def recipe(name: str, tenant: TenantConfig) -> str:
     import re
 
     from models.registry import library_versions
+    from pipelines.reference.pii import NO_DIGITS
 
     h = hashlib.sha256()
     seen: set[str] = set()
@@ -148,9 +144,8 @@ def recipe(name: str, tenant: TenantConfig) -> str:
         pending += [f"models.{m}" for m in re.findall(r"\bmodels\.(\w+)", source) if m != "retrain"]
     # Not the tenant's model list: `tonghop train --model X` narrows it, and must not make the next run refit X.
     h.update(json.dumps([library_versions(), tenant.timezone], sort_keys=True).encode())
-    # digits as letters (as the registry's versions): meta.model_policy is published with the snapshot, whose
-    # personal-data scan would read a run of 12 hex digits as a CCCD
-    return h.hexdigest().translate(str.maketrans("0123456789", "ghijklmnop"))
+    # digits as letters (as the registry's versions): meta.model_policy is published with the snapshot
+    return h.hexdigest().translate(NO_DIGITS)
 
 
 def _stateless(name: str) -> bool:

@@ -194,27 +194,22 @@ class TreeScorer:
 
 def save_scorer(arrays: dict[str, np.ndarray], path: Path) -> Path:
     """Write the compiled arrays and their sha256 beside them (`<name>.sha256`)."""
-    from models.registry import file_sha256
+    from models.registry import write_checksum
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
-    path.with_name(path.name + ".sha256").write_text(file_sha256(path) + "\n", encoding="ascii")
+    write_checksum(path)
     return path
 
 
 def load_scorer(path: Path) -> TreeScorer:
     """The scorer saved at `path` after checking its sha256; ArtefactError when missing, changed or unreadable."""
-    from models.registry import ArtefactError, file_sha256
+    from models.registry import ArtefactError, verify_checksum
 
-    sidecar = path.with_name(path.name + ".sha256")
-    if not path.is_file() or not sidecar.is_file():
-        raise ArtefactError(f"{path}: no compiled scorer with its checksum — the model is scored through its "
-                            "skops artefact")
-    expected, actual = sidecar.read_text(encoding="ascii").strip(), file_sha256(path)
-    if actual != expected:
-        raise ArtefactError(f"{path}: checksum {actual[:12]}… differs from the one saved at training "
-                            f"({expected[:12]}…): the file was changed after training and is not used")
+    if not path.is_file():
+        raise ArtefactError(f"{path}: no compiled scorer — the model is scored through its skops artefact")
+    verify_checksum(path, remedy="the model is scored through its skops artefact")
     try:
         with np.load(path, allow_pickle=False) as data:
             return TreeScorer({k: data[k] for k in data.files})

@@ -41,6 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.reference.pii import NO_DIGITS
 from pipelines.settings import PROJECT_ROOT, WAREHOUSE_SQL_DIR
 
 if TYPE_CHECKING:
@@ -139,13 +140,10 @@ def models_fingerprint(tenant: TenantConfig) -> str:
     return h.hexdigest()
 
 
-_NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
-
-
 def digest(*parts: Any) -> str:
     """A short hash, its digits written as letters: published in the snapshot, it must never look like a CCCD
     or a phone number to the personal-data scanner (pipelines/reference/pii.py)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32].translate(_NO_DIGITS)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32].translate(NO_DIGITS)
 
 
 # --- build state ----------------------------------------------------------------------------------------

@@ -26,6 +26,29 @@ def tenants_dir() -> Path:
     return Path(os.environ.get("TONGHOP_TENANTS_DIR", TENANTS_DIR)).resolve()
 
 
+def env_number(name: str, default: float, *, integer: bool = False, low: float | None = None,
+               high: float | None = None, low_open: bool = False, meaning: str = "") -> float:
+    """A numeric setting from the environment (an operator's knob, never a tenant's), `default` when unset.
+    ConfigError naming the variable, what it means and an example when it is not a number in range."""
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = None
+    above = value is not None and (low is None or (value > low if low_open else value >= low))
+    if not above or (high is not None and value > high):
+        from pipelines.errors import ConfigError
+
+        bounds = f" in {'(' if low_open else '['}{low}, {high}]" if low is not None and high is not None else \
+            (f" ≥ {low}" if low is not None else "")
+        raise ConfigError(f"environment variable {name} must be {'a whole number' if integer else 'a number'}"
+                          f"{bounds}{f' ({meaning})' if meaning else ''}, got {raw[:40]!r} — set e.g. "
+                          f"{name}={default}")
+    return value
+
+
 # Folders of TONGHOP_HOME that belong to the installation, never to one tenant's data.
 RESERVED_HOME_FOLDERS = ("access", "airflow", ".restore-trash")
 

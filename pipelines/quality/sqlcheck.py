@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.quality import rowchecks
 from pipelines.quality.suites import (
-    SEVERITIES,
     VALIDATION_DUCKDB_SETTINGS,
     ExpectationOutcome,
     SuiteOutcome,
     _column_of,
+    _dict_severity,
     describe,
+    expectation_key,
 )
 
 if TYPE_CHECKING:
@@ -74,15 +74,10 @@ class SqlCheckUnsupported(Exception):
 
 def max_rows() -> int:
     """Largest batch checked by SQL (``TONGHOP_SQLCHECK_MAX_ROWS``, default 200,000; 0 = always GX)."""
-    from pipelines.errors import ConfigError
+    from pipelines.settings import env_number
 
-    raw = os.environ.get(MAX_ROWS_ENV, "").strip().replace("_", "")
-    if not raw:
-        return DEFAULT_MAX_ROWS
-    if not raw.isdigit():
-        raise ConfigError(f"environment variable {MAX_ROWS_ENV} must be a whole number of rows (0 = always Great "
-                          f"Expectations), got {raw[:40]!r} — set e.g. {MAX_ROWS_ENV}={DEFAULT_MAX_ROWS}")
-    return int(raw)
+    return int(env_number(MAX_ROWS_ENV, DEFAULT_MAX_ROWS, integer=True, low=0,
+                          meaning="rows; 0 = always Great Expectations"))
 
 
 def suite_fingerprint(suite_name: str, expectations: Sequence[dict]) -> str:
@@ -281,21 +276,14 @@ def _row_count_success(n: int, p: _Plan) -> bool:
 # --------------------------------------------------------------------------- running
 
 
-def _severity(e: dict) -> str:
-    value = str(e["severity"]).strip().lower()  # as suites._severity on meta.severity = e["severity"]
-    if value not in SEVERITIES:
-        raise ValueError(f"{e['type']}: meta.severity must be one of {SEVERITIES}, got {e['severity']!r}")
-    return value
-
-
 def _expectation_dicts(expectations: Sequence[dict]) -> list[dict]:
     """What rowchecks.expectation_dicts returns for the GX suite suites._suite_from_dicts builds from these."""
     out = []
     for e in expectations:
         kwargs = {k: v for k, v in dict(e["kwargs"]).items() if k != "batch_id"}
-        severity = _severity(e)
-        out.append({"type": e["type"], "kwargs": json.loads(json.dumps(kwargs, default=str)),
-                    "meta": {**(e.get("meta") or {}), "severity": e["severity"]}, "severity": severity,
+        meta = {**(e.get("meta") or {}), "severity": e["severity"]}  # as suites._suite_from_dicts sets it
+        out.append({"type": e["type"], "kwargs": json.loads(json.dumps(kwargs, default=str)), "meta": meta,
+                    "severity": _dict_severity({"type": e["type"], "meta": meta}),
                     "description": e.get("description") or describe(e["type"], kwargs)})
     return out
 
@@ -311,7 +299,7 @@ def validate_expectations_sql(con_or_db_path: duckdb.DuckDBPyConnection | Path |
     import duckdb
 
     dicts = _expectation_dicts(expectations)  # a typo in meta.severity fails here, as in GX's path
-    signatures = [json.dumps([e["type"], e["kwargs"]], sort_keys=True, default=str) for e in dicts]
+    signatures = [expectation_key(e) for e in dicts]
     if len(set(signatures)) != len(signatures):
         raise SqlCheckUnsupported(f"suite '{suite_name}' holds the same check twice (GX orders those its own way)")
     if isinstance(con_or_db_path, str | Path):

@@ -14,6 +14,9 @@ from pathlib import Path
 
 CCCD = re.compile(r"(?<!\d)\d{12}(?!\d)")
 PHONE = re.compile(r"(?<!\d)(?:\+?84|0)[ .]?\d{2,3}[ .]?\d{3}[ .]?\d{3,4}(?!\d)")
+# Hex digits 0-9 spelled as the letters g-p: a digest written so holds no run of digits that this scan could
+# mistake for a citizen ID (12 digits) or a phone number (model versions, build keys, the retraining recipe).
+NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
 # A content digest (md5, xxh3_128, sha1, sha256: 32+ hex characters, at least one a-f letter, standing alone)
 # is not personal data, yet about 7 % of sha256 digests hold a 12-digit run: such tokens are taken out before
 # the patterns run (a model's `artefact_sha256` in meta.models was flagged as a CCCD). An all-digit run stays.

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SourceError
+from pipelines.settings import env_number
 
 if TYPE_CHECKING:
     import duckdb
@@ -53,11 +53,13 @@ VERIFY_HOURS = 24.0   # age of a source's last full read after which it is read 
 
 
 def verify_every() -> int:
-    return max(1, int(os.environ.get(VERIFY_EVERY_ENV) or VERIFY_EVERY))
+    return max(1, int(env_number(VERIFY_EVERY_ENV, VERIFY_EVERY, integer=True, low=0,
+                                 meaning="skips of a source before it is read in full again")))
 
 
 def verify_hours() -> float:
-    return float(os.environ.get(VERIFY_HOURS_ENV) or VERIFY_HOURS)
+    return env_number(VERIFY_HOURS_ENV, VERIFY_HOURS, low=0,
+                      meaning="age in hours of a source's last full read after which it is read in full again")
 
 
 @dataclass(frozen=True)
