@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,18 +57,46 @@ def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def demo_portals():
-    """The demo province's LGSP API and CKAN portal (`pipelines.demo.servers`) on a free port, once per session."""
+@contextmanager
+def serving_demo_portals(rows: int = DEMO_ROWS, token: str = DEMO_LGSP_TOKEN) -> Iterator[Any]:
+    """The demo province's LGSP API and CKAN portal (`pipelines.demo.servers`) on a free port while inside."""
     from pipelines.demo.servers import serve_demo_portals
 
-    server, thread = serve_demo_portals(0, rows=DEMO_ROWS, seed=37, token=DEMO_LGSP_TOKEN)
+    server, thread = serve_demo_portals(0, rows=rows, seed=37, token=token)
     try:
         yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def demo_portals():
+    """The demo province's LGSP API and CKAN portal, once per session."""
+    with serving_demo_portals() as server:
+        yield server
+
+
+def demo_env(mp: pytest.MonkeyPatch, home: Path, portals) -> None:
+    """Point this test at `home` (a data folder built elsewhere, e.g. by a module fixture) and at `portals`."""
+    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
+
+    for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
+                 "GX_ANALYTICS_ENABLED": "false", PORT_ENV: str(portals.server_address[1]),
+                 TOKEN_ENV: DEMO_LGSP_TOKEN}.items():
+        mp.setenv(k, v)
+
+
+def copy_demo_tenant(src_home: Path, dst_home: Path) -> TenantPaths:
+    """The demo tenant's data folder (warehouse, snapshot, sources…) copied from one home into another."""
+    shutil.copytree(src_home / DEMO_TENANT, dst_home / DEMO_TENANT)
+    return TenantPaths(dst_home / DEMO_TENANT)
+
+
+def step_metrics(report, step: str) -> dict:
+    """The metrics one step of a run report recorded."""
+    return next(r.metrics for r in report.results if r.step == step)
 
 
 @pytest.fixture
@@ -84,6 +116,16 @@ def demo_tenant(demo_sources: Path, demo_portals, monkeypatch: pytest.MonkeyPatc
 
 def project_path(*parts: str) -> Path:
     return PROJECT_ROOT.joinpath(*parts)
+
+
+def dags_module():
+    """`dags/tonghop.py` imported as Airflow's DAG processor imports it (its folder on the path)."""
+    sys.path.insert(0, str(project_path("dags")))
+    try:
+        import tonghop
+    finally:
+        sys.path.remove(str(project_path("dags")))
+    return tonghop
 
 
 def warehouse_state(path: Path) -> dict[str, tuple[int, int]]:

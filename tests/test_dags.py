@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_ROWS, DEMO_TENANT, project_path, warehouse_state
+from tests.conftest import DEMO_ROWS, DEMO_TENANT, dags_module, project_path, warehouse_state
 
 MINISTRY = "bo-khoa-hoc-cong-nghe"
 
@@ -122,7 +122,7 @@ def test_schedules_fire_at_the_tenants_local_time(dagbag):
 def test_retrain_schedule_is_the_tenants_own_cron_in_local_time(tmp_path, monkeypatch):
     import pendulum
 
-    dags = _tonghop_dags_module()
+    dags = dags_module()
     text = project_path("tenants", f"{DEMO_TENANT}.yaml").read_text(encoding="utf-8")
     tenant = tmp_path / f"{DEMO_TENANT}.yaml"
     tenant.write_text(text + '\nretrain_schedule: "0 3 * * 0"\n', encoding="utf-8")
@@ -135,15 +135,6 @@ def test_retrain_schedule_is_the_tenants_own_cron_in_local_time(tmp_path, monkey
     broken = dags.build_dags(tenant)
     assert [d.dag_id for d in broken] == [f"tonghop_{DEMO_TENANT}"] and "config-error" in broken[0].tags
     assert "retrain_schedule" in broken[0].get_task("report_config_error").op_args[0]
-
-
-def _tonghop_dags_module():
-    sys.path.insert(0, str(project_path("dags")))
-    try:
-        import tonghop
-    finally:
-        sys.path.remove(str(project_path("dags")))
-    return tonghop
 
 
 def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
@@ -173,7 +164,7 @@ def test_every_dag_has_tags_retries_pool_and_asset(dagbag):
 
 def test_broken_tenant_file_becomes_a_failing_dag(tmp_path, monkeypatch):
     """A bad tenant file shows up in Airflow as a failing DAG carrying the config error, not a vanished tenant."""
-    tonghop_tenants = _tonghop_dags_module()
+    tonghop_tenants = dags_module()
     bad = tmp_path / "ha-noi.yaml"
     bad.write_text("tenant_id: ha-noi\nkind: city\n", encoding="utf-8")
     dag = tonghop_tenants.build_dag(bad)

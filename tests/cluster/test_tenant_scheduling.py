@@ -19,7 +19,7 @@ import pytest
 from airflow.executors.local_executor import LocalExecutor
 
 from pipelines.airflow_executor import TenantLocalExecutor
-from tests.conftest import project_path
+from tests.conftest import dags_module
 
 
 def _scheduler_loops(executor, ready: int, loops: int = 30) -> int:
@@ -59,12 +59,7 @@ def test_airflows_local_executor_queues_every_ready_task():
 
 @pytest.fixture(scope="module")
 def tonghop_dags():
-    sys.path.insert(0, str(project_path("dags")))
-    try:
-        import tonghop
-    finally:
-        sys.path.remove(str(project_path("dags")))
-    return tonghop
+    return dags_module()
 
 
 def test_started_runs_go_first_and_every_step_retries(tonghop_dags):

@@ -21,9 +21,10 @@ from pipelines.demo import generate
 from pipelines.demo.business_registry import business_registry, is_tax_code_valid, to_cp1258, to_tcvn3
 from pipelines.demo.catalogue import DEPARTMENTS, PROCEDURES
 from pipelines.demo.onestop_db import content_digest, load_postgres, tables
-from pipelines.demo.servers import resource_id, serve_demo_portals
+from pipelines.demo.servers import resource_id
 from pipelines.reference.identifiers import is_mst_valid
 from pipelines.sources import tcvn3
+from tests.conftest import serving_demo_portals
 
 ROWS = 2_000  # small: these tests check shapes and encodings, not statistics
 N_COMMUNES = 129  # Ninh Bình's communes and wards after 1 July 2025 (vietnam-provinces)
@@ -39,13 +40,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def portals():
-    server, thread = serve_demo_portals(0, rows=ROWS, seed=37, token=TOKEN)
-    try:
+    with serving_demo_portals(ROWS, TOKEN) as server:
         yield server.base_url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, dict]:

@@ -28,7 +28,7 @@ from pipelines.quality.sqlcheck import SqlCheckUnsupported, suite_fingerprint, v
 from pipelines.quality.suites import validate_expectations
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
-from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT
+from tests.conftest import DEMO_TENANT, demo_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -217,14 +217,6 @@ def test_demo_batches_give_gx_results(demo_warehouse: Path):
 # --------------------------------------------------------------------------- the pipeline
 
 
-def _env(mp: pytest.MonkeyPatch, home: Path, portals) -> None:
-    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
-
-    for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
-                 "GX_ANALYTICS_ENABLED": "false", PORT_ENV: str(portals.server_address[1]),
-                 TOKEN_ENV: DEMO_LGSP_TOKEN}.items():
-        mp.setenv(k, v)
-
 
 def _new_dossiers(paths: TenantPaths, tag: str) -> None:
     """A day's new and late-updated dossiers, with faults planted in some new ones (quarantined)."""
@@ -271,7 +263,7 @@ def test_first_batch_by_gx_small_later_one_by_sql_suite_change_by_gx(
     results = {}
     for mode in ("sql", "gx"):
         shutil.copytree(home / DEMO_TENANT, tmp_path / mode / DEMO_TENANT)
-        _env(monkeypatch, tmp_path / mode, demo_portals)
+        demo_env(monkeypatch, tmp_path / mode, demo_portals)
         paths = TenantPaths.for_tenant(DEMO_TENANT)
         if mode == "gx":
             monkeypatch.setenv("TONGHOP_SQLCHECK_MAX_ROWS", "0")  # every batch by GX, as before this change
@@ -298,7 +290,7 @@ def test_first_batch_by_gx_small_later_one_by_sql_suite_change_by_gx(
 
     # The suite changes (a reviewed edit of ho_so.json): the next batch is GX's again, then SQL's.
     monkeypatch.delenv("TONGHOP_SQLCHECK_MAX_ROWS")
-    _env(monkeypatch, tmp_path / "sql", demo_portals)
+    demo_env(monkeypatch, tmp_path / "sql", demo_portals)
     paths = TenantPaths.for_tenant(DEMO_TENANT)
     project = tmp_path / "expectations"
     shutil.copytree(REPO / "expectations" / "gx", project / "gx", ignore=shutil.ignore_patterns("uncommitted"))
@@ -350,7 +342,7 @@ print(v["n_batches_sql"], v["n_batches_gx"], "great_expectations" in sys.modules
 def test_the_sql_path_does_not_import_great_expectations(province_snapshot: Path, demo_portals, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch):
     shutil.copytree(province_snapshot.parent, tmp_path / DEMO_TENANT)
-    _env(monkeypatch, tmp_path, demo_portals)
+    demo_env(monkeypatch, tmp_path, demo_portals)
     paths = TenantPaths.for_tenant(DEMO_TENANT)
     assert run(DEMO_TENANT, steps=["extract_load", "validate"], run_id="first").ok
     _new_dossiers(paths, "d1")

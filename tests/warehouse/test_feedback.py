@@ -26,8 +26,7 @@ import pytest
 from pipelines.config import TenantConfig
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
-from tests.conftest import DEMO_LGSP_TOKEN, DEMO_ROWS, DEMO_TENANT
-from tests.warehouse.test_incremental import _copy_tenant, _env, _step
+from tests.conftest import DEMO_TENANT, copy_demo_tenant, demo_env, serving_demo_portals, step_metrics
 
 pytestmark = pytest.mark.integration
 FEEDBACK = {"staging.phan_anh", "marts.phan_anh_tuan", "marts.phan_anh_ton_dong_tuan"}
@@ -77,15 +76,8 @@ def _rebuild_in_full(warehouse: Path, dst: Path, tenant, tables: set[str]) -> Pa
 def portal():
     """The demo's LGSP service of this module (same seed and size as the session's), whose feedback the tests
     change: the session's portal keeps serving the data every other module expects."""
-    from pipelines.demo.servers import serve_demo_portals
-
-    server, thread = serve_demo_portals(0, rows=DEMO_ROWS, seed=37, token=DEMO_LGSP_TOKEN)
-    try:
+    with serving_demo_portals() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +86,11 @@ def changed(province_snapshot: Path, portal, tmp_path_factory):
     from pipelines.demo.feedback import feedback_changes
 
     home = tmp_path_factory.mktemp("feedback")
-    paths = _copy_tenant(province_snapshot.parent.parent, home)
+    paths = copy_demo_tenant(province_snapshot.parent.parent, home)
     before = list(portal.data.feedback)
     portal.data.feedback, counts = feedback_changes(before, n_new=N_NEW, n_late=N_LATE, when=WHEN)
     with pytest.MonkeyPatch.context() as mp:
-        _env(mp, home, portal)
+        demo_env(mp, home, portal)
         report = run(DEMO_TENANT, steps=["extract_load", "validate", "transform"], run_id="fb",
                      only_sources=["phan_anh_kien_nghi"])
     assert report.ok, report.summary()
@@ -111,7 +103,7 @@ def test_feedback_incremental_build_equals_a_full_rebuild(changed, province_snap
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:  # the pull read only what changed
         assert con.execute("SELECT n_rows_read, status FROM meta.loads WHERE batch_id = 'fb' "
                            "AND source = 'phan_anh_kien_nghi'").fetchall() == [(N_NEW + N_LATE, "passed")]
-    transform = _step(report, "transform")
+    transform = step_metrics(report, "transform")
     assert transform["build"] == "incremental", transform["reason"]
     # only the feedback tables followed the change; the dossier tables were kept as they were
     assert set(transform["incremental"]) == FEEDBACK, transform["incremental"]
@@ -265,11 +257,11 @@ def second_tenant(tmp_path_factory):
 
 def test_a_second_tenant_gets_the_feedback_tables_from_the_contract(second_tenant):
     _, _, _, first, _, _ = second_tenant
-    built = _step(first, "transform")["tables"]
+    built = step_metrics(first, "transform")["tables"]
     assert built["staging.phan_anh"] == len(ITEMS)
     assert FEEDBACK <= set(built)
     # the dossier models read a contract this tenant does not feed: skipped, not failed
-    assert "staging.ho_so" in _step(first, "transform")["skipped"]
+    assert "staging.ho_so" in step_metrics(first, "transform")["skipped"]
 
 
 def test_weekly_counts_match_a_hand_computation(second_tenant):
@@ -304,7 +296,7 @@ def test_weekly_counts_match_a_hand_computation(second_tenant):
 
 def test_second_tenant_late_updates_build_incrementally_equal_to_a_full_rebuild(second_tenant, tmp_path):
     _, cfg, paths, _, _, second = second_tenant
-    transform = _step(second, "transform")
+    transform = step_metrics(second, "transform")
     assert transform["build"] == "incremental", transform["reason"]
     assert set(transform["incremental"]) == FEEDBACK
     full = _rebuild_in_full(paths.warehouse, tmp_path / "full.duckdb", cfg, FEEDBACK)

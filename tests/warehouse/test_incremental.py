@@ -13,7 +13,6 @@ built per module, every test copies what it changes.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -21,8 +20,7 @@ import duckdb
 import pytest
 
 from pipelines.runner import run
-from pipelines.settings import TenantPaths
-from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT, file_digest
+from tests.conftest import DEMO_TENANT, copy_demo_tenant, demo_env, file_digest, step_metrics
 
 STEPS = ["extract_load", "validate", "transform", "publish"]
 INCREMENTAL = {"staging.ho_so", "marts.ho_so_tuan", "marts.ho_so_ma_thu_tuc_tuan", "marts.ho_so_thu_tuc_tuan",
@@ -32,22 +30,7 @@ ADDITIVE = {"marts.ho_so_ma_thu_tuc_tuan", "marts.ho_so_thu_tuc_tuan", "marts.ho
 N_NEW, N_LATE = 40, 40
 
 
-def _env(mp: pytest.MonkeyPatch, home: Path, portals) -> None:
-    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
 
-    for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
-                 "GX_ANALYTICS_ENABLED": "false", PORT_ENV: str(portals.server_address[1]),
-                 TOKEN_ENV: DEMO_LGSP_TOKEN}.items():
-        mp.setenv(k, v)
-
-
-def _copy_tenant(src_home: Path, dst_home: Path) -> TenantPaths:
-    shutil.copytree(src_home / DEMO_TENANT, dst_home / DEMO_TENANT)
-    return TenantPaths(dst_home / DEMO_TENANT)
-
-
-def _step(report, step: str) -> dict:
-    return next(r.metrics for r in report.results if r.step == step)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +39,9 @@ def changed(province_snapshot: Path, demo_portals, tmp_path_factory):
     from pipelines.demo.increment import add_dossier_changes
 
     home = tmp_path_factory.mktemp("incremental")
-    paths = _copy_tenant(province_snapshot.parent.parent, home)
+    paths = copy_demo_tenant(province_snapshot.parent.parent, home)
     with pytest.MonkeyPatch.context() as mp:
-        _env(mp, home, demo_portals)
+        demo_env(mp, home, demo_portals)
         counts = add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=N_NEW, n_late=N_LATE,
                                      when=datetime(2025, 11, 3, 9))
         report = run(DEMO_TENANT, steps=STEPS, run_id="inc")
@@ -96,7 +79,7 @@ def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
 def test_incremental_build_equals_a_full_rebuild_table_by_table(changed, tmp_path, monkeypatch, demo_portals,
                                                                   province_snapshot):
     home, paths, report, counts = changed
-    transform = _step(report, "transform")
+    transform = step_metrics(report, "transform")
     assert transform["build"] == "incremental", transform["reason"]
     assert set(transform["incremental"]) == INCREMENTAL
     assert {t for t, how in transform["incremental"].items() if "sums of the changed rows" in how} == ADDITIVE
@@ -111,13 +94,13 @@ def test_incremental_build_equals_a_full_rebuild_table_by_table(changed, tmp_pat
     assert all(before[t] != (0, 0) for t in INCREMENTAL)
     # The same warehouse rebuilt in full: forget the recorded build, run transform again.
     full_home = tmp_path / "full"
-    full = _copy_tenant(home, full_home)
+    full = copy_demo_tenant(home, full_home)
     con = duckdb.connect(str(full.warehouse))
     con.execute("DELETE FROM meta.build_state")
     con.close()
-    _env(monkeypatch, full_home, demo_portals)
+    demo_env(monkeypatch, full_home, demo_portals)
     rebuilt = run(DEMO_TENANT, steps=["transform"], run_id="full")
-    assert rebuilt.ok and _step(rebuilt, "transform")["build"] == "full", rebuilt.summary()
+    assert rebuilt.ok and step_metrics(rebuilt, "transform")["build"] == "full", rebuilt.summary()
     diff = _differences(paths.warehouse, full.warehouse)
     assert {t: d for t, d in diff.items() if d != (0, 0)} == {}
     assert INCREMENTAL <= set(diff)
@@ -127,7 +110,7 @@ def test_incremental_build_equals_a_full_rebuild_table_by_table(changed, tmp_pat
 
 def test_snapshot_refresh_replaces_only_the_changed_tables(changed):
     _, paths, report, _ = changed
-    publish = _step(report, "publish")
+    publish = step_metrics(report, "publish")
     assert publish["build"].startswith("copy + replace (")
     assert 0 < publish["n_tables_rewritten"] < publish["n_tables"] - 2
     # the tables maintained from the change are patched in the snapshot's copy, not rewritten (the first test
@@ -153,8 +136,8 @@ def test_a_run_with_nothing_new_does_nothing_and_says_so(changed, tmp_path, monk
     from pipelines.airflow_task import run_task_step
 
     home, _, _, _ = changed
-    paths = _copy_tenant(home, tmp_path)
-    _env(monkeypatch, tmp_path, demo_portals)
+    paths = copy_demo_tenant(home, tmp_path)
+    demo_env(monkeypatch, tmp_path, demo_portals)
     snapshot_before = file_digest(paths.snapshot)
     report = run(DEMO_TENANT, steps=STEPS, run_id="again")
     assert report.ok, report.summary()
@@ -177,8 +160,8 @@ def test_a_failed_transform_or_a_changed_config_still_rebuilds(changed, tmp_path
     from pipelines.errors import TransformError
 
     home, _, _, _ = changed
-    paths = _copy_tenant(home, tmp_path)
-    _env(monkeypatch, tmp_path, demo_portals)
+    paths = copy_demo_tenant(home, tmp_path)
+    demo_env(monkeypatch, tmp_path, demo_portals)
     add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=5, n_late=0, when=datetime(2025, 11, 4, 9),
                         tag="n2")
     real = steps._build_model
@@ -194,9 +177,9 @@ def test_a_failed_transform_or_a_changed_config_still_rebuilds(changed, tmp_path
     monkeypatch.setattr(steps, "_build_model", real)
     # The batch promoted by the failed run is still to be built: the next run does it, from the change.
     again = run(DEMO_TENANT, steps=["transform"], run_id="again")
-    assert _step(again, "transform")["build"] == "incremental", again.summary()
-    assert _step(again, "transform")["tables"]["staging.ho_so"] > \
-        _step(changed[2], "transform")["tables"]["staging.ho_so"]
+    assert step_metrics(again, "transform")["build"] == "incremental", again.summary()
+    assert step_metrics(again, "transform")["tables"]["staging.ho_so"] > \
+        step_metrics(changed[2], "transform")["tables"]["staging.ho_so"]
     # A changed configuration (here the retention) is a new fingerprint: everything is rebuilt.
     cfg = load_tenant(DEMO_TENANT)
     cfg = cfg.model_copy(update={"retention": cfg.retention.model_copy(update={"raw_days": 91})})
@@ -219,8 +202,8 @@ def test_a_batch_reloaded_or_scored_without_a_new_promotion_is_still_built(chang
     from pipelines.warehouse import connect
 
     home, _, _, _ = changed
-    paths = _copy_tenant(home, tmp_path)
-    _env(monkeypatch, tmp_path, demo_portals)
+    paths = copy_demo_tenant(home, tmp_path)
+    demo_env(monkeypatch, tmp_path, demo_portals)
     cfg = load_tenant(DEMO_TENANT)
     with connect(paths.warehouse) as con:
         con.execute("UPDATE meta.loads SET loaded_at = loaded_at + INTERVAL 1 SECOND "
@@ -244,16 +227,16 @@ def test_two_builds_before_one_publish_patch_the_snapshot_through_both(changed, 
     from pipelines.demo.increment import add_dossier_changes
 
     home, _, _, _ = changed
-    paths = _copy_tenant(home, tmp_path)
-    _env(monkeypatch, tmp_path, demo_portals)
+    paths = copy_demo_tenant(home, tmp_path)
+    demo_env(monkeypatch, tmp_path, demo_portals)
     for i, day in enumerate((4, 5), 2):
         add_dossier_changes(paths.sources / "mot_cua.sqlite", n_new=6, n_late=6, when=datetime(2025, 11, day, 9),
                             tag=f"n{i}")
         built = run(DEMO_TENANT, steps=["extract_load", "validate", "transform"], run_id=f"b{i}")
-        assert _step(built, "transform")["build"] == "incremental", built.summary()
+        assert step_metrics(built, "transform")["build"] == "incremental", built.summary()
     published = run(DEMO_TENANT, steps=["publish"], run_id="pub")
     assert published.ok, published.summary()
-    assert set(_step(published, "publish")["tables_patched"]) == INCREMENTAL
+    assert set(step_metrics(published, "publish")["tables_patched"]) == INCREMENTAL
     assert {t: d for t, d in _differences(paths.snapshot, paths.warehouse).items() if d != (0, 0)} == {}
 
 

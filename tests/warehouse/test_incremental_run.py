@@ -16,7 +16,6 @@ tests share one trained copy per module and copy it again per test.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ import pytest
 from pipelines.runner import run
 from pipelines.settings import TenantPaths
 from pipelines.sources import probe
-from tests.conftest import DEMO_LGSP_TOKEN, DEMO_TENANT
+from tests.conftest import DEMO_TENANT, copy_demo_tenant, demo_env, step_metrics
 
 FILE_SOURCES = {"ho_so", "chi_so_xa_hoi_so", "can_bo", "chi_so_cds_tinh", "dang_ky_kinh_doanh",
                 "dang_ky_kinh_doanh_cu"}
@@ -36,22 +35,7 @@ LOAD_VALIDATE = ["extract_load", "validate"]
 THROUGH_TRAIN = ["extract_load", "validate", "transform", "train"]
 
 
-def _env(mp: pytest.MonkeyPatch, home: Path, portals) -> None:
-    from pipelines.demo.servers import PORT_ENV, TOKEN_ENV
 
-    for k, v in {"TONGHOP_HOME": str(home), "TONGHOP_PII_KEY": "test-key-" + "0" * 40,
-                 "GX_ANALYTICS_ENABLED": "false", PORT_ENV: str(portals.server_address[1]),
-                 TOKEN_ENV: DEMO_LGSP_TOKEN}.items():
-        mp.setenv(k, v)
-
-
-def _copy(src_home: Path, dst_home: Path) -> TenantPaths:
-    shutil.copytree(src_home / DEMO_TENANT, dst_home / DEMO_TENANT)
-    return TenantPaths(dst_home / DEMO_TENANT)
-
-
-def _step(report, step: str) -> dict:
-    return next(r.metrics for r in report.results if r.step == step)
 
 
 def _last_update(db: Path) -> datetime:
@@ -77,23 +61,23 @@ def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 def tenant(province_snapshot: Path, demo_portals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TenantPaths:
     """A copy of the published province whose sources were checked once from their new folder (a copy has
     other paths and inodes, so its first run reads every source and records their probes)."""
-    paths = _copy(province_snapshot.parent.parent, tmp_path / "h")
-    _env(monkeypatch, tmp_path / "h", demo_portals)
+    paths = copy_demo_tenant(province_snapshot.parent.parent, tmp_path / "h")
+    demo_env(monkeypatch, tmp_path / "h", demo_portals)
     first = run(DEMO_TENANT, steps=LOAD_VALIDATE, run_id="first")
     assert first.ok, first.summary()
-    assert set(_step(first, "extract_load")["sources_read"]) == FILE_SOURCES | ASKED_SOURCES
+    assert set(step_metrics(first, "extract_load")["sources_read"]) == FILE_SOURCES | ASKED_SOURCES
     return paths
 
 
 def test_a_nothing_new_run_reads_no_unchanged_source(tenant: TenantPaths):
     report = run(DEMO_TENANT, steps=LOAD_VALIDATE, run_id="again")
     assert report.ok, report.summary()
-    m = _step(report, "extract_load")
+    m = step_metrics(report, "extract_load")
     assert set(m["sources_not_read"]) == FILE_SOURCES  # not opened at all: a stat each
     assert set(m["sources_read"]) == ASKED_SOURCES     # their own cheap check (updated_since / the feed)
     assert set(m["sources"].values()) == {"unchanged"} and m["n_rows_loaded"] == 0
     assert "unchanged by their probe (not read): 6" in report.summary()
-    assert _step(report, "validate")["n_batches"] == 0
+    assert step_metrics(report, "validate")["n_batches"] == 0
     # Recorded as an unchanged load carrying the promoted batch's watermark, as a read finding nothing would.
     (wm_now, wm_promoted), = _query(tenant.warehouse, """
         SELECT (SELECT watermark FROM meta.loads WHERE source = 'ho_so' AND batch_id = 'again'),
@@ -117,11 +101,11 @@ def test_a_changed_database_row_is_read_and_only_the_new_batch_is_validated(tena
     _aged(db)
     report = run(DEMO_TENANT, steps=LOAD_VALIDATE, run_id="changed")
     assert report.ok, report.summary()
-    m = _step(report, "extract_load")
+    m = step_metrics(report, "extract_load")
     assert m["sources"]["ho_so"] == "loaded" and "ho_so" in m["sources_read"]
     assert m["n_rows_loaded"] == changed["n_new"] + changed["n_late"] == 10
     assert set(m["sources_not_read"]) == FILE_SOURCES - {"ho_so"}
-    v = _step(report, "validate")
+    v = step_metrics(report, "validate")
     assert v["n_batches"] == 1
     assert _query(tenant.warehouse, "SELECT DISTINCT source, batch_id FROM meta.validations WHERE run_id = 'changed'"
                   ) == [("ho_so", "changed")]
@@ -150,7 +134,7 @@ def test_a_bad_batch_is_still_blocked_and_fetched_again(tenant: TenantPaths):
     # The file has not changed since, but its probe stands for a batch that was not promoted: read again,
     # and the same rows fetched again (the watermark moves only with a promoted batch).
     again = run(DEMO_TENANT, steps=["extract_load"], run_id="bad2")
-    m = _step(again, "extract_load")
+    m = step_metrics(again, "extract_load")
     assert "ho_so" in m["sources_read"] and m["sources"]["ho_so"] == "loaded" and m["n_rows_loaded"] == 3
 
 
@@ -166,12 +150,12 @@ def test_a_file_rewritten_with_its_size_and_time_restored_is_read_at_the_full_ch
     # A stat cannot see this change: within the verification interval the source is not read (the documented
     # blind spot, pipelines/sources/probe.py)…
     blind = run(DEMO_TENANT, steps=["extract_load"], run_id="blind")
-    assert "can_bo" in _step(blind, "extract_load")["sources_not_read"]
+    assert "can_bo" in step_metrics(blind, "extract_load")["sources_not_read"]
     # …and the periodic full check reads it, hashing the bytes again (not the size/mtime fingerprint cache).
     monkeypatch.setenv(probe.VERIFY_EVERY_ENV, "2")
     full = run(DEMO_TENANT, steps=LOAD_VALIDATE, run_id="verify")
     assert full.ok, full.summary()
-    m = _step(full, "extract_load")
+    m = step_metrics(full, "extract_load")
     assert "can_bo" in m["sources_read"] and m["sources"]["can_bo"] == "loaded"
     assert set(m["sources_not_read"]) == set()  # every file source was due its full check (2nd skip)
 
@@ -203,12 +187,12 @@ def _tenant_with_models():
 def trained(province_snapshot: Path, demo_portals, tmp_path_factory) -> Path:
     """The published province with its models fitted once (the policy's first fit)."""
     home = tmp_path_factory.mktemp("trained")
-    _copy(province_snapshot.parent.parent, home)
+    copy_demo_tenant(province_snapshot.parent.parent, home)
     with pytest.MonkeyPatch.context() as mp:
-        _env(mp, home, demo_portals)
+        demo_env(mp, home, demo_portals)
         report = run(_tenant_with_models(), steps=["train"], run_id="fit")
     assert report.ok, report.summary()
-    decisions = _step(report, "train")["model_decisions"]
+    decisions = step_metrics(report, "train")["model_decisions"]
     assert set(decisions) == set(MODELS)
     assert all(d.startswith("refit (no fit recorded") for d in decisions.values()), decisions
     return home
@@ -216,8 +200,8 @@ def trained(province_snapshot: Path, demo_portals, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fitted(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_portals) -> TenantPaths:
-    paths = _copy(trained, tmp_path / "h")
-    _env(monkeypatch, tmp_path / "h", demo_portals)
+    paths = copy_demo_tenant(trained, tmp_path / "h")
+    demo_env(monkeypatch, tmp_path / "h", demo_portals)
     return paths
 
 
@@ -241,7 +225,7 @@ def test_a_few_new_dossiers_in_the_same_week_keep_the_model_and_score_the_new_op
     _change(fitted, _last_update(db) + timedelta(hours=1), "s1")
     report = run(_tenant_with_models(), steps=THROUGH_TRAIN, run_id="same_week")
     assert report.ok, report.summary()
-    t = _step(report, "train")
+    t = step_metrics(report, "train")
     d = t["model_decisions"]
     assert t["n_models_trained"] == 1 and set(t["models"]) == {"anomalies"}
     assert d["anomalies"].startswith("refit (a check without fitted parameters")
@@ -265,7 +249,7 @@ def test_a_few_new_dossiers_in_the_same_week_keep_the_model_and_score_the_new_op
     # `tonghop train` fits whatever the policy says: a new version, on the data the kept one only scored.
     forced = retrain(DEMO_TENANT, model="overdue_risk", run_id="forced")
     assert forced.ok, forced.summary()
-    fd = _step(forced, "train")
+    fd = step_metrics(forced, "train")
     assert fd["model_decisions"]["overdue_risk"].startswith("refit (forced (tonghop train / retraining DAG))")
     assert fd["models"]["overdue_risk"] != before["overdue_risk"]
 
@@ -277,7 +261,7 @@ def test_a_closed_iso_week_refits(fitted: TenantPaths):
     _change(fitted, monday + timedelta(hours=9), "w1")
     report = run(_tenant_with_models(), steps=THROUGH_TRAIN, run_id="new_week")
     assert report.ok, report.summary()
-    t = _step(report, "train")
+    t = step_metrics(report, "train")
     assert t["n_models_trained"] == 2 and not t["models_scored"] and not t["models_kept"]
     assert "a new ISO week closed since its fit" in t["model_decisions"]["overdue_risk"]
     assert _versions(fitted.warehouse)["overdue_risk"] == t["models"]["overdue_risk"]
@@ -292,6 +276,7 @@ def test_a_data_change_over_the_threshold_refits(fitted: TenantPaths, monkeypatc
     _change(fitted, _last_update(db) + timedelta(hours=1), "s2")
     report = run(_tenant_with_models(), steps=THROUGH_TRAIN, run_id="over")
     assert report.ok, report.summary()
-    d = _step(report, "train")["model_decisions"]
+    d = step_metrics(report, "train")["model_decisions"]
     assert "its training data changed by" in d["overdue_risk"] and "(≥ 0.2%: " in d["overdue_risk"], d
     assert _versions(fitted.warehouse)["overdue_risk"] != before["overdue_risk"]
+
