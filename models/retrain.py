@@ -212,6 +212,25 @@ def _ensure_policy_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {POLICY_TABLE} (model_name VARCHAR PRIMARY KEY, model_version VARCHAR, "
                 "recipe VARCHAR, data_week VARCHAR, n_rows_at_fit BIGINT, loads_at_fit VARCHAR, "
                 "loads_at_score VARCHAR, fitted_run VARCHAR, scored_run VARCHAR)")
+    con.execute(f"ALTER TABLE {POLICY_TABLE} ADD COLUMN IF NOT EXISTS inputs VARCHAR")
+
+
+def inputs(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """What the model's fit read besides its sources' rows, as a digest: the definitions the warehouse was last
+    built under (transform's fingerprint parts: SQL models, contracts, configuration, pipeline code, packages,
+    key — not the tenant's list of models, which `tonghop train --model X` narrows)
+    and the version of every model whose output it reads. Recorded at the fit and compared at every run, so a
+    rebuild under other definitions, or an upstream model refitted in a run that died (or in `tonghop train
+    --model <upstream>`), refits it in the next run."""
+    from models import dependencies
+    from pipelines.incremental import digest, read_state
+    from pipelines.warehouse import table_exists
+
+    built = read_state(con, "transform") if table_exists(con, "meta", "build_state") else None
+    versions = dict(con.execute(f"SELECT model_name, model_version FROM {POLICY_TABLE} "
+                                "WHERE list_contains(?, model_name)", [list(dependencies(name))]).fetchall())
+    parts = {k: v for k, v in (built or {}).get("parts", {}).items() if k != "model_list"}
+    return digest(parts, sorted(versions.items()))
 
 
 def decide(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, refitted: set[str]) -> Decision:
@@ -219,11 +238,11 @@ def decide(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, refi
     if is_forced():
         return Decision("refit", "forced (tonghop train / retraining DAG)")
     _ensure_policy_table(con)
-    row = con.execute(f"SELECT model_version, recipe, data_week, n_rows_at_fit, loads_at_fit, loads_at_score "
-                      f"FROM {POLICY_TABLE} WHERE model_name = ?", [name]).fetchone()
+    row = con.execute(f"SELECT model_version, recipe, data_week, n_rows_at_fit, loads_at_fit, loads_at_score, "
+                      f"inputs FROM {POLICY_TABLE} WHERE model_name = ?", [name]).fetchone()
     if row is None:
         return Decision("refit", "no fit recorded by the retraining policy yet")
-    version, fitted_recipe, fitted_week, n_at_fit, loads_at_fit, loads_at_score = row
+    version, fitted_recipe, fitted_week, n_at_fit, loads_at_fit, loads_at_score, fitted_inputs = row
     if not _usable(con, name, version):
         return Decision("refit", f"its version {version} is no longer usable (record, output or artefact gone)")
     if recipe(name, tenant) != fitted_recipe:
@@ -233,6 +252,9 @@ def decide(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, refi
     upstream = sorted(d for d in dependencies(name) if d in refitted)
     if upstream:
         return Decision("refit", f"the model it reads ({', '.join(upstream)}) was refitted in this run")
+    if inputs(con, name) != fitted_inputs:
+        return Decision("refit", "the warehouse was rebuilt under other definitions (SQL models, contracts, "
+                                 "configuration, code or key), or a model it reads has another version, since its fit")
     sources = model_sources(name, tenant)
     if _stateless(name):
         every = [s.name for s in tenant.sources]
@@ -277,9 +299,10 @@ def record_fit(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, 
     """After a fit: what the policy compares the next runs with."""
     _ensure_policy_table(con)
     state = data_state(con, model_sources(name, tenant), tenant)
-    con.execute(f"INSERT OR REPLACE INTO {POLICY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    con.execute(f"INSERT OR REPLACE INTO {POLICY_TABLE} (model_name, model_version, recipe, data_week, n_rows_at_fit, "
+                "loads_at_fit, loads_at_score, fitted_run, scored_run, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [name, version, recipe(name, tenant), state.week, state.n_rows, state.loads_until,
-                 state.loads_until, run_id, None])
+                 state.loads_until, run_id, None, inputs(con, name)])
 
 
 def record_score(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, name: str, run_id: str) -> None:

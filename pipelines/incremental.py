@@ -107,13 +107,15 @@ CODE_FILES = ("pipelines/steps.py", "pipelines/incremental.py", "pipelines/wareh
 CODE_TREES = ("pipelines/reference",)
 FINGERPRINT_PARTS = {"warehouse": "the SQL models, macros, contracts or seeds (warehouse/)",
                      "tenant": "the tenant's configuration or its own models",
+                     "model_list": "the tenant's list of machine-learning models",
                      "code": "the pipeline code", "packages": "DuckDB or the reference-data packages",
                      "key": f"the pseudonymisation key ({'TONGHOP_PII_KEY'})"}
 
 
 def fingerprint_parts(tenant: TenantConfig, models: list[SqlModel], pii_key: str) -> dict[str, str]:
     """What a transform reads besides the promoted batches, part by part; any change means a full rebuild."""
-    own = hashlib.sha256(tenant.model_dump_json().encode())
+    # The list of ML models apart: it defines no table (models/retrain.py compares the other parts at each fit)
+    own = hashlib.sha256(tenant.model_dump_json(exclude={"models"}).encode())
     for m in models:
         if m.tenant:
             own.update(str(m.path).encode())
@@ -127,7 +129,8 @@ def fingerprint_parts(tenant: TenantConfig, models: list[SqlModel], pii_key: str
     for tree in CODE_TREES:
         code.update(tree_digest(PROJECT_ROOT / tree, ("*.py",)).encode())
     return {"warehouse": tree_digest(WAREHOUSE_SQL_DIR, ("*.sql", "*.yml", "*.csv")),
-            "tenant": own.hexdigest(), "code": code.hexdigest(), "packages": digest(_versions()),
+            "tenant": own.hexdigest(), "model_list": digest(tenant.models), "code": code.hexdigest(),
+            "packages": digest(_versions()),
             "key": hashlib.sha256(("tonghop-pii|" + pii_key).encode()).hexdigest()}
 
 

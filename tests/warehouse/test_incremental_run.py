@@ -280,3 +280,36 @@ def test_a_data_change_over_the_threshold_refits(fitted: TenantPaths, monkeypatc
     assert "its training data changed by" in d["overdue_risk"] and "(≥ 0.2%: " in d["overdue_risk"], d
     assert _versions(fitted.warehouse)["overdue_risk"] != before["overdue_risk"]
 
+
+def test_a_rebuild_under_other_definitions_or_another_upstream_version_refits(fitted: TenantPaths, monkeypatch):
+    """What a fit read besides its rows is recorded with it: the warehouse's build definitions (not the list of
+    models) and the versions of the models it reads. A run that died after refitting the upstream model, or
+    `tonghop train --model <upstream>`, leaves the dependant on the old version: the next run refits it."""
+    import json
+
+    import models as registry_models
+    from models.retrain import POLICY_TABLE, decide, record_fit
+    from pipelines.warehouse import connect, transaction
+
+    tenant = _tenant_with_models()
+    version = _versions(fitted.warehouse)["overdue_risk"]
+    with connect(fitted.warehouse) as con, transaction(con):
+        assert decide(con, tenant, "overdue_risk", set()).action != "refit"
+        # overdue_risk reading anomalies' output, fitted on its current version
+        monkeypatch.setattr(registry_models, "dependencies",
+                            lambda name: ("anomalies",) if name == "overdue_risk" else ())
+        record_fit(con, tenant, "overdue_risk", version, "fit2")
+        assert decide(con, tenant, "overdue_risk", set()).action != "refit"
+        con.execute(f"UPDATE {POLICY_TABLE} SET model_version = 'anomalies-khac' WHERE model_name = 'anomalies'")
+        d = decide(con, tenant, "overdue_risk", set())
+        assert d.action == "refit" and "a model it reads has another version" in d.reason, d
+        monkeypatch.setattr(registry_models, "dependencies", lambda name: ())
+        record_fit(con, tenant, "overdue_risk", version, "fit3")
+        assert decide(con, tenant, "overdue_risk", set()).action != "refit"
+        # the list of models changes nothing; the SQL models' definitions do
+        detail = json.loads(con.execute("SELECT detail FROM meta.build_state WHERE step = 'transform'").fetchone()[0])
+        for part, refits in (("model_list", False), ("warehouse", True)):
+            detail["parts"][part] = "khac"
+            con.execute("UPDATE meta.build_state SET detail = ? WHERE step = 'transform'", [json.dumps(detail)])
+            d = decide(con, tenant, "overdue_risk", set())
+            assert (d.action == "refit" and "rebuilt under other definitions" in d.reason) == refits, (part, d)
