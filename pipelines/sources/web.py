@@ -50,15 +50,35 @@ class Client:
         if auth != "none" and not token:
             raise SourceError(source.name, source.location or "", f"auth '{auth}' needs a token",
                               "set 'connection: {env: VAR}' with VAR holding the token")
+        self._credential_headers: tuple[str, ...] = ()
         if auth == "bearer":
             headers["Authorization"] = f"Bearer {token}"
+            self._credential_headers = ("Authorization",)
         elif auth == "api_key":
-            headers[opts.get("api_key_header", "X-API-Key")] = token
+            name = opts.get("api_key_header", "X-API-Key")
+            headers[name] = token
+            self._credential_headers = (name, "Authorization")
+        self._origin: tuple[str, str, int | None] | None = None
         self.http = httpx.Client(headers=headers, timeout=float(opts.get("timeout", 30)), follow_redirects=True,
-                                 verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")))
+                                 verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+                                 event_hooks={"request": [self._keep_credentials_home]})
         self.digest = hashlib.sha256()
         self.n_requests = 0
         self._last = 0.0
+
+    def _keep_credentials_home(self, request: Any) -> None:
+        """The token goes only to the origin (scheme, host, port) of the source's first request.
+
+        httpx drops `Authorization` when a redirect leaves the origin, but not a custom API-key header
+        (`api_key_header`): a service redirecting to another host would receive the key. Every request,
+        redirects included, passes here; one to another origin is sent without the credential headers.
+        """
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        if self._origin is None:
+            self._origin = origin
+        elif origin != self._origin:
+            for name in self._credential_headers:
+                request.headers.pop(name, None)
 
     def __enter__(self) -> Client:
         return self

@@ -303,3 +303,33 @@ def test_json_records_path_cannot_leave_its_quoted_keys(path):
     with pytest.raises(ValidationError):
         Options(records_path=path)
     assert Options(records_path="dữ liệu.các mục").records_path == "dữ liệu.các mục"
+
+
+@pytest.mark.parametrize("auth, header", [("api_key", "x-agency-key"), ("bearer", "authorization")])
+def test_credentials_never_follow_a_redirect_to_another_origin(http_server, paths, monkeypatch, auth, header):
+    """A service redirecting elsewhere (a moved endpoint, a file store, a hostile proxy) must not receive the
+    token: httpx drops `Authorization` across origins but forwarded a custom API-key header as it was."""
+    from tests.fixtures.http import LocalServer
+
+    monkeypatch.setenv("TEST_LGSP_TOKEN", "key-s3cr3t-0042")
+    other = LocalServer()
+    other.start()
+    try:
+        other.route("/moved", Reply(200, _records(3)))
+        http_server.route("/same", Reply(302, headers={"Location": "/api"}))
+        http_server.route("/api", Reply(302, headers={"Location": f"{other.url}/moved"}))
+        src = SourceConfig(name="lgsp", kind="api", location=f"{http_server.url}/same",
+                           connection={"env": "TEST_LGSP_TOKEN"}, primary_key=["ma_ho_so"],
+                           options={**FAST, "auth": auth, "api_key_header": "X-Agency-Key"})
+        with connect(paths.warehouse) as con:
+            [res] = load_sources(con, tenant_of(src), paths, "r1")
+        assert res.n_rows_loaded == 3
+        expected = "key-s3cr3t-0042" if auth == "api_key" else "Bearer key-s3cr3t-0042"
+        # The source's own origin gets the credential, through a same-origin redirect too ...
+        assert [r.headers.get(header) for r in http_server.requests] == [expected, expected]
+        # ... the other origin never does, under either header.
+        [moved] = other.requests
+        assert header not in moved.headers and "authorization" not in moved.headers
+        assert not any("s3cr3t" in v for v in moved.headers.values())
+    finally:
+        other.stop()
