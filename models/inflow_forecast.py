@@ -64,8 +64,11 @@ PARAMS = {
     # Prior SDs (log scale) of the penalised fits: vague for the calendar, Tết's day-to-day step (a starting
     # value, then learnt by empirical Bayes), its overall size, a declared event's effect and the trend per
     # year; month effects start at `month_sd_start` and are learnt the same way (per field, and shared).
+    # The trend's prior is tight (±5 % a year, 1 SD): under two years of history a trend cannot be told from
+    # a season shared by every field or from a run of busy months, and an extrapolated one does the most harm
+    # (a demo seed whose 2024 ended busy fitted +24 %/yr and forecast Feb–Mar 2025 7–16 % high; docs/models.md).
     "prior_sd_calendar": 10.0, "tet_step_sd": 0.1, "tet_step_eb": True, "tet_sd": 1.0, "event_sd": 1.0,
-    "trend_sd": 0.5, "month_sd_start": 0.5, "eb_iterations": 6, "min_weeks_common_months": 104,
+    "trend_sd": 0.05, "month_sd_start": 0.5, "eb_iterations": 6, "min_weeks_common_months": 104,
 }
 TIERS = {"poisson_glm": "Poisson GLM: each field's months, weekday, Tết days, month-end, national events, trend",
          "poisson_glm_calendar": "Poisson GLM without month effects or trend (under a year of history)",
