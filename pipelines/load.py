@@ -169,9 +169,7 @@ def _read(con: duckdb.DuckDBPyConnection, source: SourceConfig, paths: TenantPat
     import duckdb
 
     def is_promoted(fingerprint: str) -> bool:
-        return bool(con.execute("SELECT count(*) FROM meta.loads WHERE source = ? AND fingerprint = ? AND "
-                                "status = 'passed' AND batch_id <> ?", [source.name, fingerprint, run_id]
-                                ).fetchall()[0][0])
+        return fingerprint == latest_promoted_fingerprint(con, source, run_id)
 
     state = ReadState(watermark=stored_watermark(con, source, run_id) if source.incremental_column else None,
                       run_id=run_id, is_promoted=is_promoted)
@@ -353,13 +351,24 @@ def _unchanged(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Ex
     return LoadResult(source.name, "unchanged", watermark=extract.watermark)
 
 
+def latest_promoted_fingerprint(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: str) -> str | None:
+    """The input fingerprint of the source's newest promoted batch (other than `batch_id`, a retry of itself).
+
+    Only the newest counts: staging takes a `replace` source's newest promoted batch and a `merge` source's
+    newest version of each key, so an input that went A → B → A must be loaded again — matching the first A
+    (promoted, but superseded by B) would keep B in staging while the agency's data says A.
+    """
+    rows = con.execute(
+        "SELECT fingerprint FROM meta.loads WHERE source = ? AND status = 'passed' AND batch_id <> ? "
+        "ORDER BY loaded_at DESC, batch_id DESC LIMIT 1", [source.name, batch_id]).fetchall()
+    return rows[0][0] if rows else None
+
+
 def _nothing_to_load(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, batch_id: str) -> bool:
-    """The same input as a batch already promoted, or an incremental read that found nothing new."""
-    promoted = con.execute(
-        "SELECT batch_id FROM meta.loads WHERE source = ? AND fingerprint = ? AND status = 'passed' "
-        "AND batch_id <> ? LIMIT 1", [source.name, extract.fingerprint, batch_id]).fetchall()
+    """The same input as the newest promoted batch, or an incremental read that found nothing new."""
+    same = extract.fingerprint is not None and extract.fingerprint == latest_promoted_fingerprint(con, source, batch_id)
     nothing_new = extract.n_rows_read == 0 and source.incremental_column and extract.watermark is not None
-    return bool(promoted or nothing_new)
+    return bool(same or nothing_new)
 
 
 def _stage(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract, columns: list[str]) -> None:

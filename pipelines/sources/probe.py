@@ -133,16 +133,17 @@ def unchanged(con: duckdb.DuckDBPyConnection, source: SourceConfig, probe: str |
     if _due(n_skips, verified_at, now):
         return None  # a full read is due: the change a stat cannot see is caught there
     # The state the probe was recorded with must be promoted: its own batch passed, or (a read that found
-    # nothing new) a passed batch with that fingerprint still exists; for an incremental source, the watermark
+    # nothing new) the newest passed batch has that fingerprint; for an incremental source, the watermark
     # it carries is the one of its last promoted batch (only those move an incremental read on).
     if batch_id is not None and batch_id != run_id:
         if not con.execute("SELECT count(*) FROM meta.loads WHERE source = ? AND batch_id = ? AND status = 'passed'",
                            [source.name, batch_id]).fetchone()[0]:
             return None
-    elif not source.incremental_column and not con.execute(
-            "SELECT count(*) FROM meta.loads WHERE source = ? AND fingerprint = ? AND status = 'passed' "
-            "AND batch_id <> ?", [source.name, fingerprint, run_id]).fetchone()[0]:
-        return None
+    elif not source.incremental_column:
+        from pipelines.load import latest_promoted_fingerprint
+
+        if fingerprint != latest_promoted_fingerprint(con, source, run_id):
+            return None  # an older promoted input, since superseded: staging is not in that state
     if source.incremental_column:
         from pipelines.load import stored_watermark
 

@@ -140,6 +140,30 @@ def test_parquet_load_and_unchanged_rerun_without_rehashing(paths, monkeypatch):
         assert again.status == "unchanged"
 
 
+@pytest.mark.parametrize("disposition", ["replace", "merge"])
+def test_an_input_reverted_to_an_earlier_delivery_is_loaded_again(paths, disposition):
+    """A → B → A: the third delivery equals a promoted batch, but B superseded it. Taking it as unchanged left
+    staging on B (the newest promoted batch / the newest version of each key) while the agency's file said A."""
+    from pipelines.steps import _source_views
+
+    deliveries = {"A": "ma;ho_ten;dia_chi;so_tien;ngay\n00001;x;y;1.000,0;01/07/2025\n00002;x;y;2.000,0;02/07/2025\n",
+                  "B": "ma;ho_ten;dia_chi;so_tien;ngay\n00001;x;y;9.000,0;01/07/2025\n00002;x;y;2.000,0;02/07/2025\n"}
+    src = _csv("sources/s.csv").model_copy(update={"write_disposition": disposition})
+    file = paths.sources / "s.csv"
+    with connect(paths.warehouse) as con:
+        for run_id, content in (("r1", "A"), ("r2", "B"), ("r3", "A")):
+            file.write_text(deliveries[content], encoding="utf-8")
+            [res] = load_sources(con, tenant_of(src), paths, run_id)
+            assert (res.status, res.n_rows_loaded) == ("loaded", 2), (run_id, res)
+            con.execute("UPDATE meta.loads SET status = 'passed' WHERE batch_id = ?", [run_id])
+        _source_views(con, tenant_of(src), reference=False)
+        assert con.execute("SELECT ma, so_tien FROM src_s ORDER BY ma").fetchall() == [("00001", 1000.0),
+                                                                                       ("00002", 2000.0)]
+        # The same A once more, right after the A that is now newest: nothing to load.
+        [again] = load_sources(con, tenant_of(src), paths, "r4")
+        assert again.status == "unchanged"
+
+
 def test_truncated_parquet_and_workbook(paths, con):
     duckdb.sql(f"COPY (SELECT range AS n FROM range(10000)) TO '{paths.sources / 'a.parquet'}' (FORMAT parquet)")
     data = (paths.sources / "a.parquet").read_bytes()
