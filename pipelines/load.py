@@ -317,7 +317,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
         [(first,)] = con.execute(f"SELECT min_by(_reason, _row) FROM raw.\"_rejected_{source.name}\" "
                                  "WHERE _batch_id = ?", [batch_id]).fetchall()
         raise SourceError(source.name, extract.location, f"every one of the {n_malformed:,} line(s) is malformed "
-                          f"(first: {first[:200]})", "check 'delimiter', 'quote', 'encoding', 'types' and 'date_format' against the file")
+                          f"(first: {(first or 'no reason recorded')[:200]})", "check 'delimiter', 'quote', 'encoding', 'types' and 'date_format' against the file")
     n_read = extract.n_rows_read if extract.n_rows_read is not None else n_loaded + n_rejected
     if extract.fingerprint is None:  # a single-pass stream: identify the input by the rows that landed
         extract.fingerprint = content_fingerprint(con, table, *extract.fingerprint_parts, columns=list(incoming),

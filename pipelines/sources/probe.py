@@ -2,7 +2,7 @@
 
 A **probe** is what can be learnt about a source without reading its rows: for a file source (csv, excel,
 parquet, json, sqlite) the `stat` of every file it reads — path, size, modification time in nanoseconds,
-inode — plus, for SQLite, its `-wal` and `-journal` files (a write in WAL mode may leave the main file
+inode and status-change time (ctime) — plus, for SQLite, its `-wal` and `-journal` files (a write in WAL mode may leave the main file
 untouched until a checkpoint). The probe also covers the source's whole configuration, so a changed option
 (types, mapping, query…) reads the source again.
 
@@ -19,10 +19,13 @@ What guarantees no row is lost:
 - a batch that was blocked, abandoned or is still `loaded` never lets its probe skip anything;
 - sources with no cheap check (PostgreSQL/MySQL, APIs, CKAN) are read as before: their own watermark query
   (`updated_since`, `WHERE updated > watermark`) is the cheap check there;
-- a file rewritten in place with its size and modification time restored is the one change a `stat` cannot
-  see: every `VERIFY_EVERY`-th run of a source, and whenever its last full read is older than `VERIFY_HOURS`,
-  the probe is ignored and the source is read and hashed in full (the size/mtime fingerprint cache bypassed),
-  so such a change is loaded then — late by at most that interval, never lost.
+- a file rewritten with its size and modification time restored (`cp -p`, `rsync -t`, an unzip) still has a
+  new ctime, which no copy tool can set back, so it is read at once (the file fingerprint cache is keyed on
+  inode and ctime too). What a `stat` cannot see — a filesystem that keeps no ctime (some network mounts), or
+  such a rewrite within the clock tick of the previous write — is caught by the periodic full read: every
+  `VERIFY_EVERY`-th run of a source, and whenever its last full read is older than `VERIFY_HOURS`, the probe
+  is ignored and the source is read and hashed in full (the fingerprint cache bypassed), so such a change is
+  loaded then — late by at most that interval, never lost.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def take(source: SourceConfig, paths: TenantPaths, tenant_id: str | None = None)
             return None
         if started - st.st_mtime < RACY_SECONDS:
             return None  # modified a moment ago: a second write in the same tick could keep size and time
-        parts.append([str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino])
+        parts.append([str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns])
     config = source.model_dump(mode="json")
     text = json.dumps([source.kind, config, parts], sort_keys=True, default=str)
     return "stat:" + hashlib.sha256(text.encode()).hexdigest()

@@ -164,6 +164,30 @@ def test_an_input_reverted_to_an_earlier_delivery_is_loaded_again(paths, disposi
         assert again.status == "unchanged"
 
 
+def test_a_same_size_rewrite_keeping_the_old_mtime_is_hashed_again(paths):
+    """The fingerprint cache is keyed on inode and ctime as well as size and mtime: `cp -p` over a file, or an
+    unzip, writes new bytes of the same length under the old time; (path, size, mtime) alone returned the old
+    digest, and the load called the new content unchanged."""
+    import os
+
+    file = paths.sources / "s.csv"
+    file.write_text("ma;ho_ten;dia_chi;so_tien;ngay\n00001;x;y;1.000,0;01/07/2025\n", encoding="utf-8")
+    src = _csv("sources/s.csv")
+    with connect(paths.warehouse) as con:
+        [first] = load_sources(con, tenant_of(src), paths, "r1")
+        con.execute("UPDATE meta.loads SET status = 'passed'")
+        st = file.stat()
+        with file.open("r+b") as fh:  # in place: same inode, same length; 1.000,0 → 9.000,0
+            fh.seek(file.read_bytes().index(b"1.000,0"))
+            fh.write(b"9")
+        os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert (file.stat().st_size, file.stat().st_mtime_ns, file.stat().st_ino) == (st.st_size, st.st_mtime_ns,
+                                                                                      st.st_ino)
+        [second] = load_sources(con, tenant_of(src), paths, "r2")
+        assert (first.status, second.status, second.n_rows_loaded) == ("loaded", "loaded", 1)
+        assert con.execute("SELECT so_tien FROM raw.s WHERE _batch_id = 'r2'").fetchall() == [(9000.0,)]
+
+
 def test_truncated_parquet_and_workbook(paths, con):
     duckdb.sql(f"COPY (SELECT range AS n FROM range(10000)) TO '{paths.sources / 'a.parquet'}' (FORMAT parquet)")
     data = (paths.sources / "a.parquet").read_bytes()
