@@ -112,6 +112,14 @@ def _regex(value: str) -> str:
     return value
 
 
+def _rate(value: float) -> float:
+    if value != 0 and not 0.01 <= value <= 1000:
+        raise PydanticCustomError("value_error", "expected 0 (no limit) or 0.01–1000 requests per second, got "
+                                  "{value}", {"value": value})
+    return value
+
+
+RateLimit = Annotated[float, AfterValidator(_rate)]
 DuckDBType = Annotated[str, AfterValidator(duckdb_type)]
 Regex = Annotated[str, AfterValidator(_regex)]
 OneChar = Annotated[str, Field(min_length=1, max_length=1)]
@@ -158,11 +166,15 @@ class HttpOptions(SourceOptions):
         default=None, description="header carrying the key with `auth: api_key` (default X-API-Key; "
                                   "ckan: Authorization)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
-    rate_limit: float = Field(default=10, ge=0, description="requests per second at most (0: no limit)")
-    timeout: float = Field(default=30, gt=0, description="seconds per request")
-    retries: int = Field(default=3, ge=0, description="retries on timeouts, connection errors, 429 and 5xx")
-    backoff: float = Field(default=0.5, ge=0, description="first wait before a retry, in seconds, "
-                                                          "doubled each retry")
+    # Bounded: a tenant file is untrusted, and `rate_limit: 0.000001` or `timeout: 1e9` would hold a worker
+    # (and the tenant's pool slot) for days while looking busy.
+    rate_limit: RateLimit = Field(default=10, description="requests per second at most (0: no limit; "
+                                                         "otherwise 0.01–1000)")
+    timeout: float = Field(default=30, gt=0, le=600, description="seconds per request (at most 600)")
+    retries: int = Field(default=3, ge=0, le=10, description="retries on timeouts, connection errors, 429 and "
+                                                              "5xx (at most 10)")
+    backoff: float = Field(default=0.5, ge=0, le=60, description="first wait before a retry, in seconds (at most "
+                                                                 "60), doubled each retry up to 5 minutes")
 
 
 def _expected(err: dict[str, Any]) -> str:
@@ -179,7 +191,8 @@ def _expected(err: dict[str, Any]) -> str:
         return f"one of {err['ctx']['expected']}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         sign = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}[kind]
-        return f"a number {sign} {next(iter(err['ctx'].values()))}"
+        bound = next(iter(err["ctx"].values()))
+        return f"a number {sign} {bound:g}" if isinstance(bound, float) else f"a number {sign} {bound}"
     if kind in ("string_too_short", "string_too_long"):
         return "exactly one character" if err.get("ctx", {}).get("max_length") == 1 or \
             err.get("ctx", {}).get("min_length") == 1 else err["msg"].lower()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pipelines.config import SourceConfig
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_RETRY_WAIT_S = 300.0  # one wait between retries at most (backoff doubles: 60 s × 2⁴ would already be 16 min)
 
 
 @functools.lru_cache(maxsize=4)
@@ -100,7 +101,7 @@ class Client:
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT_S))
             self._wait_turn()
             self.n_requests += 1
             try:

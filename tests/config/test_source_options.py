@@ -54,6 +54,12 @@ def test_misspelled_nested_option_lists_the_allowed_names_of_that_level(tmp_path
     ("dang_ky_kinh_doanh", "thousands", ".,", "expected exactly one character, got '.,'"),
     ("diem_phuc_vu_cong", "mode", "dl", "expected one of 'datastore', 'download' or 'catalog', got 'dl'"),
     ("phan_anh_kien_nghi", "retries", "many", "expected a whole number, got 'many'"),
+    # HTTP knobs are bounded: a tenant file must not be able to hold a worker for days.
+    ("phan_anh_kien_nghi", "rate_limit", 0.000001, "expected 0 (no limit) or 0.01–1000 requests per second, "
+                                                   "got 1e-06"),
+    ("phan_anh_kien_nghi", "timeout", 1e9, "expected a number ≤ 600, got 1000000000.0"),
+    ("phan_anh_kien_nghi", "retries", 1000, "expected a number ≤ 10, got 1000"),
+    ("phan_anh_kien_nghi", "backoff", 3600, "expected a number ≤ 60, got 3600"),
     ("can_bo", "types", ["VARCHAR"], "expected a mapping ({key: value}), got a list of 1 item(s)"),
 ])
 def test_wrong_type_names_the_expected_type(tmp_path, source, option, value, expected):

@@ -333,3 +333,18 @@ def test_credentials_never_follow_a_redirect_to_another_origin(http_server, path
         assert not any("s3cr3t" in v for v in moved.headers.values())
     finally:
         other.stop()
+
+
+def test_retry_waits_double_but_never_exceed_five_minutes(http_server, paths, monkeypatch):
+    import pipelines.sources.web as web
+
+    waits: list[float] = []
+    monkeypatch.setattr(web.time, "sleep", waits.append)
+    http_server.route("/down", Reply(503, {"error": "maintenance"}))
+    src = SourceConfig(name="down", kind="api", location=f"{http_server.url}/down", primary_key=["ma_ho_so"],
+                       options={"retries": 10, "backoff": 60, "timeout": 2, "rate_limit": 0})
+    with connect(paths.warehouse) as con, pytest.raises(SourceError) as err:
+        load_sources(con, tenant_of(src), paths, "r1")
+    assert "HTTP 503" in str(err.value)
+    # 60, 120, 240, then capped at 300 s: ten retries wait 39 min at most, not 60 s × 2⁹ = 8.5 h for the last.
+    assert waits == [60, 120, 240] + [web.MAX_RETRY_WAIT_S] * 7
