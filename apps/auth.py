@@ -207,7 +207,10 @@ def _oidc_session() -> Session | None:
     """Map the OIDC identity to an account (subject, then a verified e-mail); refuse one with no grant."""
     user = st.user
     subject = user.get("sub")
-    email = user.get("email") if user.get("email_verified", True) is not False else None
+    # Only an e-mail the provider vouches for: a missing `email_verified` claim is not a yes (some providers
+    # let a user type any address into a profile — binding accounts by it would let them take another's).
+    # Providers that never send the claim map by subject (`tonghop users add … --subject`).
+    email = user.get("email") if user.get("email_verified") in (True, "true") else None
     account = store().user_by_identity(email, subject)
     grants = store().grants(account["name"]) if account and not account["disabled"] else {}
     who = email or subject or "?"

@@ -293,6 +293,9 @@ def test_oidc_button_and_identities_mapped_to_grants(clock):
     # An unverified e-mail maps to nothing; an identity with no account is refused, and audited.
     at = oidc_app({"is_logged_in": True, "email": "hoa.nt@ninhbinh.gov.vn", "email_verified": False, "sub": "x"})
     assert not at.header and "chưa được cấp quyền" in at.error[0].value
+    # Nor one the provider says nothing about (no `email_verified` claim): a typed-in profile address.
+    at = oidc_app({"is_logged_in": True, "email": "hoa.nt@ninhbinh.gov.vn", "sub": "attacker-1"})
+    assert not at.header and "chưa được cấp quyền" in at.error[0].value
     at = oidc_app({"is_logged_in": True, "email": "stranger@example.com", "email_verified": True, "sub": "kc-9"})
     assert not at.header and "stranger@example.com" in at.error[0].value
     assert UserStore().audit.recent("signin", status="refused")[0]["reason"] == "oidc identity without grant"
