@@ -396,7 +396,7 @@ def check_tenant(cfg: TenantConfig) -> list[str]:
                 locations.confine(Path(s.location), root, "this path")
         except locations.LocationRefused as exc:
             problems.append(f"{field}: {exc}")
-    problems += check_storage(cfg.storage, root)
+    problems += check_storage(cfg.storage, root, cfg.tenant_id)
     return problems
 
 

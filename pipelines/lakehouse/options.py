@@ -89,11 +89,50 @@ class StorageConfig(BaseModel):
         return self.kind == "lakehouse"
 
 
-def check_storage(storage: StorageConfig, root: Path) -> list[str]:
-    """A local location must resolve inside the tenant's data folder `root` (or an operator-listed root)."""
+def s3_prefix(location: str, tenant_id: str) -> str:
+    """Where a tenant's data files go under an s3:// location (bucket/prefix/namespace, no scheme): the same
+    rule as `pipelines.lakehouse.catalog.location_uri`."""
+    return location.removeprefix("s3://").strip("/") + "/" + re.sub(r"[^a-z0-9_]", "_", tenant_id.lower())
+
+
+def _other_s3_prefixes(tenant_id: str) -> list[tuple[str, str]]:
+    """(tenant id, data-file prefix) of every other tenant file with an s3:// lakehouse location (read safely;
+    a file that does not parse is that file's own error and claims nothing here)."""
+    from pipelines.settings import tenants_dir
+    from pipelines.yamlsafe import load_yaml_file
+
+    found = []
+    for path in sorted(tenants_dir().glob("*.yaml")):
+        if path.stem == tenant_id:
+            continue
+        try:
+            storage = (load_yaml_file(path) or {}).get("storage") or {}
+            location = storage.get("location") if isinstance(storage, dict) else None
+            if isinstance(location, str) and _S3.match(location):
+                found.append((path.stem, s3_prefix(location, path.stem)))
+        except Exception:  # noqa: BLE001 — a broken file fails its own check, not this one's
+            continue
+    return found
+
+
+def check_storage(storage: StorageConfig, root: Path, tenant_id: str | None = None) -> list[str]:
+    """A local location must resolve inside the tenant's data folder `root` (or an operator-listed root); an
+    s3:// one inside the operator's allow-list and, with `tenant_id`, clear of every other tenant's data files.
+
+    The allow-list is the installation's, so two tenants may share an allowed bucket: each writes under its own
+    namespace folder there, and a location that would put one tenant's folder inside another's (`s3://kho/tinh/
+    ninh_binh` for tenant `marts`: `…/ninh_binh/marts`, Ninh Bình's marts) or around it is refused by name."""
     if locations.is_url(storage.location):
         refused = check_s3_location(storage.location)
-        return [f"field 'storage.location': {refused}"] if refused else []
+        if refused:
+            return [f"field 'storage.location': {refused}"]
+        if tenant_id is not None:
+            mine = s3_prefix(storage.location, tenant_id)
+            for name, other in _other_s3_prefixes(tenant_id):
+                if mine == other or mine.startswith(other + "/") or other.startswith(mine + "/"):
+                    return [f"field 'storage.location': its data files (s3://{mine}) would overlap those of tenant "
+                            f"'{name}' (s3://{other}) — give each tenant a location whose folders do not nest"]
+        return []
     path = Path(storage.location)
     try:
         locations.confine(path if path.is_absolute() else root / path, root, "the lakehouse location")

@@ -68,6 +68,25 @@ def test_s3_location_checked_again_when_the_lakehouse_opens_it(tmp_path, monkeyp
         location_uri(cfg, cfg.storage)
 
 
+def test_tenants_sharing_an_allowed_bucket_cannot_nest_their_data_files(tmp_path, monkeypatch):
+    """The allow-list is the installation's: every tenant may use `kho-du-lieu`, each under its own namespace
+    folder. A location putting one tenant's folder inside (or around) another's is refused, naming it."""
+    monkeypatch.setenv("TONGHOP_LAKEHOUSE_BUCKETS", "kho-du-lieu")
+    folder = tmp_path / "tenants"
+    monkeypatch.setenv("TONGHOP_TENANTS_DIR", str(folder))
+    _tenant(folder, "ninh-binh", LAKE.format("s3://kho-du-lieu/tinh"))  # files in kho-du-lieu/tinh/ninh_binh
+    # Same allowed prefix, its own folder (kho-du-lieu/tinh/bo_y_te): fine.
+    assert load_tenant_file(_tenant(folder, "bo-y-te", LAKE.format("s3://kho-du-lieu/tinh"))).storage.is_lakehouse
+    (folder / "bo-y-te.yaml").unlink()
+    for tenant_id, location in (("marts", "s3://kho-du-lieu/tinh/ninh_binh"),  # → …/ninh_binh/marts: inside
+                                ("tinh", "s3://kho-du-lieu")):                  # → kho-du-lieu/tinh: around it
+        with pytest.raises(ConfigError) as err:
+            load_tenant_file(_tenant(folder, tenant_id, LAKE.format(location)))
+        message = str(err.value)
+        assert "field 'storage.location'" in message and "overlap those of tenant 'ninh-binh'" in message, message
+        (folder / f"{tenant_id}.yaml").unlink()
+
+
 # --- tenant ids the cross-tenant query uses for itself ----------------------------------------------------
 
 @pytest.mark.parametrize("tenant_id", sorted(RESERVED_TENANT_IDS))
