@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError, TonghopError
 from pipelines.settings import WAREHOUSE_SQL_DIR
+from pipelines.sqltext import quote_ident as _quote
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -250,10 +251,6 @@ def mapped_expression(source: SourceConfig, column: ContractColumn, source_colum
     if source_columns is None or column.name in source_columns:
         return _quote(column.name), "by name"
     return None, "missing"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # --------------------------------------------------------------------------- static checks

@@ -29,6 +29,8 @@ from pipelines.errors import SourceError, first_line
 from pipelines.redact import redact
 from pipelines.sources import Extract, reader_for
 from pipelines.sources.base import ReadState, content_fingerprint, drop_temp, sql_literal
+from pipelines.sqltext import quote_ident
+from pipelines.sqltext import quote_literal as _lit
 from pipelines.warehouse import columns_of, now, table_exists, transaction
 
 if TYPE_CHECKING:
@@ -215,8 +217,7 @@ def _normalised(source: SourceConfig, extract: Extract) -> duckdb.DuckDBPyRelati
     cols = []
     changed = False
     for col, name, typ in zip(rel.columns, names, [str(t) for t in rel.types], strict=True):
-        ref = '"' + col.replace('"', '""') + '"'
-        alias = '"' + name.replace('"', '""') + '"'
+        ref, alias = quote_ident(col), quote_ident(name)
         if typ == "VARCHAR" and not extract.text_normal:
             cols.append(f"replace(nfc_normalize({ref}), '\ufeff', '') AS {alias}")
             changed = True
@@ -462,10 +463,6 @@ def _reader_rejects(con: duckdb.DuckDBPyConnection, source: SourceConfig, extrac
         return 0
     log.warning("source '%s': %s malformed line(s) held back, kept in %s", source.name, f"{rows:,}", rejected)
     return rows
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _record(con, source: SourceConfig, extract: Extract, batch_id: str, run_id: str, status: str,

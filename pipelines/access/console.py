@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipelines.access.audit import AuditLog
+from pipelines.sqltext import quote_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -233,8 +234,7 @@ def sandbox(snapshot: Path, limits: Limits) -> duckdb.DuckDBPyConnection:
                                              "autoinstall_known_extensions": False,
                                              "allow_community_extensions": False})
     try:
-        literal = str(snapshot).replace("'", "''")
-        con.execute(f"ATTACH '{literal}' AS {SNAPSHOT_ALIAS} (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(snapshot)} AS {SNAPSHOT_ALIAS} (READ_ONLY)")
         con.execute(f"USE {SNAPSHOT_ALIAS}")
         memory = limits.memory.replace("'", "")
         for statement in ("SET temp_directory = ''", f"SET memory_limit = '{memory}'",

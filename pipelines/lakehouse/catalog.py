@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import ConfigError, TonghopError, first_line
 from pipelines.redact import redact, register_secret
+from pipelines.sqltext import quote_ident  # noqa: F401 — the lakehouse's and backups' name for it
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -31,12 +32,6 @@ class LakehouseError(TonghopError):
     """The lakehouse cannot be written or read (catalogue unreachable, commit refused, table missing)."""
 
     exit_code = 1
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier quoted: `"` doubled inside. Table and column names come from the warehouse and the
-    catalogue, not from this code: never put one in SQL without this (the lakehouse, backups)."""
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 def namespace(tenant_id: str) -> str:

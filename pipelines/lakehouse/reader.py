@@ -31,6 +31,7 @@ from pipelines.lakehouse.catalog import (
     open_catalog,
     quote_ident,
 )
+from pipelines.sqltext import quote_literal as _literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -109,10 +110,6 @@ def pinned_dataset(catalog: SqlCatalog, ns: str, table: str, snapshot_id: int):
     filesystem, _ = pafs.FileSystem.from_uri(tasks[0].file.file_path)
     paths = [pafs.FileSystem.from_uri(t.file.file_path)[1] for t in tasks]
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
-
-
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _tables_named(sql: str) -> set[tuple[str | None, str, str]] | None:

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pipelines.sqltext import quote_ident as _quote
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -53,10 +55,6 @@ def personal_column_names(cfg: TenantConfig) -> set[str]:
         names.update(s.personal_columns)
         names.update(col for col, spec in s.mapping.items() if spec in s.personal_columns)
     return names
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def check(con: duckdb.DuckDBPyConnection, cfg: TenantConfig, plan: OpenDataPlan, ds: OpenDataset,

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import TonghopError
 from pipelines.publish.base import PublishContext, PublishResult, write_if_changed
+from pipelines.sqltext import quote_ident as _q
+from pipelines.sqltext import quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -68,10 +70,6 @@ def next_version(version: str | None) -> str:
         return FIRST_VERSION
     major, minor, *_ = (version.split(".") + ["0", "0"])[:3]
     return f"{int(major)}.{int(minor) + 1}.0"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -116,8 +114,8 @@ def copy_formats(con: duckdb.DuckDBPyConnection, relation: str, columns: list[st
             first, rest = columns[0], columns[1:]
             select = (f"SELECT {_q(first)} AS {_q(BOM + first)}{''.join(', ' + _q(c) for c in rest)} "
                       f"FROM ({relation})")
-        target = str(path).replace("'", "''")  # a quote in the data folder's path stays a path
-        con.execute(f"COPY ({select}) TO '{target}' ({_COPY_OPTIONS[fmt]})")
+        # a quote in the data folder's path stays a path
+        con.execute(f"COPY ({select}) TO {quote_literal(path)} ({_COPY_OPTIONS[fmt]})")
         yield fmt, path
 
 

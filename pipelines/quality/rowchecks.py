@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pipelines.sqltext import quote_ident as _q
+from pipelines.sqltext import quote_literal
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -39,10 +42,6 @@ DIMENSIONS = ("completeness", "uniqueness", "validity", "consistency", "timeline
 FLAGS = "_dq_flags"  # the temp table flag_batch writes
 
 
-def _q(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
 def _lit(value: Any) -> str:
     """A SQL literal for a JSON value of an expectation's kwargs."""
     if value is None:
@@ -51,7 +50,7 @@ def _lit(value: Any) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote_literal(value)
 
 
 def _in_list(values: Sequence[Any]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError, TonghopError
+from pipelines.sqltext import quote_ident as _q
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,10 +50,6 @@ class Suggestion:
     n_rows: int
     left_out: int                      # suggestions the contract baseline already covers
     by_type: dict[str, int] = field(default_factory=dict)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _family(duck_type: str) -> str:

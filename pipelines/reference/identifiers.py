@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pipelines.sqltext import quote_ident
+
 # The 63 pre-2025 province codes that open a CCCD number (they did not change on 1 July 2025).
 CCCD_PROVINCE_CODES = frozenset((
     "001", "002", "004", "006", "008", "010", "011", "012", "014", "015", "017", "019", "020", "022", "024",
@@ -167,7 +169,7 @@ def personal_column_sql(columns: list[str]) -> tuple[list[str], list[str]]:
     replace, flags = [], []
     for column in columns:
         kind = identifier_kind(column)
-        quoted = '"' + column.replace('"', '""') + '"'
+        quoted = quote_ident(column)
         value = f"{SQL_NORMALIZER[kind]}({quoted})" if kind else quoted
         replace.append(f"pseudonymize({value}) AS {quoted}")
         if kind in SQL_VALIDATOR:

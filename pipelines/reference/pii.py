@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.sqltext import quote_ident
+
 CCCD = re.compile(r"(?<!\d)\d{12}(?!\d)")
 PHONE = re.compile(r"(?<!\d)(?:\+?84|0)[ .]?\d{2,3}[ .]?\d{3}[ .]?\d{3,4}(?!\d)")
 # Hex digits 0-9 spelled as the letters g-p: a digest written so holds no run of digits that this scan could
@@ -71,7 +73,7 @@ def scan_relation(con, relation: str, label: str) -> list[Hit]:
     for name, data_type, *_ in columns:
         if not _scannable(str(data_type)):
             continue
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = quote_ident(name)
         values = con.execute(f"SELECT DISTINCT CAST({quoted} AS VARCHAR) FROM {relation}").fetchall()
         hits += scan_values((v for (v,) in values), label, name)
     return hits

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from pipelines.sqltext import quote_ident
 from pipelines.warehouse import table_exists
 
 if TYPE_CHECKING:
@@ -46,12 +47,12 @@ def purge_raw(con: duckdb.DuckDBPyConnection, tenant: TenantConfig, now: datetim
                 sets = []
                 for column in source.personal_columns:
                     kind = identifier_kind(column)
-                    quoted = '"' + column.replace('"', '""') + '"'
+                    quoted = quote_ident(column)
                     value = f"{SQL_NORMALIZER[kind]}({quoted})" if kind else quoted
                     sets.append(f"{quoted} = pseudonymize({value})")
                 n_pseudonymised = con.execute(
                     f"UPDATE {table} SET {', '.join(sets)} WHERE _batch_id = ? AND NOT ("
-                    + " AND ".join(f"coalesce(starts_with(CAST(\"{c}\" AS VARCHAR), 'ps_'), TRUE)"
+                    + " AND ".join(f"coalesce(starts_with(CAST({quote_ident(c)} AS VARCHAR), 'ps_'), TRUE)"
                                    for c in source.personal_columns) + ")", [batch_id]).fetchall()[0][0]
                 if not n_pseudonymised:
                     continue  # already done on an earlier run

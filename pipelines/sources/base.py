@@ -21,6 +21,8 @@ from pipelines import locations
 from pipelines.errors import SourceError
 from pipelines.locations import LocationRefused
 from pipelines.redact import mask_shapes, register_secret
+from pipelines.sqltext import quote_ident
+from pipelines.sqltext import quote_literal as sql_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -258,10 +260,6 @@ def redact_dsn(dsn: str) -> str:
     return mask_shapes(dsn)
 
 
-def sql_literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def apply_types(source: SourceConfig, location: str, rel: duckdb.DuckDBPyRelation,
                 types: dict[str, str] | None) -> duckdb.DuckDBPyRelation:
     """Cast the columns named in `options.types`; naming a column the input lacks is an error."""
@@ -302,7 +300,7 @@ def content_fingerprint(con: duckdb.DuckDBPyConnection, table: str, *parts: obje
     With `columns`, only those are hashed (and faster: no row struct is built), e.g. a batch in `raw`
     without its lineage columns, filtered by `where`.
     """
-    row = "hash(" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns) + ")" if columns else "hash(t)"
+    row = "hash(" + ", ".join(quote_ident(c) for c in columns) + ")" if columns else "hash(t)"
     n, h = con.execute(f"SELECT count(*), coalesce(sum({row})::VARCHAR, '0') FROM {table} t {where}").fetchall()[0]
     text = "\x1f".join(str(p) for p in (*parts, n, h))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -23,6 +23,7 @@ from pipelines.sources.base import (
     source_options,
 )
 from pipelines.sources.options import ParsingOptions
+from pipelines.sqltext import quote_ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -53,7 +54,7 @@ def read(source: SourceConfig, con: duckdb.DuckDBPyConnection, paths: TenantPath
     path = opts.get("records_path")
     try:
         if path:
-            keys = ".".join('"' + k.replace('"', '""') + '"' for k in str(path).split("."))
+            keys = ".".join(quote_ident(k) for k in str(path).split("."))
             # Each file is one object; unnest the list at `path`, then its structs into columns.
             # One object per file: the largest file bounds the object (DuckDB reserves buffers of this size, so
             # a fixed 1 GiB could exceed the pipeline's memory limit for kilobyte files).

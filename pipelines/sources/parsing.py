@@ -16,6 +16,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import SourceError
+from pipelines.sqltext import quote_ident as q
+from pipelines.sqltext import quote_literal as lit
 
 if TYPE_CHECKING:
     import duckdb
@@ -28,14 +30,6 @@ HIDDEN = (REJECT, ROW)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
             "UBIGINT", "FLOAT", "REAL", "DOUBLE", "DECIMAL", "NUMERIC")
 _TEXT = ("VARCHAR", "TEXT", "STRING")
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def is_numeric(typ: str) -> bool:
