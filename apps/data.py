@@ -731,3 +731,46 @@ def column_labels(version: str | None, lang: str) -> dict[str, str]:
         label = (en if lang == "en" and en else vi).split(" (")[0].strip()
         labels.setdefault(name, label[:1].upper() + label[1:])
     return labels
+
+
+# --- Phản ánh, kiến nghị (citizen feedback; page 4) — marts phan_anh_tuan and phan_anh_ton_dong_tuan -----------
+
+@st.cache_data(show_spinner=False)
+def feedback_weeks(version: str | None) -> tuple:
+    """First and last week (Mondays) of the feedback mart, for the page's period choice."""
+    import pandas as pd
+
+    first, last = query("SELECT min(tuan_bat_dau) AS a, max(tuan_bat_dau) AS b FROM marts.phan_anh_tuan").iloc[0]
+    return tuple(None if pd.isna(v) else pd.Timestamp(v).date() for v in (first, last))
+
+
+@st.cache_data(show_spinner=False)
+def feedback_weekly(version: str | None, start=None, end=None):
+    """Per week: items received, answered on time, answered late."""
+    params: list = []
+    return query(f"""
+        SELECT tuan_bat_dau, sum(n_tiep_nhan) AS fb_received, sum(n_tra_loi_dung_han) AS fb_on_time,
+               sum(n_tra_loi_qua_han) AS fb_late
+        FROM marts.phan_anh_tuan WHERE true{_period_where(start, end, params)} GROUP BY 1 ORDER BY 1""", params)
+
+
+@st.cache_data(show_spinner=False)
+def feedback_by_field(version: str | None, start=None, end=None):
+    """Per field over the period: received, answered, on-time share and mean days of the answers; of the items
+    received in the period, still open and open past due (15 days)."""
+    params: list = []
+    return query(f"""
+        SELECT linh_vuc, sum(n_tiep_nhan) AS n_tiep_nhan, sum(n_da_tra_loi) AS n_da_tra_loi,
+               sum(n_tra_loi_dung_han) / nullif(sum(n_da_tra_loi), 0) AS ty_le_dung_han,
+               sum(tb_ngay_tra_loi * n_da_tra_loi) / nullif(sum(n_da_tra_loi), 0) AS tb_ngay_tra_loi,
+               sum(n_dang_xu_ly) AS n_dang_xu_ly, sum(n_dang_xu_ly_qua_han) AS n_dang_xu_ly_qua_han
+        FROM marts.phan_anh_tuan WHERE true{_period_where(start, end, params)}
+        GROUP BY 1 ORDER BY n_tiep_nhan DESC, linh_vuc""", params)
+
+
+@st.cache_data(show_spinner=False)
+def feedback_backlog(version: str | None):
+    """Items open at each week's end, and those already past their answer deadline."""
+    return query("""
+        SELECT tuan_ket_thuc, sum(n_ton_dong) AS fb_open, sum(n_ton_dong_qua_han) AS fb_open_overdue
+        FROM marts.phan_anh_ton_dong_tuan GROUP BY 1 ORDER BY 1""")

@@ -357,3 +357,38 @@ TEXT.update({
     "n_qua_han_du_kien_hien_tai": {"vi": "Dự kiến vượt năng lực (hiện tại)", "en": "Expected beyond capacity (now)"},
 })
 TEXT.update({"unit": {"vi": "Đơn vị tính", "en": "Unit"}})
+
+# --- Phản ánh, kiến nghị (citizen feedback; apps/pages/4_Phan_anh_kien_nghi.py) -----------------------------------
+TEXT.update({
+    "pakn_title": {"vi": "Phản ánh, kiến nghị", "en": "Citizen feedback"},
+    "pakn_what": {"vi": "phản ánh, kiến nghị của người dân và doanh nghiệp",
+                  "en": "feedback and petitions from citizens and businesses"},
+    "pakn_intro": {"vi": "Phản ánh, kiến nghị tiếp nhận và trả lời theo tuần; hạn trả lời 15 ngày. Số liệu đến ngày "
+                         "{as_of}.",
+                   "en": "Feedback received and answered per week; answers are due within 15 days. Data as of "
+                         "{as_of}."},
+    "pakn_period": {"vi": "Kỳ", "en": "Period"},
+    "pakn_kpis": {"vi": "Chỉ số phản ánh, kiến nghị", "en": "Feedback figures"},
+    "pakn_received": {"vi": "Tiếp nhận", "en": "Received"},
+    "pakn_answered": {"vi": "Đã trả lời", "en": "Answered"},
+    "pakn_on_time_rate": {"vi": "Tỷ lệ trả lời đúng hạn", "en": "Answered on time"},
+    "pakn_mean_days": {"vi": "Số ngày trả lời bình quân", "en": "Mean days to answer"},
+    "pakn_open_now": {"vi": "Đang xử lý (hiện nay)", "en": "Open now"},
+    "pakn_open_overdue_now": {"vi": "Đang xử lý quá hạn (hiện nay)", "en": "Open and overdue now"},
+    "pakn_weekly": {"vi": "Tiếp nhận và trả lời theo tuần", "en": "Received and answered per week"},
+    "pakn_backlog": {"vi": "Phản ánh tồn đọng cuối mỗi tuần", "en": "Open feedback at each week's end"},
+    "pakn_by_field": {"vi": "Theo lĩnh vực", "en": "By field"},
+    "pakn_count": {"vi": "Số phản ánh", "en": "Items"},
+    "fb_received": {"vi": "Tiếp nhận", "en": "Received"},
+    "fb_on_time": {"vi": "Trả lời đúng hạn", "en": "Answered on time"},
+    "fb_late": {"vi": "Trả lời quá hạn", "en": "Answered late"},
+    "fb_open": {"vi": "Tồn đọng", "en": "Open"},
+    "fb_open_overdue": {"vi": "Tồn đọng quá hạn", "en": "Open, overdue"},
+    "pakn_col_field": {"vi": "Lĩnh vực", "en": "Field"},
+    "pakn_col_received": {"vi": "Tiếp nhận", "en": "Received"},
+    "pakn_col_answered": {"vi": "Đã trả lời", "en": "Answered"},
+    "pakn_col_on_time": {"vi": "Tỷ lệ đúng hạn", "en": "On time"},
+    "pakn_col_days": {"vi": "Ngày trả lời bình quân", "en": "Mean days to answer"},
+    "pakn_col_open": {"vi": "Còn đang xử lý", "en": "Still open"},
+    "pakn_col_open_overdue": {"vi": "Đang xử lý quá hạn", "en": "Open, overdue"},
+})

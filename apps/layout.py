@@ -28,6 +28,7 @@ APPS = Path(__file__).resolve().parent
 PAGES = [
     ("tong_quan.py", "Tổng quan", ":material/dashboard:", "tong-quan"),
     ("pages/*Thu_tuc_hanh_chinh*.py", "Thủ tục hành chính", ":material/description:", "thu-tuc-hanh-chinh"),
+    ("pages/*Phan_anh_kien_nghi*.py", "Phản ánh, kiến nghị", ":material/forum:", "phan-anh-kien-nghi"),
     ("pages/*Ban_do*.py", "Bản đồ", ":material/map:", "ban-do"),
     ("pages/*Chat_luong_du_lieu*.py", "Chất lượng dữ liệu", ":material/fact_check:", "chat-luong-du-lieu"),
     ("pages/*Danh_muc_du_lieu*.py", "Danh mục dữ liệu", ":material/menu_book:", "danh-muc-du-lieu"),
@@ -119,6 +120,8 @@ PROVIDERS = {
     "marts.ho_so_thu_tuc_tuan": "contract ho_so (ma_xa)",
     "marts.ho_so_ton_dong_tuan": "contract ho_so",
     "marts.ho_so_ma_thu_tuc_tuan": "contract ho_so (ma_thu_tuc)",
+    "marts.phan_anh_tuan": "contract phan_anh",
+    "marts.phan_anh_ton_dong_tuan": "contract phan_anh",
 }
 
 

@@ -13,8 +13,8 @@ ROLE_NAMES = {
 }
 
 # Pages (URL paths of apps/layout.py PAGES and the console) and capabilities inside pages.
-_LEADER = frozenset({"tong-quan", "thu-tuc-hanh-chinh", "ban-do", "chat-luong-du-lieu", "danh-muc-du-lieu",
-                     "report"})
+_LEADER = frozenset({"tong-quan", "thu-tuc-hanh-chinh", "phan-anh-kien-nghi", "ban-do", "chat-luong-du-lieu",
+                     "danh-muc-du-lieu", "report"})
 _ANALYST = _LEADER | {"truy-van-sql", "export"}
 _ENGINEER = _ANALYST | {"van-hanh", "quality-details", "data-docs", "audit"}
 

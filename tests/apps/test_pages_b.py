@@ -117,6 +117,52 @@ def test_map_of_the_ministry_shows_provinces(ministry_app):
     assert "licences by province" in at.caption[0].value
 
 
+# --- Phản ánh, kiến nghị ------------------------------------------------------------------------------------------
+
+def _feedback_expected(paths, year: int | None = None) -> dict[str, str]:
+    where = f"WHERE year(tuan_bat_dau) = {int(year)}" if year else ""
+    received, answered, on_time, days = sql(paths, f"""
+        SELECT sum(n_tiep_nhan), sum(n_da_tra_loi), sum(n_tra_loi_dung_han) / sum(n_da_tra_loi),
+               sum(tb_ngay_tra_loi * n_da_tra_loi) / sum(n_da_tra_loi) FROM marts.phan_anh_tuan {where}""")[0]
+    open_, overdue = sql(paths, "SELECT sum(n_ton_dong), sum(n_ton_dong_qua_han) FROM marts.phan_anh_ton_dong_tuan "
+                                "WHERE tuan_ket_thuc = (SELECT max(tuan_ket_thuc) FROM marts.phan_anh_ton_dong_tuan)")[0]
+    return {"Tiếp nhận": fmt.number(received), "Đã trả lời": fmt.number(answered),
+            "Tỷ lệ trả lời đúng hạn": fmt.percent(on_time), "Số ngày trả lời bình quân": fmt.number(days, 1),
+            "Đang xử lý (hiện nay)": fmt.number(open_), "Đang xử lý quá hạn (hiện nay)": fmt.number(overdue)}
+
+
+def test_feedback_page_for_a_leader_with_figures_from_the_marts(province_app):
+    at = ok(page("4_Phan_anh_kien_nghi.py", "lanh_dao"))
+    assert at.title[0].value == "Phản ánh, kiến nghị"
+    assert {m.label: m.value for m in at.metric} == _feedback_expected(province_app)
+    n_weeks, = sql(province_app, "SELECT count(DISTINCT tuan_bat_dau) FROM marts.phan_anh_tuan")[0]
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert len(spec["layer"][0]["data"]["values"]) == 3 * n_weeks  # received, on time, late: a point a week each
+    n_fields, = sql(province_app, "SELECT count(DISTINCT linh_vuc) FROM marts.phan_anh_tuan")[0]
+    assert len(at.dataframe[0].value) == n_fields
+    assert not at.get("download_button")  # a leader reads; exports are the analyst's
+
+    # A year narrows the period's figures; what is open now stays today's.
+    year, = sql(province_app, "SELECT max(year(tuan_bat_dau)) FROM marts.phan_anh_tuan")[0]
+    assert f"Năm {year}" in at.selectbox(key="pakn_period").options
+    at.selectbox(key="pakn_period").set_value(str(year)).run()
+    assert {m.label: m.value for m in ok(at).metric} == _feedback_expected(province_app, year)
+
+    english(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert at.title[0].value == "Citizen feedback"
+    received = sql(province_app, f"SELECT sum(n_tiep_nhan) FROM marts.phan_anh_tuan WHERE year(tuan_bat_dau) = {year}")
+    assert metrics["Received"] == fmt.number(received[0][0], lang="en")  # 1,234 in English, 1.234 in Vietnamese
+
+
+def test_feedback_page_of_a_tenant_without_feedback_says_how_to_get_it(ministry_app):
+    # The ministry maps no source to the `phan_anh` contract: its snapshot has no feedback marts.
+    assert not sql(ministry_app, "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'phan_anh%'")[0][0]
+    at = ok(page("4_Phan_anh_kien_nghi.py"))
+    assert not at.metric and not at.get("vega_lite_chart")
+    assert any("contract phan_anh" in i.value for i in at.info), [i.value for i in at.info]
+
+
 # --- Danh mục dữ liệu --------------------------------------------------------------------------------------------
 
 def test_catalogue_lists_and_searches_without_accents(province_app):
