@@ -7,8 +7,11 @@ Builds (once, kept between runs) the demo warehouse like bench_models.py, then b
 last year) and against the oracle: the generator's own expectation of every agency × field week from its
 parameters (`pipelines.demo.dossiers.expected_weekly_inflow`, no day-to-day noise), which no forecast can
 beat on average. Reports weighted MAPE per agency × field and per agency, the gain over seasonal-naive,
-the ratio to the oracle, and the 80 % intervals' coverage overall and per series-size decile (each origin
-checked with intervals calibrated on older origins only). Figures go to docs/performance.md and docs/models.md.
+the ratio to three yardsticks from the generator's parameters — what its calendar allows (`calendar_allows`:
+the issue's target, levels and the one-off July 2025 dip's size learnt from the data seen), the calendar oracle
+knowing the dip in advance, and the parameter oracle — and the 80 % intervals' coverage overall and per
+series-size decile (each origin checked with intervals calibrated on older origins only). Figures go to
+docs/performance.md and docs/models.md.
 """
 
 from __future__ import annotations
