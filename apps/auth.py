@@ -211,7 +211,8 @@ def _oidc_session() -> Session | None:
     # let a user type any address into a profile — binding accounts by it would let them take another's).
     # Providers that never send the claim map by subject (`tonghop users add … --subject`).
     email = user.get("email") if user.get("email_verified") in (True, "true") else None
-    account = store().user_by_identity(email, subject)
+    # With several providers a bare `sub` is ambiguous (unique only per issuer): only `<iss>#<sub>` binds.
+    account = store().user_by_identity(email, subject, user.get("iss"), qualified_only=len(_oidc_providers()) > 1)
     grants = store().grants(account["name"]) if account and not account["disabled"] else {}
     who = email or subject or "?"
     if not grants:

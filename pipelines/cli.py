@@ -364,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("name")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
     ua.add_argument("--email", help="e-mail an OIDC sign-in (st.login) maps to this account")
-    ua.add_argument("--subject", help="OIDC subject (sub) mapped to this account")
+    ua.add_argument("--subject", help="OIDC subject (sub) mapped to this account; with several providers "
+                                      "configured, qualify it with the provider's issuer: '<iss>#<sub>'")
     ua.add_argument("--display-name")
     up = us_sub.add_parser("passwd", help="set a new password (generated, or --password-stdin)")
     up.add_argument("name")

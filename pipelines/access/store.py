@@ -156,12 +156,19 @@ class UserStore:
         return None if row is None else dict(zip(("name", "display_name", "email", "subject", "disabled"), row,
                                                  strict=True))
 
-    def user_by_identity(self, email: str | None, subject: str | None) -> dict | None:
-        """The account an OIDC identity maps to: by subject first, then by (case-insensitive) e-mail."""
+    def user_by_identity(self, email: str | None, subject: str | None, issuer: str | None = None,
+                         qualified_only: bool = False) -> dict | None:
+        """The account an OIDC identity maps to: by subject first — `<issuer>#<sub>` as bound, then the bare
+        `sub` unless `qualified_only` — then by (case-insensitive) e-mail.
+
+        A `sub` is unique only within its issuer: with several providers configured, two people can carry the
+        same one, so the app asks for the issuer-qualified binding then (`qualified_only`)."""
         con = self._con()
         try:
             row = None
-            if subject:
+            if subject and issuer:
+                row = con.execute("SELECT name FROM users WHERE subject = ?", [f"{issuer}#{subject}"]).fetchone()
+            if row is None and subject and not qualified_only:
                 row = con.execute("SELECT name FROM users WHERE subject = ?", [subject]).fetchone()
             if row is None and email:
                 row = con.execute("SELECT name FROM users WHERE email = ?", [email.lower()]).fetchone()

@@ -272,11 +272,35 @@ AUTH_SECRETS = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_
                              "server_metadata_url": "https://sso.example.gov.vn/.well-known/openid-configuration"}}
 
 
-def oidc_app(user: dict) -> AppTest:
+def oidc_app(user: dict, secrets: dict | None = None) -> AppTest:
     at = AppTest.from_string(GATED, default_timeout=60)
-    at.secrets["auth"] = AUTH_SECRETS
+    at.secrets["auth"] = secrets or AUTH_SECRETS
     at.user = user
     return at.run()
+
+
+def test_with_several_providers_a_subject_binds_only_with_its_issuer(clock):
+    """`sub` is unique per issuer only: with two providers, the other provider's user with the same `sub` must
+    not get the account bound to a bare `sub`; the issuer-qualified binding maps exactly one identity."""
+    two = {**AUTH_SECRETS, "vneid": {**AUTH_SECRETS["keycloak"], "server_metadata_url":
+                                     "https://vneid.example.gov.vn/.well-known/openid-configuration"}}
+    kc, vneid = "https://sso.example.gov.vn/realms/tinh", "https://vneid.example.gov.vn"
+    UserStore().add_user("bare-sub", "pw-" + "x" * 16, subject="4711")
+    UserStore().grant("bare-sub", "ninh-binh", "ky_thuat")
+    # One provider: the bare binding still maps (as before).
+    at = oidc_app({"is_logged_in": True, "sub": "4711", "iss": kc})
+    assert header(at) == "tenant=ninh-binh role=ky_thuat sql=True ops=True"
+    # Two providers: the same bare `sub` from either issuer maps nobody.
+    for issuer in (kc, vneid):
+        at = oidc_app({"is_logged_in": True, "sub": "4711", "iss": issuer}, two)
+        assert not at.header and "chưa được cấp quyền" in at.error[0].value, issuer
+    # Bound as <iss>#<sub>: that issuer's user only.
+    UserStore().add_user("qualified", "pw-" + "y" * 16, subject=f"{kc}#4711")
+    UserStore().grant("qualified", "ninh-binh", "lanh_dao")
+    at = oidc_app({"is_logged_in": True, "sub": "4711", "iss": kc}, two)
+    assert header(at) == "tenant=ninh-binh role=lanh_dao sql=False ops=False"
+    at = oidc_app({"is_logged_in": True, "sub": "4711", "iss": vneid}, two)
+    assert not at.header, "another issuer's user with the same sub got the account"
 
 
 def test_oidc_button_and_identities_mapped_to_grants(clock):
