@@ -421,8 +421,7 @@ COLORS = {
     "received": "#1f77b4", "returned": "#2ca02c", "overdue": "#d62728", "forecast": "#9467bd",
     "baseline": "#8c564b", "backlog": "#ff7f0e", "backlog_overdue": "#e377c2", "pending": "#17becf",
     "target": "#7f7f7f", "actual": "#1f77b4", "met": "#2ca02c", "not_met": "#d62728", "no_data": "#bcbd22",
-    "fb_received": "#1f77b4", "fb_on_time": "#2ca02c", "fb_late": "#d62728", "fb_open": "#ff7f0e",
-    "fb_open_overdue": "#e377c2",
+    "fb_on_time": "#2ca02c", "fb_late": "#d62728",
 }
 
 VI_LOCALE = {

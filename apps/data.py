@@ -749,7 +749,7 @@ def feedback_weekly(version: str | None, start=None, end=None):
     """Per week: items received, answered on time, answered late."""
     params: list = []
     return query(f"""
-        SELECT tuan_bat_dau, sum(n_tiep_nhan) AS fb_received, sum(n_tra_loi_dung_han) AS fb_on_time,
+        SELECT tuan_bat_dau, sum(n_tiep_nhan) AS received, sum(n_tra_loi_dung_han) AS fb_on_time,
                sum(n_tra_loi_qua_han) AS fb_late
         FROM marts.phan_anh_tuan WHERE true{_period_where(start, end, params)} GROUP BY 1 ORDER BY 1""", params)
 
@@ -772,5 +772,5 @@ def feedback_by_field(version: str | None, start=None, end=None):
 def feedback_backlog(version: str | None):
     """Items open at each week's end, and those already past their answer deadline."""
     return query("""
-        SELECT tuan_ket_thuc, sum(n_ton_dong) AS fb_open, sum(n_ton_dong_qua_han) AS fb_open_overdue
+        SELECT tuan_ket_thuc, sum(n_ton_dong) AS backlog, sum(n_ton_dong_qua_han) AS backlog_overdue
         FROM marts.phan_anh_ton_dong_tuan GROUP BY 1 ORDER BY 1""")

@@ -39,8 +39,6 @@ class ModelRun:
     card: str
 
 
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest().translate(NO_DIGITS)
 

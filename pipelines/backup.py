@@ -60,7 +60,7 @@ def _files(root: Path) -> list[Path]:
 def _tables(warehouse: Path) -> dict[str, int]:
     import duckdb
 
-    from pipelines.lakehouse.catalog import quote_ident
+    from pipelines.sqltext import quote_ident
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = con.execute("SELECT table_schema, table_name FROM information_schema.tables "

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING
 from pipelines.errors import SourceError, first_line
 from pipelines.redact import redact
 from pipelines.sources import Extract, reader_for
-from pipelines.sources.base import ReadState, content_fingerprint, drop_temp, sql_literal
-from pipelines.sqltext import quote_ident
-from pipelines.sqltext import quote_literal as _lit
+from pipelines.sources.base import ReadState, content_fingerprint, drop_temp
+from pipelines.sqltext import quote_ident, quote_literal
 from pipelines.warehouse import columns_of, now, table_exists, transaction
 
 if TYPE_CHECKING:
@@ -322,7 +321,7 @@ def _land(con: duckdb.DuckDBPyConnection, source: SourceConfig, extract: Extract
     n_read = extract.n_rows_read if extract.n_rows_read is not None else n_loaded + n_rejected
     if extract.fingerprint is None:  # a single-pass stream: identify the input by the rows that landed
         extract.fingerprint = content_fingerprint(con, table, *extract.fingerprint_parts, columns=list(incoming),
-                                                  where=f"WHERE _batch_id = {sql_literal(batch_id)}")
+                                                  where=f"WHERE _batch_id = {quote_literal(batch_id)}")
         extract.n_rows_read = n_read
         if _nothing_to_load(con, source, extract, batch_id):
             con.execute(f"DELETE FROM {table} WHERE _batch_id = ?", [batch_id])
@@ -437,7 +436,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: SourceConfig, batch_id: 
     if not misfits:
         return 0
     rejected = _rejected_table(con, source)
-    reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {_lit(r)} END" for c, r in misfits) + ")"
+    reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {quote_literal(r)} END" for c, r in misfits) + ")"
     where = " OR ".join(c for c, _ in misfits)
     con.execute(f"INSERT INTO {rejected} BY NAME SELECT to_json(t) AS row_json, {reason} AS _reason, ? AS _source, "
                 f"? AS _batch_id, ?::TIMESTAMPTZ AS _loaded_at FROM {_VIEW} t WHERE {where}",

@@ -9,8 +9,12 @@ snapshot readers use), `<home>/<tenant>/sources/` (demo source files), `<home>/<
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TENANTS_DIR = Path(os.environ.get("TONGHOP_TENANTS_DIR", PROJECT_ROOT / "tenants"))
@@ -79,17 +83,18 @@ def resolve_data_dir(data_dir: str, tenant_id: str | None = None) -> Path:
                 whose = f"tenant '{name}'" if name in others else "the installation (accounts, Airflow)"
                 raise ValueError(f"'{data_dir}' resolves to {real}, which overlaps the folder of {whose} — give "
                                  f"this tenant a folder of its own inside {home}, or leave data_dir out")
-        for name, other in _other_data_dirs(tenant_id):  # another tenant's own data_dir, the same or nested
+        for name, other in other_tenant_claims(tenant_id, _data_dir_claim):  # another tenant's own data_dir, the same or nested
             if real == other or real.is_relative_to(other) or other.is_relative_to(real):
                 raise ValueError(f"'{data_dir}' resolves to {real}, which overlaps the data_dir of tenant '{name}' "
                                  f"({other}) — give each tenant a folder of its own inside {home}")
     return real
 
 
-def _other_data_dirs(tenant_id: str) -> list[tuple[str, Path]]:
-    """(tenant id, resolved folder) of every other tenant file whose `data_dir` is a valid one (read safely; a
-    value `resolve_data_dir` refuses — outside the data root, a control character… — is that file's own error,
-    reported by its own check, and claims no folder here)."""
+def other_tenant_claims(tenant_id: str, claim: Callable[[str, dict], T | None]) -> list[tuple[str, T]]:
+    """(tenant id, what `claim(id, its file's mapping)` returns) for every other tenant file, read safely — a file
+    that does not parse, or a value `claim` refuses (raises), is that file's own error, reported by its own
+    check, and claims nothing here; None claims nothing either. For checks that one tenant's folder or bucket
+    prefix is not another's (`resolve_data_dir`, `pipelines.lakehouse.options.check_storage`)."""
     from pipelines.yamlsafe import load_yaml_file
 
     found = []
@@ -97,12 +102,19 @@ def _other_data_dirs(tenant_id: str) -> list[tuple[str, Path]]:
         if path.stem == tenant_id:
             continue
         try:
-            value = (load_yaml_file(path) or {}).get("data_dir")
-            if isinstance(value, str) and value:
-                found.append((path.stem, resolve_data_dir(value)))
+            data = load_yaml_file(path) or {}
+            value = claim(path.stem, data) if isinstance(data, dict) else None
         except Exception:  # noqa: BLE001 — a broken file fails its own check, not this one's
             continue
+        if value is not None:
+            found.append((path.stem, value))
     return found
+
+
+def _data_dir_claim(_tenant: str, data: dict) -> Path | None:
+    """The folder a tenant file's valid `data_dir` claims (`resolve_data_dir` raises on an invalid one)."""
+    value = data.get("data_dir")
+    return resolve_data_dir(value) if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ st.caption(t("pakn_intro", lang).format(as_of=fmt.day(as_of, lang) if as_of is n
 
 first, last = data.feedback_weeks(version)
 periods = ui.period_options(first, last)
-period = st.selectbox(t("pakn_period", lang), periods, key="pakn_period",
+period = st.selectbox(t("period", lang), periods, key="pakn_period",
                       format_func=lambda p: ui.period_label(p, lang))
 start, end = ui.period_bounds(period)
 
@@ -39,28 +39,28 @@ now = backlog.iloc[-1] if len(backlog) else None
 
 st.subheader(t("pakn_kpis", lang))
 cols = st.columns(3)
-cols[0].metric(t("pakn_received", lang), fmt.number(received, lang=lang))
+cols[0].metric(t("received", lang), fmt.number(received, lang=lang))
 cols[1].metric(t("pakn_answered", lang), fmt.number(answered, lang=lang))
 cols[2].metric(t("pakn_on_time_rate", lang), fmt.percent(on_time, lang=lang))
 cols = st.columns(3)
 cols[0].metric(t("pakn_mean_days", lang), fmt.number(mean_days, 1, lang=lang))
-cols[1].metric(t("pakn_open_now", lang), fmt.number(None if now is None else now["fb_open"], lang=lang))
-cols[2].metric(t("pakn_open_overdue_now", lang), fmt.number(None if now is None else now["fb_open_overdue"], lang=lang))
+cols[1].metric(t("pakn_open_now", lang), fmt.number(None if now is None else now["backlog"], lang=lang))
+cols[2].metric(t("pakn_open_overdue_now", lang), fmt.number(None if now is None else now["backlog_overdue"], lang=lang))
 
 # --- Per week -----------------------------------------------------------------------------------------------------
 st.subheader(t("pakn_weekly", lang))
 weekly = data.feedback_weekly(version, start, end)
-st.vega_lite_chart(ui.line_chart(weekly, "tuan_bat_dau", ["fb_received", "fb_on_time", "fb_late"], lang,
+st.vega_lite_chart(ui.line_chart(weekly, "tuan_bat_dau", ["received", "fb_on_time", "fb_late"], lang,
                                  y_title=t("pakn_count", lang), height=260), width="stretch")
 
 st.subheader(t("pakn_backlog", lang))
-st.vega_lite_chart(ui.line_chart(backlog, "tuan_ket_thuc", ["fb_open", "fb_open_overdue"], lang,
+st.vega_lite_chart(ui.line_chart(backlog, "tuan_ket_thuc", ["backlog", "backlog_overdue"], lang,
                                  y_title=t("pakn_count", lang), height=220), width="stretch")
 
 # --- Per field ----------------------------------------------------------------------------------------------------
 st.subheader(t("pakn_by_field", lang))
 ui.table(fields, "phan_anh_theo_linh_vuc", lang, version, percent=("ty_le_dung_han",), key="pakn_fields", labels={
-    "linh_vuc": t("pakn_col_field", lang), "n_tiep_nhan": t("pakn_col_received", lang),
-    "n_da_tra_loi": t("pakn_col_answered", lang), "ty_le_dung_han": t("pakn_col_on_time", lang),
-    "tb_ngay_tra_loi": t("pakn_col_days", lang), "n_dang_xu_ly": t("pakn_col_open", lang),
+    "linh_vuc": t("field", lang), "n_tiep_nhan": t("received", lang), "n_da_tra_loi": t("pakn_answered", lang),
+    "ty_le_dung_han": t("pakn_on_time_rate", lang), "tb_ngay_tra_loi": t("pakn_mean_days", lang),
+    "n_dang_xu_ly": t("pakn_col_open", lang),
     "n_dang_xu_ly_qua_han": t("pakn_col_open_overdue", lang)})

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import ConfigError, TonghopError, first_line
 from pipelines.redact import redact, register_secret
-from pipelines.sqltext import quote_ident  # noqa: F401 — the lakehouse's and backups' name for it
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -93,11 +92,11 @@ def location_uri(tenant: TenantConfig, storage: StorageConfig) -> str:
     from pipelines.settings import TenantPaths
 
     if locations.is_url(storage.location):
-        from pipelines.lakehouse.options import check_s3_location
+        from pipelines.lakehouse.options import check_s3_location, s3_prefix
 
         if refused := check_s3_location(storage.location):  # checked again here, as for a local folder
             raise ConfigError(f"tenant '{tenant.tenant_id}': field 'storage.location': {refused}")
-        return storage.location.rstrip("/") + "/" + namespace(tenant.tenant_id)
+        return "s3://" + s3_prefix(storage.location, tenant.tenant_id)
     root = TenantPaths.for_tenant(tenant.tenant_id, tenant.data_dir).root
     path = Path(storage.location)
     try:

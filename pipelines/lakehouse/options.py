@@ -90,29 +90,18 @@ class StorageConfig(BaseModel):
 
 
 def s3_prefix(location: str, tenant_id: str) -> str:
-    """Where a tenant's data files go under an s3:// location (bucket/prefix/namespace, no scheme): the same
-    rule as `pipelines.lakehouse.catalog.location_uri`."""
-    return location.removeprefix("s3://").strip("/") + "/" + re.sub(r"[^a-z0-9_]", "_", tenant_id.lower())
+    """Where a tenant's data files go under an s3:// location: bucket/prefix/<its namespace>, no scheme (what
+    `pipelines.lakehouse.catalog.location_uri` writes to, and what the overlap check compares)."""
+    from pipelines.lakehouse.catalog import namespace
+
+    return location.removeprefix("s3://").strip("/") + "/" + namespace(tenant_id)
 
 
-def _other_s3_prefixes(tenant_id: str) -> list[tuple[str, str]]:
-    """(tenant id, data-file prefix) of every other tenant file with an s3:// lakehouse location (read safely;
-    a file that does not parse is that file's own error and claims nothing here)."""
-    from pipelines.settings import tenants_dir
-    from pipelines.yamlsafe import load_yaml_file
-
-    found = []
-    for path in sorted(tenants_dir().glob("*.yaml")):
-        if path.stem == tenant_id:
-            continue
-        try:
-            storage = (load_yaml_file(path) or {}).get("storage") or {}
-            location = storage.get("location") if isinstance(storage, dict) else None
-            if isinstance(location, str) and _S3.match(location):
-                found.append((path.stem, s3_prefix(location, path.stem)))
-        except Exception:  # noqa: BLE001 — a broken file fails its own check, not this one's
-            continue
-    return found
+def _s3_claim(tenant_id: str, data: dict) -> str | None:
+    """The data-file prefix a tenant file's s3:// lakehouse location claims (None for any other location)."""
+    storage = data.get("storage")
+    location = storage.get("location") if isinstance(storage, dict) else None
+    return s3_prefix(location, tenant_id) if isinstance(location, str) and _S3.match(location) else None
 
 
 def check_storage(storage: StorageConfig, root: Path, tenant_id: str | None = None) -> list[str]:
@@ -128,7 +117,9 @@ def check_storage(storage: StorageConfig, root: Path, tenant_id: str | None = No
             return [f"field 'storage.location': {refused}"]
         if tenant_id is not None:
             mine = s3_prefix(storage.location, tenant_id)
-            for name, other in _other_s3_prefixes(tenant_id):
+            from pipelines.settings import other_tenant_claims
+
+            for name, other in other_tenant_claims(tenant_id, _s3_claim):
                 if mine == other or mine.startswith(other + "/") or other.startswith(mine + "/"):
                     return [f"field 'storage.location': its data files (s3://{mine}) would overlap those of tenant "
                             f"'{name}' (s3://{other}) — give each tenant a location whose folders do not nest"]

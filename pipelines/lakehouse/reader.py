@@ -29,8 +29,8 @@ from pipelines.lakehouse.catalog import (
     _one_line,
     namespace,
     open_catalog,
-    quote_ident,
 )
+from pipelines.sqltext import quote_ident
 from pipelines.sqltext import quote_literal as _literal
 
 if TYPE_CHECKING:

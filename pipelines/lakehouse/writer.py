@@ -37,8 +37,8 @@ from pipelines.lakehouse.catalog import (
     location_uri,
     namespace,
     open_catalog,
-    quote_ident,
 )
+from pipelines.sqltext import quote_ident
 
 if TYPE_CHECKING:
     import duckdb

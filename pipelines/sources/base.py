@@ -176,17 +176,16 @@ def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -
     when a file is swapped in, and the ctime whenever its bytes are written, and neither can be set back by
     the tool that copied it. Digests cached before the switch from sha256 stay valid for their files.
     """
+    return _fingerprint(path, con if con is not None and _has_cache(con) else None)
+
+
+def _fingerprint(path: Path, cache: duckdb.DuckDBPyConnection | None) -> str:
+    """`file_fingerprint` with the cache (meta.file_fingerprints, warehouse/meta/schema.sql) known to be there."""
     stat = path.stat()
     key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
     change = [stat.st_ino, stat.st_ctime_ns]
-    cache = con is not None and _has_meta(con)
-    if cache:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {_FINGERPRINT_CACHE} (path VARCHAR, size BIGINT, "
-                    "mtime_ns BIGINT, fingerprint VARCHAR, PRIMARY KEY (path, size, mtime_ns))")
-        # Older warehouses' rows have no inode/ctime: they never match, so each file is hashed once more.
-        for column in ("ino", "ctime_ns"):
-            con.execute(f"ALTER TABLE {_FINGERPRINT_CACHE} ADD COLUMN IF NOT EXISTS {column} BIGINT")
-        hit = [] if _REHASH.get() else con.execute(
+    if cache is not None:
+        hit = [] if _REHASH.get() else cache.execute(
             f"SELECT fingerprint FROM {_FINGERPRINT_CACHE} WHERE path = ? AND size = ? AND mtime_ns = ? "
             "AND ino = ? AND ctime_ns = ?", key + change).fetchall()
         if hit:
@@ -195,15 +194,16 @@ def file_fingerprint(path: Path, con: duckdb.DuckDBPyConnection | None = None) -
 
     with path.open("rb") as fh:
         digest = "xxh3_128:" + hashlib.file_digest(fh, xxhash.xxh3_128).hexdigest()
-    if cache:
-        con.execute(f"INSERT OR REPLACE INTO {_FINGERPRINT_CACHE} (path, size, mtime_ns, fingerprint, ino, ctime_ns) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", [*key, digest, *change])
+    if cache is not None:
+        cache.execute(f"INSERT OR REPLACE INTO {_FINGERPRINT_CACHE} (path, size, mtime_ns, fingerprint, ino, "
+                      "ctime_ns) VALUES (?, ?, ?, ?, ?, ?)", [*key, digest, *change])
     return digest
 
 
 def files_fingerprint(files: list[Path], con: duckdb.DuckDBPyConnection | None = None) -> str:
     """One file's hash, or for several the hash of their sorted hashes (order and names do not matter)."""
-    digests = sorted(file_fingerprint(f, con) for f in files)
+    cache = con if con is not None and _has_cache(con) else None  # asked once for the whole set
+    digests = sorted(_fingerprint(f, cache) for f in files)
     if len(digests) == 1:
         return digests[0]
     import xxhash
@@ -211,9 +211,10 @@ def files_fingerprint(files: list[Path], con: duckdb.DuckDBPyConnection | None =
     return "xxh3_128:" + xxhash.xxh3_128_hexdigest("\n".join(digests).encode())
 
 
-def _has_meta(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'meta' "
-                            "AND database_name = current_database()").fetchall()[0][0])
+def _has_cache(con: duckdb.DuckDBPyConnection) -> bool:
+    """A warehouse connection (`pipelines.warehouse.connect` created the cache table with the meta schema)."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = "
+                            "'file_fingerprints' AND database_name = current_database()").fetchall()[0][0])
 
 
 def source_options(source: SourceConfig) -> dict[str, Any]:

@@ -101,8 +101,9 @@ def test_a_reserved_name_would_break_the_cross_tenant_query():
     """Why: the query attaches every tenant as a DuckDB catalogue next to its own; these names are taken."""
     import duckdb
 
-    from pipelines.lakehouse.catalog import namespace, quote_ident
+    from pipelines.lakehouse.catalog import namespace
     from pipelines.lakehouse.reader import ALL
+    from pipelines.sqltext import quote_ident
 
     con = duckdb.connect()
     con.execute(f"ATTACH ':memory:' AS {ALL}")

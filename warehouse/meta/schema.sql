@@ -121,3 +121,17 @@ CREATE TABLE IF NOT EXISTS meta.build_state (
     detail      JSON,
     updated_at  TIMESTAMPTZ NOT NULL
 );
+
+-- File fingerprints (pipelines/sources/base.py file_fingerprint): a file's content hash, kept while its stat
+-- is the same (path, size, mtime, inode, ctime), so a re-run over an unchanged file costs a stat, not a re-read.
+-- A cache holding server paths: never published.
+CREATE TABLE IF NOT EXISTS meta.file_fingerprints (
+    path        VARCHAR,
+    size        BIGINT,
+    mtime_ns    BIGINT,
+    fingerprint VARCHAR,
+    PRIMARY KEY (path, size, mtime_ns)
+);
+-- rows cached before inode and ctime were part of the key have them NULL: they never match, hashed once more
+ALTER TABLE meta.file_fingerprints ADD COLUMN IF NOT EXISTS ino BIGINT;
+ALTER TABLE meta.file_fingerprints ADD COLUMN IF NOT EXISTS ctime_ns BIGINT;
